@@ -1,0 +1,39 @@
+"""Chat API: one view per operation, calling the same services as the pages."""
+
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from chat import selectors, services
+from memories.api import ContextItemSerializer
+
+
+class ChatApi(APIView):
+    class Input(serializers.Serializer):
+        message = serializers.CharField(trim_whitespace=True, allow_blank=False)
+        conversation = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**62)
+
+    def post(self, request):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        conversation_id = data.validated_data.get("conversation")
+        conversation = (
+            selectors.conversation_get(user=request.user, conversation_id=conversation_id) if conversation_id else None
+        )
+        result = services.chat_turn(user=request.user, conversation=conversation, text=data.validated_data["message"])
+        return Response(
+            {
+                "conversation": result.conversation.pk,
+                "message": result.user_message.pk,
+                "reply": result.reply.content,
+                "reply_message": result.reply.pk,
+                "recalled": ContextItemSerializer(result.context.items, many=True).data,
+            }
+        )
+
+
+class ConversationEndApi(APIView):
+    def post(self, request, conversation_id: int):
+        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        services.conversation_end(conversation=conversation)
+        return Response({"conversation": conversation.pk, "ended_at": conversation.ended_at})

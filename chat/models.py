@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class ConversationQuerySet(models.QuerySet):
+    def for_user(self, user) -> ConversationQuerySet:
+        return self.filter(user=user)
+
+    def open(self) -> ConversationQuerySet:
+        return self.filter(ended_at__isnull=True)
+
+
+class Conversation(models.Model):
+    """A chat session. It ends by the user's button, the API, or by itself when idle."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
+    title = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    last_activity_at = models.DateTimeField(db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # Set by the worker once every message is processed after the end (job state for the sweep).
+    finalized_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ConversationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-last_activity_at"]
+
+    def __str__(self) -> str:
+        return self.title or f"Conversation {self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.ended_at is None
+
+
+class MessageQuerySet(models.QuerySet):
+    def for_user(self, user) -> MessageQuerySet:
+        return self.filter(conversation__user=user)
+
+    def unprocessed(self) -> MessageQuerySet:
+        return self.filter(role=Message.Role.USER, processed_at__isnull=True)
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        USER = "user", "User"
+        ASSISTANT = "assistant", "Assistant"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    content = models.TextField()
+    created_at = models.DateTimeField(db_index=True)
+    # Imported transcripts keep their speaker's name and their own id (e.g. LoCoMo's dia_id).
+    speaker = models.CharField(max_length=100, blank=True)
+    external_id = models.CharField(max_length=100, blank=True)
+    # Job state: when the worker extracted memories and embedded the episode of this user message.
+    processed_at = models.DateTimeField(null=True, blank=True)
+    used_memories = models.ManyToManyField(
+        "memories.Memory", through="Recall", related_name="used_in", blank=True
+    )
+
+    objects = MessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["created_at"], name="message_unprocessed_idx", condition=Q(processed_at__isnull=True)
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role} message {self.pk}"
+
+
+class Recall(models.Model):
+    """One item of memory that went into an assistant reply's context: a memory or an episode."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="recalls")
+    memory = models.ForeignKey("memories.Memory", null=True, blank=True, on_delete=models.CASCADE)
+    episode = models.ForeignKey("memories.Episode", null=True, blank=True, on_delete=models.CASCADE)
+    rank = models.PositiveSmallIntegerField()
+    score = models.FloatField()
+
+    class Meta:
+        ordering = ["rank"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(memory__isnull=False, episode__isnull=True)
+                | Q(memory__isnull=True, episode__isnull=False),
+                name="recall_memory_xor_episode",
+            )
+        ]

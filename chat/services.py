@@ -1,0 +1,138 @@
+"""The chat turn and conversation lifecycle. Pages, the API and tasks all call these."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import AccessEvent
+from chat import prompts
+from chat.models import Conversation, Message, Recall
+from memories.models import Memory
+from memories.retrieval import Context, build_context
+from memoryweb.ai import llm
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TurnResult:
+    conversation: Conversation
+    user_message: Message
+    reply: Message
+    context: Context
+
+
+def validate_text(text: object, *, field: str = "message") -> str:
+    """The text of a message or query, stripped; empty, oversized or non-text input is refused."""
+    if not isinstance(text, str):
+        raise ValidationError(f"The {field} must be text.")
+    text = text.replace("\x00", "").strip()
+    if not text:
+        raise ValidationError(f"The {field} is empty.")
+    if len(text) > settings.MESSAGE_MAX_CHARS:
+        raise ValidationError(f"The {field} is too long ({len(text)} characters; at most {settings.MESSAGE_MAX_CHARS}).")
+    return text
+
+
+def conversation_start(*, user) -> Conversation:
+    now = timezone.now()
+    return Conversation.objects.create(user=user, created_at=now, last_activity_at=now)
+
+
+def chat_turn(*, user, conversation: Conversation | None, text: str) -> TurnResult:
+    """One turn: store the user's message, retrieve and inject memory, reply, store the reply with the
+    memories it used, log the access, and (after commit) queue the message for extraction.
+
+    `conversation` None starts a new one; it must belong to `user` and be open (callers look it up
+    scoped to the user). Raises ValidationError for bad text or an ended conversation.
+    """
+    text = validate_text(text)
+    if conversation is not None and not conversation.is_open:
+        raise ValidationError("This conversation has ended; start a new one.")
+    conversation = conversation or conversation_start(user=user)
+    history = list(conversation.messages.order_by("-created_at")[: settings.CHAT_HISTORY_MESSAGES])[::-1]
+    user_message = Message.objects.create(
+        conversation=conversation, role=Message.Role.USER, content=text, created_at=timezone.now()
+    )
+    context = build_context(user, text, exclude_conversation=conversation)
+    reply_text = _reply(context, history, text)
+    with transaction.atomic():
+        reply = Message.objects.create(
+            conversation=conversation, role=Message.Role.ASSISTANT, content=reply_text, created_at=timezone.now()
+        )
+        _record_recall(user, conversation, reply, context)
+        fields = {"last_activity_at": reply.created_at}
+        if not conversation.title:
+            fields["title"] = text[:80]
+        Conversation.objects.filter(pk=conversation.pk).update(**fields)
+        transaction.on_commit(lambda: _enqueue_processing(user_message.pk))
+    conversation.refresh_from_db()
+    return TurnResult(conversation, user_message, reply, context)
+
+
+def _reply(context: Context, history: list[Message], text: str) -> str:
+    if not llm.is_configured():
+        return prompts.offline_reply(context)
+    try:
+        return llm.complete(prompts.compose_messages(context, history, text))
+    except llm.LLMError as exc:
+        logger.warning("chat reply failed: %s", exc)
+        return "Sorry, the language model could not answer just now (" + str(exc) + "). Your message is saved."
+
+
+def _record_recall(user, conversation: Conversation, reply: Message, context: Context) -> None:
+    Recall.objects.bulk_create(
+        Recall(
+            message=reply,
+            memory_id=item.id if item.type == "memory" else None,
+            episode_id=item.id if item.type == "episode" else None,
+            rank=rank,
+            score=item.score,
+        )
+        for rank, item in enumerate(context.items, start=1)
+    )
+    if context.memory_ids:
+        Memory.objects.filter(pk__in=context.memory_ids).update(
+            recall_count=F("recall_count") + 1, last_recalled_at=reply.created_at
+        )
+    AccessEvent.objects.create(
+        user=user,
+        actor=AccessEvent.Actor.ASSISTANT,
+        purpose="chat reply",
+        conversation=conversation,
+        items=len(context.items),
+    )
+
+
+def _enqueue_processing(message_id: int) -> None:
+    from memories.tasks import process_message
+
+    try:
+        process_message.delay(message_id)
+    except Exception:  # the broker is down: the sweep will find the unprocessed message
+        logger.exception("could not queue message %s; the sweep will retry", message_id)
+
+
+def conversation_end(*, conversation: Conversation) -> bool:
+    """End an open conversation and queue its finalization (remaining extraction). Idempotent."""
+    ended = Conversation.objects.filter(pk=conversation.pk, ended_at__isnull=True).update(ended_at=timezone.now())
+    conversation.refresh_from_db(fields=["ended_at"])
+    if ended:
+        transaction.on_commit(lambda: _enqueue_finalize(conversation.pk))
+    return bool(ended)
+
+
+def _enqueue_finalize(conversation_id: int) -> None:
+    from memories.tasks import finalize_conversation
+
+    try:
+        finalize_conversation.delay(conversation_id)
+    except Exception:
+        logger.exception("could not queue conversation %s; the sweep will retry", conversation_id)

@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.db import models
+from django.db.models import Q
+from pgvector.django import HnswIndex, VectorField
+
+EMBEDDING_DIMENSIONS = settings.EMBEDDING_DIMENSIONS
+
+
+class MemoryQuerySet(models.QuerySet):
+    def for_user(self, user) -> MemoryQuerySet:
+        return self.filter(user=user)
+
+    def current(self) -> MemoryQuerySet:
+        """Memories true now: not superseded or expired."""
+        return self.filter(valid_until__isnull=True)
+
+
+class Memory(models.Model):
+    """One remembered thing about a user (semantic or procedural memory), with its provenance."""
+
+    class Kind(models.TextChoices):
+        FACT = "fact", "Fact"
+        PREFERENCE = "preference", "Preference"
+        RELATIONSHIP = "relationship", "Relationship"
+        PROJECT = "project", "Project"
+        INSTRUCTION = "instruction", "Instruction"
+        EVENT = "event", "Event"
+
+    class Source(models.TextChoices):
+        STATED = "stated", "Said by you"
+        INFERRED = "inferred", "Inferred"
+        API = "api", "Pushed by an app"
+        ADMIN = "admin", "Added by an admin"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memories")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    subject = models.CharField(max_length=200, help_text="What it is about, e.g. 'diet', 'person:Sam'.")
+    text = models.TextField(help_text="The memory as a sentence about the user.")
+    attributes = models.JSONField(default=dict, blank=True)
+    # Normalised text: the same memory stated twice has the same fingerprint (and is stored once).
+    fingerprint = models.CharField(max_length=64)
+    confidence = models.FloatField(default=0.8)
+    importance = models.FloatField(default=0.5)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.STATED)
+    pinned = models.BooleanField(default=False, help_text="The user asked to remember this.")
+    valid_from = models.DateTimeField()
+    valid_until = models.DateTimeField(null=True, blank=True)
+    superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    source_messages = models.ManyToManyField("chat.Message", related_name="memories", blank=True)
+    embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS, null=True, blank=True)
+    search = models.GeneratedField(
+        expression=SearchVector("text", config="english"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+    recall_count = models.PositiveIntegerField(default=0)
+    last_recalled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = MemoryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["kind", "-created_at"]
+        verbose_name_plural = "memories"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "kind", "fingerprint"],
+                condition=Q(valid_until__isnull=True),
+                name="memory_current_unique",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["user", "kind", "subject"], name="memory_user_subject_idx"),
+            HnswIndex(
+                name="memory_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+            GinIndex(fields=["search"], name="memory_search_gin"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+
+class MemoryRevision(models.Model):
+    """What changed in a memory, when and by whom. Erased together with its memory."""
+
+    class Actor(models.TextChoices):
+        EXTRACTOR = "extractor", "Extractor"
+        USER = "user", "User"
+        ADMIN = "admin", "Admin"
+        API = "api", "API"
+
+    memory = models.ForeignKey(Memory, on_delete=models.CASCADE, related_name="revisions")
+    action = models.CharField(max_length=20)  # add, reinforce, update, supersede, edit
+    actor = models.CharField(max_length=20, choices=Actor.choices)
+    old_text = models.TextField(blank=True)
+    new_text = models.TextField(blank=True)
+    message = models.ForeignKey("chat.Message", null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+
+class EpisodeQuerySet(models.QuerySet):
+    def for_user(self, user) -> EpisodeQuerySet:
+        return self.filter(user=user)
+
+
+class Episode(models.Model):
+    """An embedded slice of a conversation (a turn, or a summary) for episodic recall."""
+
+    class Kind(models.TextChoices):
+        TURN = "turn", "Turn"
+        SUMMARY = "summary", "Summary"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="episodes")
+    conversation = models.ForeignKey("chat.Conversation", on_delete=models.CASCADE, related_name="episodes")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # Idempotency key: e.g. "turn:<user message id>"; processing the same turn twice updates one row.
+    key = models.CharField(max_length=100)
+    text = models.TextField()
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    messages = models.ManyToManyField("chat.Message", related_name="episodes")
+    embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS, null=True, blank=True)
+    search = models.GeneratedField(
+        expression=SearchVector("text", config="english"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = EpisodeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="episode_user_key_unique")]
+        indexes = [
+            HnswIndex(
+                name="episode_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+            GinIndex(fields=["search"], name="episode_search_gin"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key}"

@@ -1,0 +1,130 @@
+"""STORE: writes to memory. Idempotent, so a task run twice (or re-queued by the sweep) changes nothing."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from chat.models import Conversation, Message
+from memories.extraction import ExtractedItem, extract, fingerprint
+from memories.models import Episode, Memory, MemoryRevision
+from memoryweb.ai.embeddings import embed_texts
+
+logger = logging.getLogger(__name__)
+
+REINFORCE_STEP = 0.05
+
+
+def memory_upsert(
+    *, user, item: ExtractedItem, embedding: list[float] | None, message: Message | None, source: str
+) -> tuple[Memory, str]:
+    """Store one extracted item for `user`: ADD a new memory, or, when the same statement is already
+    current, NO-OP on the text and reinforce it (confidence, pin, provenance). Writes a revision.
+    Returns the memory and the action taken ("add" or "reinforce")."""
+    fp = fingerprint(item.text)
+    existing = Memory.objects.for_user(user).current().filter(kind=item.kind, fingerprint=fp).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                memory = Memory.objects.create(
+                    user=user,
+                    kind=item.kind,
+                    subject=item.subject[:200],
+                    text=item.text,
+                    attributes=item.attributes,
+                    fingerprint=fp,
+                    confidence=item.confidence,
+                    importance=0.8 if item.pinned else 0.5,
+                    source=source,
+                    pinned=item.pinned,
+                    valid_from=message.created_at if message else timezone.now(),
+                    embedding=embedding,
+                )
+        except IntegrityError:  # the same memory was added concurrently: reinforce that one
+            existing = Memory.objects.for_user(user).current().get(kind=item.kind, fingerprint=fp)
+        else:
+            _record(memory, "add", message, new_text=item.text)
+            return memory, "add"
+    _reinforce(existing, item, message)
+    return existing, "reinforce"
+
+
+def _reinforce(memory: Memory, item: ExtractedItem, message: Message | None) -> None:
+    memory.confidence = min(1.0, max(memory.confidence, item.confidence) + REINFORCE_STEP)
+    memory.pinned = memory.pinned or item.pinned
+    memory.save(update_fields=["confidence", "pinned", "updated_at"])
+    _record(memory, "reinforce", message)
+
+
+def _record(memory: Memory, action: str, message: Message | None, *, new_text: str = "") -> None:
+    if message is not None:
+        memory.source_messages.add(message)
+    MemoryRevision.objects.create(
+        memory=memory, action=action, actor=MemoryRevision.Actor.EXTRACTOR, new_text=new_text, message=message
+    )
+
+
+def message_process(*, message_id: int) -> bool:
+    """Extract memories from a user message and embed its turn as an episode, exactly once.
+
+    Slow work (the model, embeddings) runs outside the transaction; the writes then happen under a lock
+    on the message, and a message already processed (by a duplicate task) is left alone.
+    Returns True when this call did the processing.
+    """
+    message = Message.objects.select_related("conversation__user").filter(pk=message_id).first()
+    if message is None or message.role != Message.Role.USER or message.processed_at is not None:
+        return False
+    history = list(
+        message.conversation.messages.filter(role=Message.Role.USER, created_at__lt=message.created_at)
+        .order_by("-created_at")
+        .values_list("content", flat=True)[:4]
+    )[::-1]
+    items, extractor = extract(message.content, history)
+    vectors = embed_texts([message_episode_text(message)] + [i.text for i in items])
+    with transaction.atomic():
+        locked = Message.objects.select_for_update().filter(pk=message.pk, processed_at__isnull=True).first()
+        if locked is None:
+            return False
+        user = message.conversation.user
+        for item, vector in zip(items, vectors[1:]):
+            memory_upsert(user=user, item=item, embedding=vector, message=message, source=Memory.Source.STATED)
+        _episode_upsert(message, vectors[0])
+        locked.processed_at = timezone.now()
+        locked.save(update_fields=["processed_at"])
+    logger.info("processed message %s: %d items by %s", message.pk, len(items), extractor)
+    return True
+
+
+def message_episode_text(message: Message) -> str:
+    speaker = message.speaker or "User"
+    return f"{speaker}: {message.content}"
+
+
+def _episode_upsert(message: Message, embedding: list[float]) -> Episode:
+    episode, _ = Episode.objects.update_or_create(
+        user=message.conversation.user,
+        key=f"turn:{message.pk}",
+        defaults={
+            "conversation": message.conversation,
+            "kind": Episode.Kind.TURN,
+            "text": message_episode_text(message),
+            "started_at": message.created_at,
+            "ended_at": message.created_at,
+            "embedding": embedding,
+        },
+    )
+    episode.messages.set([message])
+    return episode
+
+
+def conversation_finalize(*, conversation_id: int) -> bool:
+    """After a conversation ended: process whatever of it is unprocessed, then mark it finalized."""
+    conversation = Conversation.objects.filter(pk=conversation_id, ended_at__isnull=False).first()
+    if conversation is None or conversation.finalized_at is not None:
+        return False
+    for message_id in conversation.messages.unprocessed().values_list("pk", flat=True):
+        message_process(message_id=message_id)
+    Conversation.objects.filter(pk=conversation.pk, finalized_at__isnull=True).update(finalized_at=timezone.now())
+    return True

@@ -1,0 +1,54 @@
+"""Celery tasks: thin interfaces that take ids and call idempotent services."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from chat.models import Conversation, Message
+from memories import services
+
+logger = logging.getLogger(__name__)
+
+# A task enqueued this recently may still be on its way: the sweep leaves it alone.
+SWEEP_GRACE = timedelta(minutes=2)
+
+
+@shared_task(name="memories.tasks.process_message", acks_late=True)
+def process_message(message_id: int) -> bool:
+    return services.message_process(message_id=message_id)
+
+
+@shared_task(name="memories.tasks.finalize_conversation", acks_late=True)
+def finalize_conversation(conversation_id: int) -> bool:
+    return services.conversation_finalize(conversation_id=conversation_id)
+
+
+@shared_task(name="memories.tasks.sweep")
+def sweep() -> dict:
+    """Find work a lost broker message left undone (state lives in Postgres) and queue it again;
+    end conversations idle for CONVERSATION_IDLE_MINUTES."""
+    from chat.services import conversation_end
+
+    now = timezone.now()
+    idle_before = now - timedelta(minutes=settings.CONVERSATION_IDLE_MINUTES)
+    ended = 0
+    for conversation in Conversation.objects.open().filter(last_activity_at__lt=idle_before):
+        conversation_end(conversation=conversation)
+        ended += 1
+    messages = list(Message.objects.unprocessed().filter(created_at__lt=now - SWEEP_GRACE).values_list("pk", flat=True))
+    for message_id in messages:
+        process_message.delay(message_id)
+    conversations = list(
+        Conversation.objects.filter(finalized_at__isnull=True, ended_at__lt=now - SWEEP_GRACE).values_list("pk", flat=True)
+    )
+    for conversation_id in conversations:
+        finalize_conversation.delay(conversation_id)
+    result = {"ended": ended, "messages": len(messages), "conversations": len(conversations)}
+    if any(result.values()):
+        logger.info("sweep re-queued %s", result)
+    return result

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from memories import views
+
+app_name = "memories"
+urlpatterns = [
+    path("", views.remembered, name="remembered"),
+]

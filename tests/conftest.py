@@ -1,0 +1,80 @@
+"""Fixtures shared by every test: users alice (owner), bob and charlie (no access to alice's things),
+API clients with personal keys, and eager Celery so on_commit work runs inside the test."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from accounts.services import api_key_create
+from memoryweb import database
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # The test run stops the embedded server only if it was the one that started it.
+    if settings.EMBEDDED_DATABASE and database.started_here:
+        from django.db import connections
+
+        connections.close_all()
+        database.stop_embedded_server(settings.DATA_DIR)
+
+
+@pytest.fixture(autouse=True)
+def _offline_and_eager(settings):
+    settings.OPENAI_API_KEY = ""
+    settings.EMBEDDING_BACKEND = "local"
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    from memoryweb.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+def _user(username: str) -> User:
+    return User.objects.create_user(username=username, password=f"{username}-pass-123")
+
+
+@pytest.fixture
+def alice(db) -> User:
+    return _user("alice")
+
+
+@pytest.fixture
+def bob(db) -> User:
+    return _user("bob")
+
+
+@pytest.fixture
+def charlie(db) -> User:
+    return _user("charlie")
+
+
+def _api_client(user: User) -> APIClient:
+    _, key = api_key_create(user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return client
+
+
+@pytest.fixture
+def alice_api(alice) -> APIClient:
+    return _api_client(alice)
+
+
+@pytest.fixture
+def bob_api(bob) -> APIClient:
+    return _api_client(bob)
+
+
+@pytest.fixture
+def run_on_commit(django_capture_on_commit_callbacks):
+    """Run transaction.on_commit callbacks (the queued extraction) as a committed request would."""
+
+    def run(fn, *args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return fn(*args, **kwargs)
+
+    return run
