@@ -27,7 +27,10 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Invalid API key.") from None
         api_key = (
-            ApiKey.objects.active().select_related("user").filter(hashed_key=hash_key(key), user__is_active=True).first()
+            ApiKey.objects.active()
+            .select_related("user")
+            .filter(hashed_key=hash_key(key), user__is_active=True)
+            .first()
         )
         if api_key is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")

@@ -59,3 +59,6 @@ class AccessEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.actor} read {self.items} item(s) for {self.purpose}"

@@ -32,6 +32,48 @@ class ChatApi(APIView):
         )
 
 
+class ConversationDetailApi(APIView):
+    class Output(serializers.Serializer):
+        id = serializers.IntegerField()
+        title = serializers.CharField()
+        created_at = serializers.DateTimeField()
+        ended_at = serializers.DateTimeField()
+        messages = serializers.SerializerMethodField()
+
+        def get_messages(self, conversation) -> list[dict]:
+            return [
+                {
+                    "id": m.pk,
+                    "role": m.role,
+                    "content": m.content,
+                    "created_at": m.created_at,
+                    "recalled": [
+                        {"memory": r.memory_id, "episode": r.episode_id, "rank": r.rank, "score": r.score}
+                        for r in m.recalls.all()
+                    ],
+                }
+                for m in selectors.message_list(conversation=conversation)
+            ]
+
+    def get(self, request, conversation_id: int):
+        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        return Response(self.Output(conversation).data)
+
+
+class MessageDetailApi(APIView):
+    def get(self, request, message_id: int):
+        message = selectors.message_get(user=request.user, message_id=message_id)
+        return Response(
+            {
+                "id": message.pk,
+                "conversation": message.conversation_id,
+                "role": message.role,
+                "content": message.content,
+                "created_at": message.created_at,
+            }
+        )
+
+
 class ConversationEndApi(APIView):
     def post(self, request, conversation_id: int):
         conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)

@@ -59,18 +59,14 @@ class Message(models.Model):
     external_id = models.CharField(max_length=100, blank=True)
     # Job state: when the worker extracted memories and embedded the episode of this user message.
     processed_at = models.DateTimeField(null=True, blank=True)
-    used_memories = models.ManyToManyField(
-        "memories.Memory", through="Recall", related_name="used_in", blank=True
-    )
+    used_memories = models.ManyToManyField("memories.Memory", through="Recall", related_name="used_in", blank=True)
 
     objects = MessageQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [
-            models.Index(
-                fields=["created_at"], name="message_unprocessed_idx", condition=Q(processed_at__isnull=True)
-            )
+            models.Index(fields=["created_at"], name="message_unprocessed_idx", condition=Q(processed_at__isnull=True))
         ]
 
     def __str__(self) -> str:
@@ -90,8 +86,10 @@ class Recall(models.Model):
         ordering = ["rank"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(memory__isnull=False, episode__isnull=True)
-                | Q(memory__isnull=True, episode__isnull=False),
+                condition=Q(memory__isnull=False, episode__isnull=True) | Q(memory__isnull=True, episode__isnull=False),
                 name="recall_memory_xor_episode",
             )
         ]
+
+    def __str__(self) -> str:
+        return f"recall #{self.rank} of message {self.message_id}"

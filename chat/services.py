@@ -37,7 +37,9 @@ def validate_text(text: object, *, field: str = "message") -> str:
     if not text:
         raise ValidationError(f"The {field} is empty.")
     if len(text) > settings.MESSAGE_MAX_CHARS:
-        raise ValidationError(f"The {field} is too long ({len(text)} characters; at most {settings.MESSAGE_MAX_CHARS}).")
+        raise ValidationError(
+            f"The {field} is too long ({len(text)} characters; at most {settings.MESSAGE_MAX_CHARS})."
+        )
     return text
 
 

@@ -29,8 +29,17 @@ class MemoryListApi(APIView):
         class Meta:
             model = Memory
             fields = (
-                "id", "kind", "subject", "text", "confidence", "source", "pinned",
-                "valid_from", "created_at", "last_recalled_at", "sources",
+                "id",
+                "kind",
+                "subject",
+                "text",
+                "confidence",
+                "source",
+                "pinned",
+                "valid_from",
+                "created_at",
+                "last_recalled_at",
+                "sources",
             )
 
         def get_sources(self, memory) -> list[int]:
@@ -40,6 +49,23 @@ class MemoryListApi(APIView):
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(selectors.memory_list(user=request.user), request, view=self)
         return paginator.get_paginated_response(self.Output(page, many=True).data)
+
+
+class MemoryDetailApi(APIView):
+    class Output(MemoryListApi.Output):
+        history = serializers.SerializerMethodField()
+
+        class Meta(MemoryListApi.Output.Meta):
+            fields = (*MemoryListApi.Output.Meta.fields, "valid_until", "history")
+
+        def get_history(self, memory) -> list[dict]:
+            return [
+                {"action": r.action, "actor": r.actor, "created_at": r.created_at, "message": r.message_id}
+                for r in memory.revisions.all()
+            ]
+
+    def get(self, request, memory_id: int):
+        return Response(self.Output(selectors.memory_get(user=request.user, memory_id=memory_id)).data)
 
 
 class ContextApi(APIView):
@@ -60,5 +86,9 @@ class ContextApi(APIView):
             items=len(context.items),
         )
         return Response(
-            {"context": context.text, "tokens": context.tokens, "items": ContextItemSerializer(context.items, many=True).data}
+            {
+                "context": context.text,
+                "tokens": context.tokens,
+                "items": ContextItemSerializer(context.items, many=True).data,
+            }
         )

@@ -41,8 +41,31 @@ _IM = r"(?:i'm|i am|im|i’m)"
 _REMEMBER = re.compile(r"^(?:please\s+)?(?:remember|note|keep in mind|don't forget)\s*(?:that\s+)?(.+)$", re.I)
 _NAME = re.compile(r"\b(?i:my name is|call me|" + _IM + r")\s+([A-Z][a-z'-]+)\b")
 _NOT_NAMES = {
-    "Not", "Also", "Just", "Really", "So", "Very", "Still", "Going", "Sure", "Sorry", "Happy", "Glad", "Here",
-    "Back", "Fine", "Good", "Okay", "Ok", "Working", "Building", "Allergic", "Vegetarian", "Vegan", "A", "An",
+    "Not",
+    "Also",
+    "Just",
+    "Really",
+    "So",
+    "Very",
+    "Still",
+    "Going",
+    "Sure",
+    "Sorry",
+    "Happy",
+    "Glad",
+    "Here",
+    "Back",
+    "Fine",
+    "Good",
+    "Okay",
+    "Ok",
+    "Working",
+    "Building",
+    "Allergic",
+    "Vegetarian",
+    "Vegan",
+    "A",
+    "An",
 }
 _DIET = re.compile(
     r"\b" + _IM + r"\s+(?:a\s+|an\s+|strictly\s+|fully\s+)?"
@@ -63,7 +86,8 @@ _LIKE = re.compile(
     r"\bi (?:really |absolutely )?(love|like|enjoy|prefer|hate|dislike|can't stand|don't like)\s+([^,.;!?]+)", re.I
 )
 _PROJECT = re.compile(
-    r"\b(?:i'm|i am|we're|we are)\s+(?:currently\s+|now\s+)?(?:working on|building|developing|writing|migrating)\s+(.+)",
+    r"\b(?:i'm|i am|we're|we are)\s+(?:currently\s+|now\s+)?"
+    r"(?:working on|building|developing|writing|migrating)\s+(.+)",
     re.I,
 )
 _TERM = [
@@ -244,7 +268,10 @@ def extract_with_llm(text: str, history: list[str]) -> list[ExtractedItem]:
     recent = "\n".join(f"- {h[:500]}" for h in history[-4:])
     messages = [
         {"role": "system", "content": EXTRACTION_PROMPT},
-        {"role": "user", "content": f"Earlier messages (for context only):\n{recent or '-'}\n\nLatest message:\n{text}"},
+        {
+            "role": "user",
+            "content": f"Earlier messages (for context only):\n{recent or '-'}\n\nLatest message:\n{text}",
+        },
     ]
     data = llm.structured(messages, name="memories", schema=EXTRACTION_SCHEMA)
     raw_items = data.get("items")

@@ -110,6 +110,9 @@ class MemoryRevision(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.action} by {self.actor}"
+
 
 class EpisodeQuerySet(models.QuerySet):
     def for_user(self, user) -> EpisodeQuerySet:

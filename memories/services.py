@@ -88,7 +88,7 @@ def message_process(*, message_id: int) -> bool:
         if locked is None:
             return False
         user = message.conversation.user
-        for item, vector in zip(items, vectors[1:]):
+        for item, vector in zip(items, vectors[1:], strict=True):
             memory_upsert(user=user, item=item, embedding=vector, message=message, source=Memory.Source.STATED)
         _episode_upsert(message, vectors[0])
         locked.processed_at = timezone.now()

@@ -6,6 +6,7 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
+from celery.signals import worker_process_init
 from django.conf import settings
 from django.utils import timezone
 
@@ -16,6 +17,13 @@ logger = logging.getLogger(__name__)
 
 # A task enqueued this recently may still be on its way: the sweep leaves it alone.
 SWEEP_GRACE = timedelta(minutes=2)
+
+
+@worker_process_init.connect
+def _warm_up(**kwargs) -> None:
+    from memoryweb.ai.embeddings import warm_up
+
+    warm_up()
 
 
 @shared_task(name="memories.tasks.process_message", acks_late=True)
@@ -44,7 +52,9 @@ def sweep() -> dict:
     for message_id in messages:
         process_message.delay(message_id)
     conversations = list(
-        Conversation.objects.filter(finalized_at__isnull=True, ended_at__lt=now - SWEEP_GRACE).values_list("pk", flat=True)
+        Conversation.objects.filter(finalized_at__isnull=True, ended_at__lt=now - SWEEP_GRACE).values_list(
+            "pk", flat=True
+        )
     )
     for conversation_id in conversations:
         finalize_conversation.delay(conversation_id)

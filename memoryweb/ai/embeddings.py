@@ -79,3 +79,9 @@ def _embed_openai(texts: list[str]) -> list[list[float]]:
 def _normalise(vector: list[float]) -> list[float]:
     norm = math.sqrt(sum(x * x for x in vector)) or 1.0
     return [x / norm for x in vector]
+
+
+def warm_up() -> None:
+    """Load the local model now (about 10 s), so that the first request or task doesn't wait for it."""
+    if settings.EMBEDDING_BACKEND == "local":
+        embed_query("warm up")

@@ -68,7 +68,10 @@ def structured(messages: list[dict], *, name: str, schema: dict, model: str | No
         attempt_messages = list(messages)
         if response_format["type"] == "json_object":
             attempt_messages.append(
-                {"role": "system", "content": "Answer with one JSON object matching this schema:\n" + json.dumps(schema)}
+                {
+                    "role": "system",
+                    "content": "Answer with one JSON object matching this schema:\n" + json.dumps(schema),
+                }
             )
         for _ in range(2):
             try:

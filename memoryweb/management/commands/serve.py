@@ -50,14 +50,43 @@ class Command(BaseCommand):
 
     def _worker(self) -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "memoryweb", "worker", "--beat", "--concurrency", "1",
-             "--loglevel", "INFO", "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "memoryweb",
+                "worker",
+                "--beat",
+                "--concurrency",
+                "1",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                settings.CELERY_BEAT_SCHEDULE_FILENAME,
+            ],
         )
 
     def _web(self, host: str, port: int, workers: int) -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "memoryweb.wsgi:application", "--bind", f"{host}:{port}",
-             "--workers", str(workers), "--threads", "4", "--timeout", "120", "--access-logfile", "-"],
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "memoryweb.wsgi:application",
+                "--bind",
+                f"{host}:{port}",
+                "--config",
+                "python:memoryweb.gunicorn_conf",
+                "--workers",
+                str(workers),
+                "--threads",
+                "4",
+                "--timeout",
+                "120",
+                "--access-logfile",
+                "-",
+            ],
         )
 
     def _wait_ready(self, url: str, children: list[subprocess.Popen]) -> None:

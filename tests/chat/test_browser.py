@@ -1,0 +1,132 @@
+"""The headline story in a real browser: sign up, tell the assistant something, end the conversation,
+start a new one and see the memory used, then find it (with its source message) under "What I remember".
+
+Drives Debian's headless Chromium through selenium against pytest-django's live server. The chat turn's
+on_commit extraction runs eagerly inside the live server's request (the autouse fixture makes Celery eager).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+pytestmark = pytest.mark.browser
+
+if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
+    pytest.skip(
+        f"browser tests need {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver)",
+        allow_module_level=True,
+    )
+
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+WAIT_SECONDS = 30  # the first chat turn may load the local embedding model inside the request
+SCREENSHOT = Path("/tmp/browser-chat.png")
+PASSWORD = "correct-Horse-battery-77"
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    monkeypatch.setenv("SE_OFFLINE", "true")  # never let selenium-manager fetch anything
+    profile = tempfile.mkdtemp(prefix="memoryweb-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(WAIT_SECONDS)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _wait(driver) -> WebDriverWait:
+    return WebDriverWait(driver, WAIT_SECONDS)
+
+
+def _text(element: WebElement) -> str:
+    # textContent, not .text: it also covers content a closed <details> hides.
+    return " ".join((element.get_attribute("textContent") or "").split())
+
+
+def _submit(driver, button_id: str) -> None:
+    """Click a submit button and wait until the browser has left the page it was on."""
+    button = driver.find_element(By.ID, button_id)
+    button.click()
+    _wait(driver).until(EC.staleness_of(button))
+    _wait(driver).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def _send(driver, text: str) -> WebElement:
+    """Type a message, send it, and return the newest assistant message once the reply is shown."""
+    driver.find_element(By.NAME, "message").send_keys(text)
+    _submit(driver, "send-button")
+    _wait(driver).until(lambda d: any(text in _text(m) for m in d.find_elements(By.CSS_SELECTOR, "li.message.user")))
+    replies = _wait(driver).until(EC.presence_of_all_elements_located((By.CSS_SELECTOR, "li.message.assistant")))
+    return replies[-1]
+
+
+def test_it_remembers_across_conversations_in_the_browser(browser, live_server):
+    # 1. Sign up; the form lands on the chat page.
+    browser.get(live_server.url + "/accounts/signup/")
+    browser.find_element(By.NAME, "username").send_keys("alex")
+    browser.find_element(By.NAME, "password1").send_keys(PASSWORD)
+    browser.find_element(By.NAME, "password2").send_keys(PASSWORD)
+    _submit(browser, "signup-button")
+    _wait(browser).until(EC.url_to_be(live_server.url + "/chat/"))
+    _wait(browser).until(EC.presence_of_element_located((By.ID, "send-button")))
+
+    # 2. Tell the assistant something; the (offline) reply is shown.
+    reply = _send(browser, "Hi, I'm Alex, a backend developer. Remember that I'm vegetarian.")
+    assert _text(reply.find_element(By.CSS_SELECTOR, ".content")).startswith("No language model is configured")
+
+    # 3. End the conversation.
+    _submit(browser, "end-button")
+    badge = _wait(browser).until(EC.visibility_of_element_located((By.CSS_SELECTOR, ".chat-head .badge")))
+    assert "Ended" in badge.text
+    assert not browser.find_elements(By.ID, "end-button")
+
+    # 4. A new conversation recalls the preference, and the reply lists it under "Memories used".
+    browser.find_element(By.ID, "new-conversation").click()
+    _wait(browser).until(EC.url_to_be(live_server.url + "/chat/"))
+    _wait(browser).until(EC.presence_of_element_located((By.NAME, "message")))
+    reply = _send(browser, "Can you suggest something for dinner?")
+    recalled = reply.find_element(By.CSS_SELECTOR, "details.recalled")
+    assert recalled.get_attribute("open") is not None  # the newest reply shows what it used
+    browser.save_screenshot(str(SCREENSHOT))
+    recalls = [_text(li) for li in recalled.find_elements(By.CSS_SELECTOR, "li.recall")]
+    assert any("User is vegetarian" in r for r in recalls), recalls
+
+    # 5. "What I remember" shows the memory with the message it came from.
+    browser.find_element(By.LINK_TEXT, "What I remember").click()
+    _wait(browser).until(EC.url_to_be(live_server.url + "/memories/"))
+    memories = _wait(browser).until(EC.presence_of_all_elements_located((By.CSS_SELECTOR, "li.memory")))
+    vegetarian = [m for m in memories if "User is vegetarian" in _text(m.find_element(By.CSS_SELECTOR, ".memory-text"))]
+    assert vegetarian, [_text(m) for m in memories]
+    sources = [_text(q) for q in vegetarian[0].find_elements(By.CSS_SELECTOR, "blockquote.source")]
+    assert any("Remember that I'm vegetarian" in s for s in sources), sources

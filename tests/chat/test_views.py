@@ -1,0 +1,138 @@
+"""Pages: sign-up, log-in, chat, end, "What I remember" — and nobody sees anyone else's."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from chat.models import Conversation
+from chat.services import chat_turn
+from memories.models import Memory
+
+
+@pytest.fixture
+def alice_client(alice) -> Client:
+    client = Client()
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def bob_client(bob) -> Client:
+    client = Client()
+    client.force_login(bob)
+    return client
+
+
+def test_it_signs_up_and_lands_on_chat(db):
+    client = Client()
+    response = client.post(
+        "/accounts/signup/",
+        {"username": "dana", "password1": "a-long-pass-phrase-9", "password2": "a-long-pass-phrase-9"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0] == "/chat/"
+    assert b"New conversation" in response.content
+
+
+def test_it_logs_in(alice):
+    client = Client()
+    response = client.post("/accounts/login/", {"username": "alice", "password": "alice-pass-123"}, follow=True)
+    assert response.redirect_chain[-1][0] == "/chat/"
+
+
+def test_anonymous_users_are_sent_to_log_in(db):
+    for url in ("/chat/", "/chat/1/", "/memories/"):
+        response = Client().get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
+
+
+def test_it_chats_ends_and_shows_memories_used(alice_client, alice, run_on_commit):
+    response = run_on_commit(alice_client.post, "/chat/send/", {"message": "Remember that I'm vegetarian."})
+    conversation = Conversation.objects.get(user=alice)
+    assert response.status_code == 302
+    alice_client.post(f"/chat/{conversation.pk}/end/")
+    conversation.refresh_from_db()
+    assert conversation.ended_at is not None
+
+    alice_client.post("/chat/send/", {"message": "Can you suggest something for dinner?"})
+    later = Conversation.objects.filter(user=alice).exclude(pk=conversation.pk).get()
+    page = alice_client.get(f"/chat/{later.pk}/")
+
+    assert page.status_code == 200
+    assert b"Memories used: " in page.content
+    assert b"User is vegetarian" in page.content
+
+
+def test_the_conversation_page_has_a_bounded_number_of_queries(alice_client, alice, django_assert_max_num_queries):
+    conversation = None
+    for text in ("one", "two", "three"):
+        conversation = chat_turn(user=alice, conversation=conversation, text=text).conversation
+    with django_assert_max_num_queries(12):
+        alice_client.get(f"/chat/{conversation.pk}/")
+
+
+def test_an_empty_message_is_refused_with_a_message(alice_client):
+    response = alice_client.post("/chat/send/", {"message": "   "}, follow=True)
+    assert b"This field is required" in response.content
+
+
+def test_what_i_remember_shows_the_source_message(alice_client, alice, run_on_commit):
+    run_on_commit(alice_client.post, "/chat/send/", {"message": "Hi, I'm Alex. I live in Lisbon."})
+
+    page = alice_client.get("/memories/")
+
+    assert b"User lives in Lisbon" in page.content
+    assert b"Hi, I&#x27;m Alex. I live in Lisbon." in page.content
+    assert b"learned" in page.content
+
+
+def test_memory_text_is_escaped(alice_client, alice):
+    from django.utils import timezone
+
+    Memory.objects.create(
+        user=alice,
+        kind="fact",
+        subject="x",
+        text="<script>alert(1)</script>",
+        fingerprint="f",
+        valid_from=timezone.now(),
+    )
+    page = alice_client.get("/memories/")
+    assert b"<script>alert(1)</script>" not in page.content
+    assert b"&lt;script&gt;" in page.content
+
+
+def test_bob_gets_404_for_alices_conversation_pages(alice, bob_client):
+    conversation = chat_turn(user=alice, conversation=None, text="Hello").conversation
+
+    assert bob_client.get(f"/chat/{conversation.pk}/").status_code == 404
+    assert bob_client.post(f"/chat/{conversation.pk}/send/", {"message": "hi"}).status_code == 404
+    assert bob_client.post(f"/chat/{conversation.pk}/end/").status_code == 404
+    conversation.refresh_from_db()
+    assert conversation.ended_at is None and conversation.messages.count() == 2
+
+
+def test_bob_does_not_see_alices_memories(alice, bob_client, run_on_commit):
+    run_on_commit(chat_turn, user=alice, conversation=None, text="Remember that I'm vegetarian.")
+    page = bob_client.get("/memories/")
+    assert b"vegetarian" not in page.content
+
+
+def test_a_memory_page_shows_its_source_and_history(alice_client, alice, run_on_commit):
+    run_on_commit(alice_client.post, "/chat/send/", {"message": "I live in Lisbon."})
+    memory = Memory.objects.get(user=alice)
+
+    page = alice_client.get(f"/memories/{memory.pk}/")
+
+    assert b"User lives in Lisbon" in page.content
+    assert b"I live in Lisbon." in page.content
+    assert b"add by extractor" in page.content
+
+
+def test_bob_gets_404_for_alices_memory_page(alice, bob_client, run_on_commit):
+    run_on_commit(chat_turn, user=alice, conversation=None, text="I live in Lisbon.")
+    memory = Memory.objects.get(user=alice)
+    assert bob_client.get(f"/memories/{memory.pk}/").status_code == 404

@@ -1,0 +1,53 @@
+"""The sweep: job state lives in Postgres, so work a lost broker message left undone is found again."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from chat.models import Conversation, Message
+from chat.services import chat_turn
+from memories.models import Episode, Memory
+from memories.tasks import SWEEP_GRACE, sweep
+
+
+def test_it_processes_a_message_whose_task_was_lost(alice):
+    conversation = chat_turn(user=alice, conversation=None, text="I live in Porto.").conversation  # not queued
+    message = conversation.messages.get(role=Message.Role.USER)
+    assert message.processed_at is None
+    Message.objects.filter(pk=message.pk).update(created_at=timezone.now() - SWEEP_GRACE - timedelta(seconds=1))
+
+    result = sweep()
+
+    assert result["messages"] == 1
+    message.refresh_from_db()
+    assert message.processed_at is not None
+    assert Memory.objects.filter(user=alice, text="User lives in Porto").exists()
+    assert Episode.objects.filter(key=f"turn:{message.pk}").exists()
+
+
+def test_it_leaves_fresh_messages_to_their_own_task(alice):
+    chat_turn(user=alice, conversation=None, text="I live in Porto.")
+    assert sweep()["messages"] == 0
+
+
+def test_it_ends_idle_conversations_and_finalizes_them(alice, settings, django_capture_on_commit_callbacks):
+    conversation = chat_turn(user=alice, conversation=None, text="I'm vegetarian.").conversation
+    idle = timezone.now() - timedelta(minutes=settings.CONVERSATION_IDLE_MINUTES + 1)
+    Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=idle)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep()["ended"] == 1
+
+    conversation.refresh_from_db()
+    assert conversation.ended_at is not None and conversation.finalized_at is not None
+    assert not conversation.messages.unprocessed().exists()
+    assert Memory.objects.filter(user=alice, subject="diet").exists()
+
+
+def test_it_leaves_active_conversations_open(alice):
+    conversation = chat_turn(user=alice, conversation=None, text="Hello").conversation
+    assert sweep()["ended"] == 0
+    conversation.refresh_from_db()
+    assert conversation.ended_at is None

@@ -1,0 +1,19 @@
+import pytest
+
+from memoryweb.database import django_database
+
+
+def test_it_reads_a_database_url_with_encoded_credentials():
+    db = django_database("postgresql://u%40x:p%3Aw%2F@db.example:6543/my%20db?sslmode=require")
+    assert (db["USER"], db["PASSWORD"], db["NAME"]) == ("u@x", "p:w/", "my db")
+    assert (db["HOST"], db["PORT"], db["OPTIONS"]) == ("db.example", "6543", {"sslmode": "require"})
+
+
+def test_it_reads_a_socket_directory_host():
+    db = django_database("postgresql://postgres:@/memoryweb?host=/tmp/pg")
+    assert db["HOST"] == "/tmp/pg" and db["NAME"] == "memoryweb"
+
+
+def test_it_refuses_a_non_postgres_url():
+    with pytest.raises(ValueError, match="PostgreSQL"):
+        django_database("mysql://x@y/z")
