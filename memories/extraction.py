@@ -298,7 +298,7 @@ def _validated(raw: object) -> ExtractedItem | None:
         subject=(subject.strip().lower() or fingerprint(text)[:16])[:200],
         text=text.strip()[:MAX_ITEM_CHARS],
         confidence=confidence,
-        pinned=bool(raw.get("pinned", False)),
+        pinned=raw.get("pinned") is True or str(raw.get("pinned")).lower() == "true",
     )
 
 

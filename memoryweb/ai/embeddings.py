@@ -68,7 +68,7 @@ def _embed_openai(texts: list[str]) -> list[list[float]]:
         response = llm.client().embeddings.create(
             model=settings.EMBEDDING_MODEL, input=texts, dimensions=settings.EMBEDDING_DIMENSIONS
         )
-    except (openai.OpenAIError, llm.LLMError) as exc:
+    except (openai.OpenAIError, llm.LLMError, ValueError) as exc:  # ValueError: no or unreadable data
         raise EmbeddingError(f"The embedding endpoint failed: {type(exc).__name__}") from exc
     vectors = [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
     if len(vectors) != len(texts) or any(len(v) != settings.EMBEDDING_DIMENSIONS for v in vectors):

@@ -12,6 +12,7 @@ from functools import lru_cache
 
 import openai
 from django.conf import settings
+from openai.types.chat import ChatCompletion
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +42,9 @@ def complete(messages: list[dict], *, model: str | None = None) -> str:
     """One chat completion; returns the reply text. Raises LLMError on any failure."""
     try:
         response = client().chat.completions.create(model=model or settings.LLM_CHAT_MODEL, messages=messages)
-    except openai.OpenAIError as exc:
+    except (openai.OpenAIError, ValueError) as exc:  # ValueError: a body that is not JSON
         raise LLMError(f"The language model failed: {type(exc).__name__}") from exc
+    _check_completion(response)
     choice = response.choices[0] if response.choices else None
     content = (choice.message.content or "").strip() if choice else ""
     if not content:
@@ -82,8 +84,9 @@ def structured(messages: list[dict], *, name: str, schema: dict, model: str | No
                 last_error = exc
                 logger.info("endpoint rejected response_format=%s; trying the next mode", response_format["type"])
                 break
-            except openai.OpenAIError as exc:
+            except (openai.OpenAIError, ValueError) as exc:
                 raise LLMError(f"The language model failed: {type(exc).__name__}") from exc
+            _check_completion(response)
             content = (response.choices[0].message.content or "") if response.choices else ""
             try:
                 value = json.loads(_strip_fences(content))
@@ -99,6 +102,12 @@ def structured(messages: list[dict], *, name: str, schema: dict, model: str | No
                 return value
             last_error = ValueError("top-level JSON value is not an object")
     raise LLMError(f"No valid structured output: {last_error}")
+
+
+def _check_completion(response: object) -> None:
+    # A misconfigured endpoint (an HTML page, say) makes the SDK hand back a plain string.
+    if not isinstance(response, ChatCompletion):
+        raise LLMError("The language model returned an unreadable response.")
 
 
 def _strip_fences(text: str) -> str:

@@ -3,7 +3,9 @@ worker (with the periodic sweep) and gunicorn — until Ctrl-C, which stops ever
 
 from __future__ import annotations
 
+import fcntl
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,6 +30,8 @@ class Command(BaseCommand):
         parser.add_argument("--web-workers", type=int, default=2)
 
     def handle(self, *args, host: str, port: int, web_workers: int, **options):
+        lock = _single_instance_lock(settings.DATA_DIR / "serve.lock")
+        _check_port_free(host, port)
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         self.stdout.write("database ready, migrations applied, static files collected")
@@ -47,6 +51,7 @@ class Command(BaseCommand):
             if settings.EMBEDDED_DATABASE:
                 database.stop_embedded_server(settings.DATA_DIR)
             self.stdout.write("stopped")
+            lock.close()
 
     def _worker(self) -> subprocess.Popen:
         return subprocess.Popen(
@@ -100,6 +105,25 @@ class Command(BaseCommand):
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.5)
         raise CommandError(f"the web server did not answer at {url} within {READY_TIMEOUT}s")
+
+
+def _single_instance_lock(path):
+    """One `serve` per data folder: a second one would share (and then stop) the first one's database."""
+    handle = open(path, "w")  # noqa: SIM115 - held open for the life of the command
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise CommandError(f"memoryweb is already running from this data folder ({path.parent}).") from None
+    return handle
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise CommandError(f"port {port} on {host} is in use; choose another with --port") from None
 
 
 def _install_signal_handlers() -> dict:

@@ -1,0 +1,191 @@
+"""Extraction by the model (memories.services.message_process) through the real `openai` client, and the
+rule-based fallback when the model fails: a message is never left without extraction."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from chat.models import Message
+from chat.services import conversation_start
+from memories.extraction import EXTRACTION_SCHEMA
+from memories.models import Episode, Memory, MemoryRevision
+from memories.services import message_process
+from tests.ai.openai_server import TOO_SLOW, chat_reply, delayed, json_reply, malformed_body
+
+pytestmark = pytest.mark.django_db
+
+
+def _say(user, *texts: str, conversation=None) -> Message:
+    """Store user messages in one conversation (unprocessed, as the chat turn leaves them); the last one."""
+    conversation = conversation or conversation_start(user=user)
+    message = None
+    for text in texts:
+        message = Message.objects.create(
+            conversation=conversation, role=Message.Role.USER, content=text, created_at=timezone.now()
+        )
+    return message
+
+
+def _assert_processed(message: Message) -> None:
+    message.refresh_from_db()
+    assert message.processed_at is not None
+    episode = Episode.objects.get(key=f"turn:{message.pk}")
+    assert episode.user == message.conversation.user
+    assert list(episode.messages.all()) == [message]
+    assert episode.embedding is not None
+
+
+def test_it_stores_the_models_items_with_their_confidence_pin_and_provenance(alice, llm_server):
+    earlier = _say(alice, "We just moved house.")
+    message = _say(alice, "No meat for me, ever. And home is Lisbon these days.", conversation=earlier.conversation)
+    llm_server.script_chat(
+        json_reply(
+            {
+                "items": [
+                    {
+                        "kind": "preference",
+                        "subject": " Diet ",
+                        "text": "User eats no meat",
+                        "confidence": 0.93,
+                        "pinned": True,
+                    },
+                    {
+                        "kind": "fact",
+                        "subject": "location",
+                        "text": "User lives in Lisbon",
+                        "confidence": 0.61,
+                        "pinned": False,
+                    },
+                ]
+            }
+        )
+    )
+
+    assert message_process(message_id=message.pk) is True
+
+    [request] = llm_server.chat_requests
+    assert request.body["model"] == "test-extract"
+    assert request.body["response_format"]["type"] == "json_schema"
+    assert request.body["response_format"]["json_schema"]["name"] == "memories"
+    assert request.body["response_format"]["json_schema"]["schema"] == EXTRACTION_SCHEMA
+    prompt = request.messages[-1]["content"]
+    assert "Latest message:\nNo meat for me, ever. And home is Lisbon these days." in prompt
+    assert "- We just moved house." in prompt  # the earlier message, as context
+
+    memories = {m.text: m for m in Memory.objects.filter(user=alice)}
+    assert set(memories) == {"User eats no meat", "User lives in Lisbon"}
+    diet, location = memories["User eats no meat"], memories["User lives in Lisbon"]
+    assert (diet.kind, diet.subject, diet.confidence, diet.pinned) == ("preference", "diet", 0.93, True)
+    assert (location.kind, location.subject, location.confidence, location.pinned) == ("fact", "location", 0.61, False)
+    assert diet.importance > location.importance  # pinned memories matter more
+    for memory in (diet, location):
+        assert memory.source == Memory.Source.STATED
+        assert list(memory.source_messages.all()) == [message]
+        assert memory.revisions.get().action == "add"
+        assert memory.revisions.get().message == message
+        assert memory.revisions.get().actor == MemoryRevision.Actor.EXTRACTOR
+        assert memory.embedding is not None
+    _assert_processed(message)
+    earlier.refresh_from_db()
+    assert earlier.processed_at is None  # only the given message was processed
+
+
+def test_it_skips_malformed_items_and_keeps_the_valid_ones(alice, llm_server):
+    message = _say(alice, "I work at Acme and I think pineapple on pizza is fine.")
+    llm_server.script_chat(
+        json_reply(
+            {
+                "items": [
+                    {
+                        "kind": "opinion",
+                        "subject": "pizza",
+                        "text": "User accepts pineapple on pizza",
+                        "confidence": 0.8,
+                        "pinned": False,
+                    },
+                    {"kind": "fact", "subject": "empty", "text": "   ", "confidence": 0.8, "pinned": False},
+                    {"kind": "fact", "subject": "no text", "confidence": 0.8, "pinned": False},
+                    {"kind": "fact", "subject": "not text", "text": 42, "confidence": 0.8, "pinned": False},
+                    "User likes pizza",
+                    None,
+                    {
+                        "kind": "fact",
+                        "subject": "employer",
+                        "text": "User works at Acme",
+                        "confidence": "high",
+                        "pinned": False,
+                    },
+                    {"kind": "fact", "subject": "certain", "text": "User has a job", "confidence": 7, "pinned": False},
+                ]
+            }
+        )
+    )
+
+    assert message_process(message_id=message.pk) is True
+
+    memories = {m.text: m for m in Memory.objects.filter(user=alice)}
+    assert set(memories) == {"User works at Acme", "User has a job"}
+    assert memories["User works at Acme"].confidence == 0.7  # unreadable confidence: the default
+    assert memories["User has a job"].confidence == 1.0  # clamped to 0..1
+    _assert_processed(message)
+
+
+def test_it_stores_nothing_when_the_model_finds_nothing(alice, llm_server):
+    message = _say(alice, "I'm vegetarian.")
+    llm_server.script_chat(json_reply({"items": []}))
+
+    assert message_process(message_id=message.pk) is True
+
+    # The model's empty answer is the answer: the rules do not second-guess it.
+    assert not Memory.objects.filter(user=alice).exists()
+    _assert_processed(message)
+
+
+def _assert_rules_fallback(alice, message: Message) -> None:
+    vegetarian = Memory.objects.get(user=alice, kind="preference", subject="diet")
+    assert vegetarian.text == "User is vegetarian"
+    assert vegetarian.source == Memory.Source.STATED
+    assert list(vegetarian.source_messages.all()) == [message]
+    _assert_processed(message)
+
+
+def test_it_falls_back_to_the_rules_when_the_model_keeps_returning_malformed_json(alice, llm_server):
+    message = _say(alice, "I'm vegetarian.")
+    llm_server.script_chat(*[chat_reply('{"items": [{"kind": "preference", ') for _ in range(4)])
+
+    assert message_process(message_id=message.pk) is True
+
+    assert len(llm_server.chat_requests) == 4  # both modes, each with its repair retry
+    assert llm_server.pending() == {}
+    _assert_rules_fallback(alice, message)
+
+
+def test_it_falls_back_to_the_rules_when_the_answer_has_no_items_list(alice, llm_server):
+    message = _say(alice, "I'm vegetarian.")
+    llm_server.script_chat(json_reply({"memories": [{"kind": "preference", "text": "User eats no meat"}]}))
+
+    assert message_process(message_id=message.pk) is True
+
+    assert not Memory.objects.filter(text="User eats no meat").exists()
+    _assert_rules_fallback(alice, message)
+
+
+def test_it_falls_back_to_the_rules_when_the_model_times_out(alice, llm_server):
+    message = _say(alice, "I'm vegetarian.")
+    # Had the client waited for this late answer, the model's "nothing" would have been stored instead.
+    llm_server.script_chat(delayed(TOO_SLOW, json_reply({"items": []})))
+
+    assert message_process(message_id=message.pk) is True
+
+    assert len(llm_server.chat_requests) == 1  # a timeout is not retried (LLM_MAX_RETRIES=0)
+    _assert_rules_fallback(alice, message)
+
+
+def test_it_falls_back_to_the_rules_when_the_http_body_is_malformed(alice, llm_server):
+    message = _say(alice, "I'm vegetarian.")
+    llm_server.script_chat(*[malformed_body()] * 4)
+
+    assert message_process(message_id=message.pk) is True
+
+    _assert_rules_fallback(alice, message)

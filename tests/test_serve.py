@@ -1,0 +1,87 @@
+"""The start command for real: `manage.py serve` on its own data folder starts the embedded database,
+migrates, runs gunicorn and a Celery worker, serves pages and static files, refuses a second instance,
+and stops everything on Ctrl-C (SIGINT)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+from django.conf import settings
+
+from memoryweb import database
+
+pytestmark = pytest.mark.django_db(transaction=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(data_dir: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "MEMORYWEB_DATA_DIR": str(data_dir), "MEMORY_SWEEP_SECONDS": "5"}
+    env.pop("DATABASE_URL", None)
+    env.pop("CELERY_BROKER_URL", None)
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--port", str(port), "--web-workers", "1"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_for_line(process: subprocess.Popen, needle: str, timeout: float) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        lines.append(line)
+        if needle in line:
+            return lines
+    raise AssertionError(f"{needle!r} not printed in {timeout}s:\n" + "".join(lines[-60:]))
+
+
+@pytest.mark.skipif(not settings.EMBEDDED_DATABASE, reason="serve is tested on the embedded database")
+def test_it_runs_the_product_and_stops_everything_on_ctrl_c(tmp_path):
+    port = _free_port()
+    server = _serve(tmp_path, port)
+    children: list[psutil.Process] = []
+    try:
+        lines = _wait_for_line(server, "memoryweb is running at", timeout=240)
+        assert f"http://localhost:{port}/" in lines[-1]
+        children = psutil.Process(server.pid).children(recursive=True)
+        assert any("gunicorn" in " ".join(c.cmdline()) for c in children)
+        assert any("celery" in " ".join(c.cmdline()) for c in children)
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/") as page:
+            assert b"Log in" in page.read()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/css/app.css") as css:
+            assert css.status == 200
+
+        second = _serve(tmp_path, _free_port())
+        assert second.wait(120) != 0
+        assert "already running" in second.stdout.read()
+
+        server.send_signal(signal.SIGINT)
+        assert server.wait(90) == 0
+        assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+        assert not (tmp_path / "pgdata" / "postmaster.pid").exists()
+    finally:
+        for process in (server, *children):
+            if process.poll() is None if isinstance(process, subprocess.Popen) else process.is_running():
+                process.kill()
+        database.stop_embedded_server(tmp_path)
