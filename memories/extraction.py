@@ -9,6 +9,7 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from memoryweb.ai import llm
 
@@ -18,14 +19,30 @@ KINDS = ("fact", "preference", "relationship", "project", "instruction", "event"
 MAX_ITEM_CHARS = 500
 
 
+# Subjects that hold one value at a time: a new, different value supersedes the current one.
+SINGLE_VALUED_SUBJECTS = frozenset(
+    {"name", "location", "diet", "occupation", "employer", "birthday", "age", "relationship status", "hometown"}
+)
+
+
 @dataclass(frozen=True)
 class ExtractedItem:
+    """One thing a message says about the user.
+
+    op: "add" (a statement), "retract" (no longer true, e.g. "I'm not vegetarian any more": `text` says so
+    and `subject` names what it ends), or "forget" (the user asks to erase what matches `text`).
+    attributes: structured values, e.g. {"date": "2026-12-04"} for events and deadlines (ISO, absolute).
+    message_id: the message that supports the item, when not the one being processed.
+    """
+
     kind: str
     subject: str
     text: str
     confidence: float = 0.8
     pinned: bool = False
     attributes: dict = field(default_factory=dict)
+    op: str = "add"
+    message_id: int | None = None
 
 
 def fingerprint(text: str) -> str:
@@ -302,7 +319,7 @@ def _validated(raw: object) -> ExtractedItem | None:
     )
 
 
-def extract(text: str, history: list[str]) -> tuple[list[ExtractedItem], str]:
+def extract(text: str, history: list[str], *, now: datetime | None = None) -> tuple[list[ExtractedItem], str]:
     """Memories in `text` and the extractor that found them ("llm", "rules" or "rules-fallback").
 
     With a model configured its answer is used; if it fails (timeout, malformed output after retries)

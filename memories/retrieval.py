@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections import defaultdict
@@ -18,7 +19,9 @@ from pgvector.django import CosineDistance
 
 from memories.extraction import fingerprint
 from memories.models import Episode, Memory
-from memoryweb.ai.embeddings import embed_query
+from memoryweb.ai.embeddings import EmbeddingError, embed_query
+
+logger = logging.getLogger(__name__)
 
 RRF_K = 60
 CANDIDATES = 20
@@ -59,15 +62,19 @@ def estimate_tokens(text: str) -> int:
 def build_context(user, query: str, *, exclude_conversation=None, budget_tokens: int | None = None) -> Context:
     """The context for `query` from `user`'s memory only.
 
-    Candidates: pgvector cosine over current memories and episodes (above a similarity floor), Postgres
-    full text over both, and the core profile (pinned memories, instructions, identity). Ranked lists are
+    Candidates: pgvector cosine over current memories and episodes (above a similarity floor; skipped if
+    the query can't be embedded), Postgres full text over both, and the core profile (pinned memories, instructions, identity). Ranked lists are
     fused by reciprocal rank, weighted by confidence; the same text twice is kept once; items are added
     best first until `budget_tokens` (CONTEXT_TOKEN_BUDGET) is reached. Each item carries the ids of its
     source messages. Episodes of `exclude_conversation` are left out: that history is in the prompt.
     Reads only; records nothing.
     """
     budget = budget_tokens or settings.CONTEXT_TOKEN_BUDGET
-    vector = embed_query(query)
+    try:
+        vector = embed_query(query)
+    except EmbeddingError:  # the embedding endpoint is down: full text and the core profile still work
+        logger.warning("query embedding failed; retrieving without vectors")
+        vector = None
     tsquery = _or_query(query)
     memories = Memory.objects.for_user(user).current()
     episodes = Episode.objects.for_user(user)
@@ -97,7 +104,9 @@ def _or_query(query: str) -> SearchQuery | None:
     return SearchQuery(" | ".join(words), search_type="raw", config="english")
 
 
-def _by_vector(queryset, vector: list[float]) -> list:
+def _by_vector(queryset, vector: list[float] | None) -> list:
+    if vector is None:
+        return []
     max_distance = 1.0 - settings.CONTEXT_MIN_SIMILARITY
     return list(
         queryset.filter(embedding__isnull=False)

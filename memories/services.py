@@ -81,7 +81,7 @@ def message_process(*, message_id: int) -> bool:
         .order_by("-created_at")
         .values_list("content", flat=True)[:4]
     )[::-1]
-    items, extractor = extract(message.content, history)
+    items, extractor = extract(message.content, history, now=message.created_at)
     vectors = embed_texts([message_episode_text(message)] + [i.text for i in items])
     with transaction.atomic():
         locked = Message.objects.select_for_update().filter(pk=message.pk, processed_at__isnull=True).first()

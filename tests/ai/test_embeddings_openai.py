@@ -139,3 +139,21 @@ def test_it_embeds_a_processed_message_and_its_memories_in_one_request(alice, em
     memory = Memory.objects.get(user=alice, subject="diet")
     assert list(episode.embedding) == pytest.approx(_unit(_vector(7)), abs=1e-6)
     assert list(memory.embedding) == pytest.approx(_unit(_vector(8)), abs=1e-6)
+
+
+def test_it_builds_context_from_full_text_when_the_query_cannot_be_embedded(embedding_server, alice, settings):
+    from memories.retrieval import build_context
+
+    Memory.objects.create(
+        user=alice,
+        kind="fact",
+        subject="term:monolith",
+        text="The monolith is the old billing app",
+        fingerprint="x",
+        valid_from=timezone.now(),
+    )
+    embedding_server.script_embeddings(error_reply(503, "embedding service unavailable"))
+
+    context = build_context(alice, "split the monolith")
+
+    assert [item.text for item in context.items] == ["The monolith is the old billing app"]
