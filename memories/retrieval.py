@@ -62,12 +62,12 @@ def estimate_tokens(text: str) -> int:
 def build_context(user, query: str, *, exclude_conversation=None, budget_tokens: int | None = None) -> Context:
     """The context for `query` from `user`'s memory only.
 
-    Candidates: pgvector cosine over current memories and episodes (above a similarity floor; skipped if
-    the query can't be embedded), Postgres full text over both, and the core profile (pinned memories,
-    instructions, identity). Ranked lists are fused by reciprocal rank, weighted by confidence; the same text twice is kept once; items are added
-    best first until `budget_tokens` (CONTEXT_TOKEN_BUDGET) is reached. Each item carries the ids of its
-    source messages. Episodes of `exclude_conversation` are left out: that history is in the prompt.
-    Reads only; records nothing.
+    Candidates: pgvector cosine over current memories and episodes (above a similarity floor; skipped
+    if the query can't be embedded), Postgres full text over both, and the core profile (pinned
+    memories, instructions, identity). Ranked lists are fused by reciprocal rank, weighted by
+    confidence; the same text twice is kept once; items are added best first until `budget_tokens`
+    (CONTEXT_TOKEN_BUDGET) is reached. Each item carries the ids of its source messages. Episodes of
+    `exclude_conversation` are left out: that history is in the prompt. Reads only; records nothing.
     """
     budget = budget_tokens or settings.CONTEXT_TOKEN_BUDGET
     try:
