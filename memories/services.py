@@ -4,66 +4,16 @@ from __future__ import annotations
 
 import logging
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from chat.models import Conversation, Message
-from memories.extraction import ExtractedItem, extract, fingerprint
+from memories.consolidation import memory_apply
+from memories.extraction import extract
 from memories.models import Episode, Memory, MemoryRevision
 from memoryweb.ai.embeddings import embed_texts
 
 logger = logging.getLogger(__name__)
-
-REINFORCE_STEP = 0.05
-
-
-def memory_upsert(
-    *, user, item: ExtractedItem, embedding: list[float] | None, message: Message | None, source: str
-) -> tuple[Memory, str]:
-    """Store one extracted item for `user`: ADD a new memory, or, when the same statement is already
-    current, NO-OP on the text and reinforce it (confidence, pin, provenance). Writes a revision.
-    Returns the memory and the action taken ("add" or "reinforce")."""
-    fp = fingerprint(item.text)
-    existing = Memory.objects.for_user(user).current().filter(kind=item.kind, fingerprint=fp).first()
-    if existing is None:
-        try:
-            with transaction.atomic():
-                memory = Memory.objects.create(
-                    user=user,
-                    kind=item.kind,
-                    subject=item.subject[:200],
-                    text=item.text,
-                    attributes=item.attributes,
-                    fingerprint=fp,
-                    confidence=item.confidence,
-                    importance=0.8 if item.pinned else 0.5,
-                    source=source,
-                    pinned=item.pinned,
-                    valid_from=message.created_at if message else timezone.now(),
-                    embedding=embedding,
-                )
-        except IntegrityError:  # the same memory was added concurrently: reinforce that one
-            existing = Memory.objects.for_user(user).current().get(kind=item.kind, fingerprint=fp)
-        else:
-            _record(memory, "add", message, new_text=item.text)
-            return memory, "add"
-    _reinforce(existing, item, message)
-    return existing, "reinforce"
-
-
-def _reinforce(memory: Memory, item: ExtractedItem, message: Message | None) -> None:
-    memory.confidence = min(1.0, max(memory.confidence, item.confidence) + REINFORCE_STEP)
-    memory.pinned = memory.pinned or item.pinned
-    memory.save(update_fields=["confidence", "pinned", "updated_at"])
-    _record(memory, "reinforce", message)
-
-
-def _record(memory: Memory, action: str, message: Message | None, *, new_text: str = "") -> None:
-    if message is not None:
-        memory.source_messages.add(message)
-    MemoryRevision.objects.create(
-        memory=memory, action=action, actor=MemoryRevision.Actor.EXTRACTOR, new_text=new_text, message=message
-    )
 
 
 def message_process(*, message_id: int) -> bool:
@@ -89,8 +39,16 @@ def message_process(*, message_id: int) -> bool:
             return False
         user = message.conversation.user
         for item, vector in zip(items, vectors[1:], strict=True):
-            memory_upsert(user=user, item=item, embedding=vector, message=message, source=Memory.Source.STATED)
-        _episode_upsert(message, vectors[0])
+            memory_apply(
+                user=user,
+                item=item,
+                embedding=vector,
+                message=message,
+                source=Memory.Source.STATED,
+                actor=MemoryRevision.Actor.EXTRACTOR,
+            )
+        if not any(item.op == "forget" for item in items):  # a "forget ..." turn is not kept as an episode
+            _episode_upsert(message, vectors[0])
         locked.processed_at = timezone.now()
         locked.save(update_fields=["processed_at"])
     logger.info("processed message %s: %d items by %s", message.pk, len(items), extractor)
