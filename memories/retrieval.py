@@ -10,15 +10,17 @@ import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db.models import Q
+from django.utils import timezone
 from pgvector.django import CosineDistance
 
 from memories.extraction import fingerprint
 from memories.models import Episode, Memory
+from memories.timeframes import Window, window_in
 from memoryweb.ai.embeddings import EmbeddingError, embed_query
 
 logger = logging.getLogger(__name__)
@@ -27,6 +29,9 @@ RRF_K = 60
 CANDIDATES = 20
 CORE_SUBJECTS = ("name", "diet", "occupation", "location")
 CORE_KINDS = (Memory.Kind.INSTRUCTION,)
+DUE_SOON_DAYS = 2
+OUTSIDE_WINDOW = 0.5  # the query names a time: what happened at other times counts half
+EPISODE_WEIGHT = 0.9
 
 
 @dataclass
@@ -59,42 +64,113 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
-def build_context(user, query: str, *, exclude_conversation=None, budget_tokens: int | None = None) -> Context:
+def build_context(
+    user,
+    query: str,
+    *,
+    exclude_conversation=None,
+    budget_tokens: int | None = None,
+    now: datetime | None = None,
+) -> Context:
     """The context for `query` from `user`'s memory only.
 
     Candidates: pgvector cosine over current memories and episodes (above a similarity floor; skipped
-    if the query can't be embedded), Postgres full text over both, and the core profile (pinned
-    memories, instructions, identity). Ranked lists are fused by reciprocal rank, weighted by
-    confidence; the same text twice is kept once; items are added best first until `budget_tokens`
-    (CONTEXT_TOKEN_BUDGET) is reached. Each item carries the ids of its source messages. Episodes of
+    if the query can't be embedded), Postgres full text over both, the core profile (pinned memories,
+    instructions, identity), what is due soon (deadlines within two days, open action items), and,
+    when the query names a time ("last week", "in May"), what happened then. Ranked lists are fused by
+    reciprocal rank and weighted by confidence, importance that fades with time unless the memory is
+    pinned, recalled or restated, and the time window; memories under CONTEXT_MIN_CONFIDENCE are not
+    used; the same text twice is kept once; items are added best first until `budget_tokens`
+    (CONTEXT_TOKEN_BUDGET). Each item carries the ids of its source messages. Episodes of
     `exclude_conversation` are left out: that history is in the prompt. Reads only; records nothing.
     """
-    budget = budget_tokens or settings.CONTEXT_TOKEN_BUDGET
-    try:
-        vector = embed_query(query)
-    except EmbeddingError:  # the embedding endpoint is down: full text and the core profile still work
-        logger.warning("query embedding failed; retrieving without vectors")
-        vector = None
+    now = now or timezone.now()
+    vector = _embed(query)
     tsquery = _or_query(query)
-    memories = Memory.objects.for_user(user).current()
+    window = window_in(query, now)
+    memories = Memory.objects.for_user(user).current().filter(confidence__gte=settings.CONTEXT_MIN_CONFIDENCE)
     episodes = Episode.objects.for_user(user)
     if exclude_conversation is not None:
         episodes = episodes.exclude(conversation=exclude_conversation)
+    candidate_lists = {
+        "memory": [
+            _by_vector(memories, vector),
+            _by_text(memories, tsquery),
+            _core(memories),
+            upcoming(memories, now),
+            _in_window(memories, "valid_from", window, vector),
+        ],
+        "episode": [
+            _by_vector(episodes, vector),
+            _by_text(episodes, tsquery),
+            _in_window(episodes, "started_at", window, vector),
+        ],
+    }
+    items = _fuse(candidate_lists, window, now)
+    items = _fit(_unique(items), budget_tokens or settings.CONTEXT_TOKEN_BUDGET)
+    _attach_sources(items)
+    return Context(items=items, text=format_context(items), tokens=sum(i.tokens for i in items))
 
+
+def _embed(query: str) -> list[float] | None:
+    try:
+        return embed_query(query)
+    except EmbeddingError:  # the embedding endpoint is down: full text and the core profile still work
+        logger.warning("query embedding failed; retrieving without vectors")
+        return None
+
+
+def _fuse(candidate_lists: dict[str, list[list]], window: Window | None, now: datetime) -> list[ContextItem]:
+    """Reciprocal-rank fusion of the ranked lists, then each item weighted; best first."""
     ranked: dict[tuple[str, int], float] = defaultdict(float)
     rows: dict[tuple[str, int], object] = {}
-    for type_, lists in (
-        ("memory", (_by_vector(memories, vector), _by_text(memories, tsquery), _core(memories))),
-        ("episode", (_by_vector(episodes, vector), _by_text(episodes, tsquery))),
-    ):
+    for type_, lists in candidate_lists.items():
         for candidates in lists:
             for rank, row in enumerate(candidates, start=1):
                 ranked[(type_, row.pk)] += 1.0 / (RRF_K + rank)
                 rows[(type_, row.pk)] = row
-    items = [_item(type_, rows[(type_, pk)], score) for (type_, pk), score in ranked.items()]
-    items = _fit(_unique(sorted(items, key=lambda i: i.score, reverse=True)), budget)
-    _attach_sources(items)
-    return Context(items=items, text=format_context(items), tokens=sum(i.tokens for i in items))
+    items = [_item(type_, rows[(type_, pk)], score, window, now) for (type_, pk), score in ranked.items()]
+    return sorted(items, key=lambda i: i.score, reverse=True)
+
+
+def effective_importance(memory: Memory, now: datetime) -> float:
+    """Importance fades with a half-life since the memory was last restated or recalled; pinned never fades."""
+    if memory.pinned:
+        return memory.importance
+    touched = max(filter(None, (memory.valid_from, memory.updated_at, memory.last_recalled_at)))
+    age_days = max(0.0, (now - touched).total_seconds() / 86400)
+    return memory.importance * 0.5 ** (age_days / settings.MEMORY_HALF_LIFE_DAYS)
+
+
+def _item(type_: str, row, score: float, window: Window | None, now: datetime) -> ContextItem:
+    when = row.valid_from if type_ == "memory" else row.started_at
+    if window is not None and when not in window:
+        score *= OUTSIDE_WINDOW
+    if type_ == "memory":
+        weight = (0.5 + 0.5 * row.confidence) * (0.5 + 0.5 * effective_importance(row, now))
+        return ContextItem("memory", row.pk, row.kind, row.text, score * weight, when)
+    return ContextItem("episode", row.pk, row.kind, row.text, score * EPISODE_WEIGHT, when)
+
+
+def upcoming(memories, now: datetime) -> list[Memory]:
+    """What is due soon: dated memories (deadlines, events) from today to DUE_SOON_DAYS ahead, and open
+    action items; soonest first."""
+    today = now.date()
+    horizon = today + timedelta(days=DUE_SOON_DAYS)
+    due = memories.filter(attributes__date__gte=today.isoformat(), attributes__date__lte=horizon.isoformat())
+    open_items = memories.filter(attributes__status="open")
+    return list((due | open_items).order_by("attributes__date", "-importance")[:CANDIDATES])
+
+
+def _in_window(queryset, field: str, window: Window | None, vector: list[float] | None) -> list:
+    """Rows from the time the query names, the closest in meaning first."""
+    if window is None:
+        return []
+    rows = queryset.filter(**{f"{field}__gte": window.start, f"{field}__lt": window.end})
+    if vector is not None:
+        rows = rows.filter(embedding__isnull=False).annotate(distance=CosineDistance("embedding", vector))
+        return list(rows.order_by("distance")[:CANDIDATES])
+    return list(rows.order_by(f"-{field}")[:CANDIDATES])
 
 
 def _or_query(query: str) -> SearchQuery | None:
@@ -128,13 +204,6 @@ def _core(memories) -> list:
     """Always-on profile: what the user pinned, how they want answers, who they are."""
     core = Q(pinned=True) | Q(kind__in=CORE_KINDS) | Q(subject__in=CORE_SUBJECTS)
     return list(memories.filter(core).order_by("-pinned", "-importance", "-updated_at")[:CANDIDATES])
-
-
-def _item(type_: str, row, score: float) -> ContextItem:
-    if type_ == "memory":
-        weight = 0.5 + 0.5 * row.confidence
-        return ContextItem("memory", row.pk, row.kind, row.text, score * weight, row.valid_from)
-    return ContextItem("episode", row.pk, "episode", row.text, score * 0.9, row.started_at)
 
 
 def _unique(items: list[ContextItem]) -> list[ContextItem]:

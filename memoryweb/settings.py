@@ -171,6 +171,8 @@ EMBEDDING_DIMENSIONS = 384  # the vector columns' size; OpenAI-compatible models
 MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 20_000, minimum=100)
 CONTEXT_TOKEN_BUDGET = env_int("CONTEXT_TOKEN_BUDGET", 800, minimum=50)
 CONTEXT_MIN_SIMILARITY = env_float("CONTEXT_MIN_SIMILARITY", 0.25)
+CONTEXT_MIN_CONFIDENCE = env_float("CONTEXT_MIN_CONFIDENCE", 0.5)  # less certain memories are not injected
+MEMORY_HALF_LIFE_DAYS = env_float("MEMORY_HALF_LIFE_DAYS", 90.0, minimum=1.0)
 CONVERSATION_IDLE_MINUTES = env_int("CONVERSATION_IDLE_MINUTES", 30, minimum=1)
 CHAT_HISTORY_MESSAGES = env_int("CHAT_HISTORY_MESSAGES", 12, minimum=0)
 

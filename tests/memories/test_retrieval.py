@@ -1,0 +1,129 @@
+"""Retrieval: hybrid candidates, confidence floor, fading importance, time windows, due-soon items."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from chat.models import Message
+from chat.services import conversation_start
+from memories.extraction import fingerprint
+from memories.models import Episode, Memory
+from memories.retrieval import build_context, effective_importance
+from memoryweb.ai.embeddings import embed_texts
+
+
+def _memory(user, text, *, kind="fact", subject="", days_ago=0, **fields) -> Memory:
+    when = timezone.now() - timedelta(days=days_ago)
+    [vector] = embed_texts([text])
+    memory = Memory.objects.create(
+        user=user,
+        kind=kind,
+        subject=subject or fingerprint(text)[:12],
+        text=text,
+        fingerprint=fingerprint(text),
+        valid_from=when,
+        embedding=vector,
+        **fields,
+    )
+    Memory.objects.filter(pk=memory.pk).update(updated_at=when)
+    memory.refresh_from_db()
+    return memory
+
+
+def _episode(user, text, *, days_ago: float) -> Episode:
+    when = timezone.now() - timedelta(days=days_ago)
+    conversation = conversation_start(user=user)
+    message = Message.objects.create(conversation=conversation, role="user", content=text, created_at=when)
+    [vector] = embed_texts([text])
+    episode = Episode.objects.create(
+        user=user,
+        conversation=conversation,
+        kind="turn",
+        key=f"turn:{message.pk}",
+        text=f"User: {text}",
+        started_at=when,
+        ended_at=when,
+        embedding=vector,
+    )
+    episode.messages.set([message])
+    return episode
+
+
+def _texts(context) -> list[str]:
+    return [item.text for item in context.items]
+
+
+def test_low_confidence_memories_are_not_injected(alice, settings):
+    settings.CONTEXT_MIN_CONFIDENCE = 0.5
+    _memory(alice, "User plays the cello", confidence=0.3)
+    _memory(alice, "User plays the piano", confidence=0.9)
+
+    texts = _texts(build_context(alice, "which instrument do I play?"))
+
+    assert "User plays the piano" in texts and "User plays the cello" not in texts
+
+
+def test_importance_fades_unless_pinned_or_recalled(alice, settings):
+    settings.MEMORY_HALF_LIFE_DAYS = 30
+    now = timezone.now()
+    old = _memory(alice, "User likes jazz", days_ago=60, importance=0.8)
+    pinned = _memory(alice, "User likes opera", days_ago=60, importance=0.8, pinned=True)
+    recalled = _memory(alice, "User likes blues", days_ago=60, importance=0.8, last_recalled_at=now)
+
+    assert effective_importance(old, now) == pytest.approx(0.2, rel=0.01)
+    assert effective_importance(pinned, now) == 0.8
+    assert effective_importance(recalled, now) == pytest.approx(0.8, rel=0.01)
+
+
+def test_a_fresh_memory_outranks_an_equally_relevant_faded_one(alice, settings):
+    settings.MEMORY_HALF_LIFE_DAYS = 30
+    _memory(alice, "User enjoys hiking in the Alps", days_ago=365)
+    _memory(alice, "User enjoys hiking in the Pyrenees", days_ago=1)
+
+    texts = _texts(build_context(alice, "hiking"))
+
+    assert texts.index("User enjoys hiking in the Pyrenees") < texts.index("User enjoys hiking in the Alps")
+
+
+def test_a_query_about_last_week_prefers_what_was_said_then(alice):
+    _episode(alice, "We had pizza for dinner with the team", days_ago=40)
+    _episode(alice, "We had sushi for dinner with the team", days_ago=8)
+
+    texts = _texts(build_context(alice, "what did we have for dinner last week?", now=timezone.now()))
+
+    assert texts[0] == "User: We had sushi for dinner with the team"
+
+
+def test_deadlines_within_two_days_are_in_the_context(alice):
+    soon = (timezone.now() + timedelta(days=1)).date().isoformat()
+    later = (timezone.now() + timedelta(days=20)).date().isoformat()
+    _memory(alice, "The tax filing is due", kind="event", attributes={"date": soon})
+    _memory(alice, "The conference talk is due", kind="event", attributes={"date": later})
+    _memory(alice, "User needs to call the plumber", kind="project", attributes={"status": "open"})
+
+    texts = _texts(build_context(alice, "hello"))
+
+    assert "The tax filing is due" in texts and "User needs to call the plumber" in texts
+    assert "The conference talk is due" not in texts
+
+
+def test_superseded_memories_are_not_injected(alice):
+    _memory(alice, "User lives in Paris", subject="location", valid_until=timezone.now())
+    _memory(alice, "User lives in Berlin", subject="location")
+
+    texts = _texts(build_context(alice, "where do I live?"))
+
+    assert "User lives in Berlin" in texts and "User lives in Paris" not in texts
+
+
+def test_the_budget_bounds_the_context(alice):
+    for i in range(30):
+        _memory(alice, f"User visited museum number {i} in the city of Rome")
+
+    context = build_context(alice, "museum in Rome", budget_tokens=100)
+
+    assert 0 < context.tokens <= 100
+    assert all(item.sources == [] for item in context.items)  # these memories have no source message
