@@ -6,6 +6,7 @@ from django.views.decorators.http import require_POST
 
 from chat import selectors, services
 from chat.forms import MessageForm
+from memories import selectors as memory_selectors
 
 
 @login_required
@@ -14,7 +15,11 @@ def index(request):
     return render(
         request,
         "chat/index.html",
-        {"conversations": selectors.conversation_list(user=request.user)[:50], "form": MessageForm()},
+        {
+            "conversations": selectors.conversation_list(user=request.user)[:50],
+            "form": MessageForm(),
+            "due_soon": memory_selectors.due_soon(user=request.user),
+        },
     )
 
 
@@ -29,6 +34,7 @@ def conversation(request, conversation_id: int):
             "chat_messages": selectors.message_list(conversation=conv),
             "conversations": selectors.conversation_list(user=request.user)[:50],
             "form": MessageForm(),
+            "due_soon": memory_selectors.due_soon(user=request.user) if conv.is_open else [],
         },
     )
 

@@ -124,10 +124,14 @@ class Episode(models.Model):
 
     class Kind(models.TextChoices):
         TURN = "turn", "Turn"
-        SUMMARY = "summary", "Summary"
+        SUMMARY = "summary", "Conversation summary"
+        DIGEST = "digest", "Periodic digest"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="episodes")
-    conversation = models.ForeignKey("chat.Conversation", on_delete=models.CASCADE, related_name="episodes")
+    # None for a digest, which spans conversations.
+    conversation = models.ForeignKey(
+        "chat.Conversation", null=True, blank=True, on_delete=models.CASCADE, related_name="episodes"
+    )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     # Idempotency key: e.g. "turn:<user message id>"; processing the same turn twice updates one row.
     key = models.CharField(max_length=100)

@@ -11,6 +11,7 @@ from chat.models import Conversation, Message
 from memories.consolidation import memory_apply
 from memories.extraction import extract
 from memories.models import Episode, Memory, MemoryRevision
+from memories.summaries import conversation_summarize
 from memoryweb.ai.embeddings import embed_texts
 
 logger = logging.getLogger(__name__)
@@ -78,11 +79,13 @@ def _episode_upsert(message: Message, embedding: list[float]) -> Episode:
 
 
 def conversation_finalize(*, conversation_id: int) -> bool:
-    """After a conversation ended: process whatever of it is unprocessed, then mark it finalized."""
+    """After a conversation ended: process whatever of it is unprocessed, summarize it (an embedded
+    summary episode), then mark it finalized."""
     conversation = Conversation.objects.filter(pk=conversation_id, ended_at__isnull=False).first()
     if conversation is None or conversation.finalized_at is not None:
         return False
     for message_id in conversation.messages.unprocessed().values_list("pk", flat=True):
         message_process(message_id=message_id)
+    conversation_summarize(conversation=conversation)
     Conversation.objects.filter(pk=conversation.pk, finalized_at__isnull=True).update(finalized_at=timezone.now())
     return True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from celery.signals import worker_process_init
@@ -11,7 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from chat.models import Conversation, Message
-from memories import services
+from memories import services, summaries
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,26 @@ def process_message(message_id: int) -> bool:
 @shared_task(name="memories.tasks.finalize_conversation", acks_late=True)
 def finalize_conversation(conversation_id: int) -> bool:
     return services.conversation_finalize(conversation_id=conversation_id)
+
+
+@shared_task(name="memories.tasks.digest_user", acks_late=True)
+def digest_user(user_id: int, period_end: str) -> bool:
+    from accounts.models import User
+
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return False
+    return summaries.user_digest(user=user, period_end=datetime.fromisoformat(period_end)) is not None
+
+
+@shared_task(name="memories.tasks.digest_all")
+def digest_all() -> int:
+    """Queue this period's digest for every user who said something in it."""
+    now = timezone.now()
+    user_ids = list(summaries.users_due_a_digest(now).values_list("pk", flat=True))
+    for user_id in user_ids:
+        digest_user.delay(user_id, now.isoformat())
+    return len(user_ids)
 
 
 @shared_task(name="memories.tasks.sweep")

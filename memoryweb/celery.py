@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memoryweb.settings")
 
@@ -17,4 +18,9 @@ def _schedule_sweep(sender, **kwargs) -> None:
 
     sender.add_periodic_task(
         settings.MEMORY_SWEEP_SECONDS, sender.signature("memories.tasks.sweep"), name="memory sweep"
+    )
+    sender.add_periodic_task(
+        crontab(hour=settings.DIGEST_HOUR, minute=0, day_of_week=settings.DIGEST_WEEKDAY),
+        sender.signature("memories.tasks.digest_all"),
+        name="weekly digest",
     )

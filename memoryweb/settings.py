@@ -155,6 +155,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 MEMORY_SWEEP_SECONDS = env_int("MEMORY_SWEEP_SECONDS", 60, minimum=5)
+DIGEST_WEEKDAY = env_int("DIGEST_WEEKDAY", 1, minimum=0)  # crontab day of week (1 = Monday)
+DIGEST_HOUR = env_int("DIGEST_HOUR", 3, minimum=0)
 
 # --- The assistant and its memory -------------------------------------------------------------------
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")  # empty: offline (no network at all)

@@ -136,3 +136,27 @@ def test_bob_gets_404_for_alices_memory_page(alice, bob_client, run_on_commit):
     run_on_commit(chat_turn, user=alice, conversation=None, text="I live in Lisbon.")
     memory = Memory.objects.get(user=alice)
     assert bob_client.get(f"/memories/{memory.pk}/").status_code == 404
+
+
+def test_the_chat_page_shows_what_is_due_within_two_days(alice_client, alice):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    soon = (timezone.now() + timedelta(days=1)).date().isoformat()
+    later = (timezone.now() + timedelta(days=9)).date().isoformat()
+    for text, date in (("The API launch is due", soon), ("The annual review is due", later)):
+        Memory.objects.create(
+            user=alice,
+            kind="event",
+            subject=text,
+            text=text,
+            fingerprint=text,
+            valid_from=timezone.now(),
+            attributes={"date": date},
+        )
+
+    page = alice_client.get("/chat/")
+
+    assert b"Coming up" in page.content and b"The API launch is due" in page.content
+    assert b"The annual review is due" not in page.content

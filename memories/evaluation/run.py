@@ -1,0 +1,140 @@
+"""One benchmark run: ingest each conversation, ask its questions of `build_context` and of the baselines,
+then summarise recall@k, context latency and size, and ingestion speed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from memories.evaluation.baselines import TurnIndex, embed_all
+from memories.evaluation.ingest import IngestedSample, delete_users, ingest_sample
+from memories.evaluation.locomo import SCORED_CATEGORIES, Question, Sample
+from memories.evaluation.scoring import QuestionResult, first_appearance, percentile, summarise
+from memories.retrieval import build_context
+from memoryweb.ai import embeddings
+
+SYSTEM = "memoryweb"
+
+
+@dataclass
+class Options:
+    ks: Sequence[int] = (5, 10, 20)
+    budget_tokens: int = 4000
+    baselines: Sequence[str] = ()
+    keep_users: bool = False
+
+
+@dataclass
+class Measurements:
+    results: list[QuestionResult] = field(default_factory=list)
+    context_ms: list[float] = field(default_factory=list)
+    context_tokens: list[int] = field(default_factory=list)
+    context_sources: list[int] = field(default_factory=list)
+    ingest_seconds: float = 0.0
+    turns: int = 0
+    invalid_evidence_ids: int = 0
+    questions_without_evidence: int = 0
+
+
+def scored_questions(sample: Sample) -> list[Question]:
+    return [q for q in sample.questions if q.category in SCORED_CATEGORIES]
+
+
+def evaluate(path: Path, samples: list[Sample], options: Options, log: Callable[[str], None] = print) -> dict:
+    """Run the benchmark over `samples` and return the report (see bench/README.md for its keys)."""
+    embeddings.warm_up()  # load the model before anything is timed
+    measurements = Measurements()
+    users = []
+    try:
+        for sample in samples:
+            started = time.perf_counter()
+            ingested = ingest_sample(sample)
+            elapsed = time.perf_counter() - started
+            users.append(ingested.user)
+            measurements.ingest_seconds += elapsed
+            measurements.turns += ingested.turns
+            log(f"{sample.sample_id}: {ingested.turns} turns ingested in {elapsed:.1f} s as {ingested.user.username}")
+            _measure_sample(ingested, options, measurements)
+    finally:
+        if not options.keep_users:
+            delete_users(users)
+    return _report(path, len(samples), options, measurements)
+
+
+def _measure_sample(ingested: IngestedSample, options: Options, measurements: Measurements) -> None:
+    questions = scored_questions(ingested.sample)
+    measurements.invalid_evidence_ids += sum(q.invalid_evidence for q in questions)
+    measurements.questions_without_evidence += sum(1 for q in questions if not q.evidence)
+    questions = [q for q in questions if q.evidence]
+    baseline_rankings = _baseline_rankings(ingested.sample, questions, options.baselines)
+    for question, rankings in zip(questions, baseline_rankings, strict=True):
+        ranked, elapsed_ms, tokens = ask(ingested, question.text, options.budget_tokens)
+        measurements.context_ms.append(elapsed_ms)
+        measurements.context_tokens.append(tokens)
+        measurements.context_sources.append(len(ranked))
+        rankings[SYSTEM] = ranked
+        measurements.results.append(QuestionResult(question.category, question.evidence, rankings))
+
+
+def ask(ingested: IngestedSample, question: str, budget_tokens: int) -> tuple[list[str], float, int]:
+    """The dia_ids of the context's source messages (first appearance, no repeats), the build time in ms
+    (query embedding included: the query cache is cleared first) and the context's size in tokens."""
+    embeddings._embed_query_cached.cache_clear()
+    started = time.perf_counter()
+    context = build_context(ingested.user, question, budget_tokens=budget_tokens)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    dia_by_message = ingested.dia_by_message
+    ranked = first_appearance(
+        dia_by_message[message_id]
+        for item in context.items
+        for message_id in item.sources
+        if message_id in dia_by_message
+    )
+    return ranked, elapsed_ms, context.tokens
+
+
+def _baseline_rankings(sample: Sample, questions: list[Question], baselines: Sequence[str]) -> list[dict]:
+    if not baselines or not questions:
+        return [{} for _ in questions]
+    turns = sample.turns
+    dense = bool({"dense", "rrf"} & set(baselines))
+    index = TurnIndex([t.dia_id for t in turns], [f"{t.speaker or 'User'}: {t.content}" for t in turns], dense=dense)
+    vectors: list[np.ndarray | None] = [None] * len(questions)
+    if dense:
+        vectors = list(embed_all([q.text for q in questions]))
+    return [index.rankings(q.text, v, baselines) for q, v in zip(questions, vectors, strict=True)]
+
+
+def _report(path: Path, conversations: int, options: Options, m: Measurements) -> dict:
+    system = summarise(m.results, SYSTEM, options.ks)
+    report = {
+        "dataset": str(path),
+        "conversations": conversations,
+        "turns": m.turns,
+        "questions": system.pop("questions"),
+        **system,
+        "context_ms": _latency(m.context_ms),
+        "context_tokens_mean": _mean(m.context_tokens),
+        "context_sources_mean": _mean(m.context_sources),
+        "budget_tokens": options.budget_tokens,
+        "ingest_seconds": round(m.ingest_seconds, 2),
+        "ingest_turns_per_s": round(m.turns / m.ingest_seconds, 2) if m.ingest_seconds else None,
+        "invalid_evidence_ids": m.invalid_evidence_ids,
+        "questions_without_evidence": m.questions_without_evidence,
+        "baselines": {name: summarise(m.results, name, options.ks) for name in options.baselines},
+    }
+    return report
+
+
+def _latency(values: list[float]) -> dict:
+    if not values:
+        return {"p50": None, "p95": None}
+    return {"p50": round(percentile(values, 50), 1), "p95": round(percentile(values, 95), 1)}
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return round(sum(values) / len(values), 1) if values else None
