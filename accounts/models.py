@@ -9,6 +9,54 @@ class User(AbstractUser):
     """The product's user; custom from the first migration so it can grow without a table swap."""
 
 
+class MemorySettings(models.Model):
+    """The user's switches for memory. Private by default: past chats and sensitive categories are off."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="memory_settings"
+    )
+    memory_enabled = models.BooleanField(default=True, help_text="Off: nothing is extracted or injected.")
+    use_past_chats = models.BooleanField(
+        default=False, help_text="Let the assistant recall earlier conversations (turns and summaries)."
+    )
+    temporary_chat_hours = models.PositiveIntegerField(
+        default=24, help_text="Temporary chats are deleted this long after they were last used."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"memory settings of user {self.user_id}"
+
+
+class ConsentRecordQuerySet(models.QuerySet):
+    def for_user(self, user) -> ConsentRecordQuerySet:
+        return self.filter(user=user)
+
+
+class ConsentRecord(models.Model):
+    """One grant or withdrawal of consent for a purpose; the newest record per purpose is in force."""
+
+    class Purpose(models.TextChoices):
+        MEMORY = "memory", "Remember what I tell the assistant (memory extraction)"
+
+    SENSITIVE_PREFIX = "sensitive:"  # + a category, e.g. "sensitive:health"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="consents")
+    purpose = models.CharField(max_length=100)
+    granted = models.BooleanField()
+    policy_version = models.CharField(max_length=20)
+    method = models.CharField(max_length=50, help_text="How it was given: 'signup form', 'consent page', 'api'.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = ConsentRecordQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{'granted' if self.granted else 'withdrawn'} {self.purpose} ({self.policy_version})"
+
+
 class ApiKeyQuerySet(models.QuerySet):
     def for_user(self, user) -> ApiKeyQuerySet:
         return self.filter(user=user)

@@ -1,13 +1,14 @@
-"""Account writes: API keys."""
+"""Account writes: consent, memory settings, API keys."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 
+from django.conf import settings
 from django.utils import timezone
 
-from accounts.models import ApiKey
+from accounts.models import ApiKey, ConsentRecord, MemorySettings
 
 KEY_PREFIX = "mw_"
 
@@ -27,3 +28,19 @@ def api_key_revoke(*, api_key: ApiKey) -> None:
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
+
+
+def consent_set(*, user, purpose: str, granted: bool, method: str) -> ConsentRecord:
+    """Record a grant or a withdrawal (in force at once) with the current policy version and the method."""
+    return ConsentRecord.objects.create(
+        user=user, purpose=purpose, granted=granted, policy_version=settings.PRIVACY_POLICY_VERSION, method=method
+    )
+
+
+def memory_settings_update(*, user, **changes) -> MemorySettings:
+    """Change the user's memory switches (memory_enabled, use_past_chats, temporary_chat_hours)."""
+    allowed = {"memory_enabled", "use_past_chats", "temporary_chat_hours"}
+    if unknown := set(changes) - allowed:
+        raise ValueError(f"unknown memory settings: {sorted(unknown)}")
+    memory_settings, _ = MemorySettings.objects.update_or_create(user=user, defaults=changes)
+    return memory_settings

@@ -18,6 +18,8 @@ class Conversation(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
     title = models.CharField(max_length=200, blank=True)
+    # A temporary chat neither reads nor writes memory and is deleted after the user's set time.
+    temporary = models.BooleanField(default=False)
     created_at = models.DateTimeField(db_index=True)
     last_activity_at = models.DateTimeField(db_index=True)
     ended_at = models.DateTimeField(null=True, blank=True)

@@ -12,6 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import AccessEvent
+from accounts.selectors import memory_policy
 from chat import prompts
 from chat.models import Conversation, Message, Recall
 from memories.models import Memory
@@ -43,27 +44,30 @@ def validate_text(text: object, *, field: str = "message") -> str:
     return text
 
 
-def conversation_start(*, user) -> Conversation:
+def conversation_start(*, user, temporary: bool = False) -> Conversation:
+    """A new conversation; a temporary one neither reads nor writes memory and is deleted later."""
     now = timezone.now()
-    return Conversation.objects.create(user=user, created_at=now, last_activity_at=now)
+    return Conversation.objects.create(user=user, temporary=temporary, created_at=now, last_activity_at=now)
 
 
-def chat_turn(*, user, conversation: Conversation | None, text: str) -> TurnResult:
+def chat_turn(*, user, conversation: Conversation | None, text: str, temporary: bool = False) -> TurnResult:
     """One turn: store the user's message, retrieve and inject memory, reply, store the reply with the
     memories it used, log the access, and (after commit) queue the message for extraction.
 
-    `conversation` None starts a new one; it must belong to `user` and be open (callers look it up
-    scoped to the user). Raises ValidationError for bad text or an ended conversation.
+    `conversation` None starts a new one (`temporary` or not); it must belong to `user` and be open
+    (callers look it up scoped to the user). What memory may do follows `accounts.selectors.memory_policy`.
+    Raises ValidationError for bad text or an ended conversation.
     """
     text = validate_text(text)
     if conversation is not None and not conversation.is_open:
         raise ValidationError("This conversation has ended; start a new one.")
-    conversation = conversation or conversation_start(user=user)
+    conversation = conversation or conversation_start(user=user, temporary=temporary)
     history = list(conversation.messages.order_by("-created_at")[: settings.CHAT_HISTORY_MESSAGES])[::-1]
     user_message = Message.objects.create(
         conversation=conversation, role=Message.Role.USER, content=text, created_at=timezone.now()
     )
-    context = build_context(user, text, exclude_conversation=conversation)
+    policy = memory_policy(user=user, conversation=conversation)
+    context = build_context(user, text, exclude_conversation=conversation, policy=policy)
     reply_text = _reply(context, history, text)
     with transaction.atomic():
         reply = Message.objects.create(
@@ -100,6 +104,8 @@ def _record_recall(user, conversation: Conversation, reply: Message, context: Co
         )
         for rank, item in enumerate(context.items, start=1)
     )
+    if not context.items:
+        return
     if context.memory_ids:
         Memory.objects.filter(pk__in=context.memory_ids).update(
             recall_count=F("recall_count") + 1, last_recalled_at=reply.created_at

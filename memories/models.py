@@ -47,6 +47,7 @@ class Memory(models.Model):
     importance = models.FloatField(default=0.5)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.STATED)
     pinned = models.BooleanField(default=False, help_text="The user asked to remember this.")
+    use_in_context = models.BooleanField(default=True, help_text="Off: kept, but never injected (\"don't use this\").")
     valid_from = models.DateTimeField()
     valid_until = models.DateTimeField(null=True, blank=True)
     superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
+from accounts.selectors import MemoryPolicy, memory_policy
 from memories.extraction import fingerprint
 from memories.models import Episode, Memory
 from memories.timeframes import Window, window_in
@@ -71,6 +72,7 @@ def build_context(
     exclude_conversation=None,
     budget_tokens: int | None = None,
     now: datetime | None = None,
+    policy: MemoryPolicy | None = None,
 ) -> Context:
     """The context for `query` from `user`'s memory only.
 
@@ -82,14 +84,23 @@ def build_context(
     pinned, recalled or restated, and the time window; memories under CONTEXT_MIN_CONFIDENCE are not
     used; the same text twice is kept once; items are added best first until `budget_tokens`
     (CONTEXT_TOKEN_BUDGET). Each item carries the ids of its source messages. Episodes of
-    `exclude_conversation` are left out: that history is in the prompt. Reads only; records nothing.
+    `exclude_conversation` are left out: that history is in the prompt. `policy` (by default the user's
+    `memory_policy`) decides whether memories are used at all and whether episodes (past chats) are;
+    memories marked "don't use this" never are. Reads only; records nothing.
     """
+    policy = policy or memory_policy(user=user)
+    if not policy.inject:
+        return Context(items=[], text="", tokens=0)
     now = now or timezone.now()
     vector = _embed(query)
     tsquery = _or_query(query)
     window = window_in(query, now)
-    memories = Memory.objects.for_user(user).current().filter(confidence__gte=settings.CONTEXT_MIN_CONFIDENCE)
-    episodes = Episode.objects.for_user(user)
+    memories = (
+        Memory.objects.for_user(user)
+        .current()
+        .filter(use_in_context=True, confidence__gte=settings.CONTEXT_MIN_CONFIDENCE)
+    )
+    episodes = Episode.objects.for_user(user) if policy.use_past_chats else Episode.objects.none()
     if exclude_conversation is not None:
         episodes = episodes.exclude(conversation=exclude_conversation)
     candidate_lists = {

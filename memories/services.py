@@ -7,6 +7,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.selectors import memory_policy
 from chat.models import Conversation, Message
 from memories.consolidation import memory_apply
 from memories.extraction import extract
@@ -26,6 +27,10 @@ def message_process(*, message_id: int) -> bool:
     """
     message = Message.objects.select_related("conversation__user").filter(pk=message_id).first()
     if message is None or message.role != Message.Role.USER or message.processed_at is not None:
+        return False
+    if not memory_policy(user=message.conversation.user, conversation=message.conversation).extract:
+        # Memory off, consent withdrawn, or a temporary chat: learn nothing, and don't ask again.
+        Message.objects.filter(pk=message.pk, processed_at__isnull=True).update(processed_at=timezone.now())
         return False
     history = list(
         message.conversation.messages.filter(role=Message.Role.USER, created_at__lt=message.created_at)
@@ -86,6 +91,7 @@ def conversation_finalize(*, conversation_id: int) -> bool:
         return False
     for message_id in conversation.messages.unprocessed().values_list("pk", flat=True):
         message_process(message_id=message_id)
-    conversation_summarize(conversation=conversation)
+    if memory_policy(user=conversation.user, conversation=conversation).extract:
+        conversation_summarize(conversation=conversation)
     Conversation.objects.filter(pk=conversation.pk, finalized_at__isnull=True).update(finalized_at=timezone.now())
     return True

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import Q
 
+from accounts.selectors import memory_policy
 from chat.models import Conversation, Message
 from memories.models import Episode, Memory
 from memoryweb.ai import llm
@@ -119,6 +120,8 @@ def _llm_summary(messages: list[Message]) -> tuple[str, list[Message]] | None:
 def user_digest(*, user, period_end: datetime) -> Episode | None:
     """The digest of what `user`'s memory learned and changed in the DIGEST_DAYS before `period_end`,
     with that period's conversation summaries; one per ISO week (rewritten if run again)."""
+    if not memory_policy(user=user).extract:
+        return None
     start = period_end - timedelta(days=DIGEST_DAYS)
     learned = list(
         Memory.objects.for_user(user)

@@ -56,6 +56,21 @@ def digest_all() -> int:
     return len(user_ids)
 
 
+def _delete_expired_temporary_chats(now) -> int:
+    """Temporary chats go once unused for the user's temporary_chat_hours (default 24)."""
+    from accounts.models import MemorySettings
+
+    temporary = list(Conversation.objects.filter(temporary=True).only("pk", "user_id", "last_activity_at"))
+    users = {c.user_id for c in temporary}
+    hours = dict(MemorySettings.objects.filter(user_id__in=users).values_list("user_id", "temporary_chat_hours"))
+    default_hours = MemorySettings._meta.get_field("temporary_chat_hours").default
+    expired = [
+        c.pk for c in temporary if c.last_activity_at < now - timedelta(hours=hours.get(c.user_id, default_hours))
+    ]
+    Conversation.objects.filter(pk__in=expired).delete()
+    return len(expired)
+
+
 @shared_task(name="memories.tasks.sweep")
 def sweep() -> dict:
     """Find work a lost broker message left undone (state lives in Postgres) and queue it again;
@@ -78,7 +93,12 @@ def sweep() -> dict:
     )
     for conversation_id in conversations:
         finalize_conversation.delay(conversation_id)
-    result = {"ended": ended, "messages": len(messages), "conversations": len(conversations)}
+    result = {
+        "ended": ended,
+        "messages": len(messages),
+        "conversations": len(conversations),
+        "temporary_deleted": _delete_expired_temporary_chats(now),
+    }
     if any(result.values()):
         logger.info("sweep re-queued %s", result)
     return result

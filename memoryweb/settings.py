@@ -170,6 +170,7 @@ EMBEDDING_BACKEND = env_str("EMBEDDING_BACKEND", "openai" if OPENAI_API_KEY and 
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "text-embedding-3-small")
 EMBEDDING_DIMENSIONS = 384  # the vector columns' size; OpenAI-compatible models are asked for 384 dims
 
+PRIVACY_POLICY_VERSION = env_str("PRIVACY_POLICY_VERSION", "2026-11")
 MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 20_000, minimum=100)
 CONTEXT_TOKEN_BUDGET = env_int("CONTEXT_TOKEN_BUDGET", 800, minimum=50)
 CONTEXT_MIN_SIMILARITY = env_float("CONTEXT_MIN_SIMILARITY", 0.25)

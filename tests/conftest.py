@@ -9,8 +9,8 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from accounts.models import User
-from accounts.services import api_key_create
+from accounts.models import ConsentRecord, User
+from accounts.services import api_key_create, consent_set, memory_settings_update
 from memoryweb import database
 
 
@@ -37,7 +37,11 @@ def _offline_and_eager(settings):
 
 
 def _user(username: str) -> User:
-    return User.objects.create_user(username=username, password=f"{username}-pass-123")
+    """A user who consented to memory and turned on the use of past chats (both off by default)."""
+    user = User.objects.create_user(username=username, password=f"{username}-pass-123")
+    consent_set(user=user, purpose=ConsentRecord.Purpose.MEMORY, granted=True, method="test fixture")
+    memory_settings_update(user=user, use_past_chats=True)
+    return user
 
 
 @pytest.fixture

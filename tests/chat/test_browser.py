@@ -97,6 +97,7 @@ def test_it_remembers_across_conversations_in_the_browser(browser, live_server):
     browser.find_element(By.NAME, "username").send_keys("alex")
     browser.find_element(By.NAME, "password1").send_keys(PASSWORD)
     browser.find_element(By.NAME, "password2").send_keys(PASSWORD)
+    browser.find_element(By.NAME, "remember").click()  # consent to memory (not pre-ticked)
     _submit(browser, "signup-button")
     _wait(browser).until(EC.url_to_be(live_server.url + "/chat/"))
     _wait(browser).until(EC.presence_of_element_located((By.ID, "send-button")))

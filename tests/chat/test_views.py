@@ -24,16 +24,23 @@ def bob_client(bob) -> Client:
     return client
 
 
-def test_it_signs_up_and_lands_on_chat(db):
+@pytest.mark.parametrize("remember", [True, False])
+def test_it_signs_up_and_lands_on_chat(db, remember):
+    from accounts.models import User
+    from accounts.selectors import consents_in_force, memory_policy
+
     client = Client()
-    response = client.post(
-        "/accounts/signup/",
-        {"username": "dana", "password1": "a-long-pass-phrase-9", "password2": "a-long-pass-phrase-9"},
-        follow=True,
-    )
+    form = {"username": "dana", "password1": "a-long-pass-phrase-9", "password2": "a-long-pass-phrase-9"}
+    response = client.post("/accounts/signup/", {**form, "remember": "on"} if remember else form, follow=True)
+
     assert response.status_code == 200
     assert response.redirect_chain[-1][0] == "/chat/"
     assert b"New conversation" in response.content
+    dana = User.objects.get(username="dana")
+    assert memory_policy(user=dana).extract is remember
+    if remember:
+        record = consents_in_force(user=dana)["memory"]
+        assert (record.method, record.policy_version) == ("signup form", "2026-11")
 
 
 def test_it_logs_in(alice):

@@ -1,0 +1,52 @@
+"""Reads about a user's privacy choices. `memory_policy` is the one place that decides what memory may
+do for a user in a conversation; the chat turn, the context API, retrieval and the worker all ask it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accounts.models import ConsentRecord, MemorySettings
+
+
+@dataclass(frozen=True)
+class MemoryPolicy:
+    extract: bool  # may learn from this conversation
+    inject: bool  # may use saved memories in replies and context
+    use_past_chats: bool  # may recall earlier conversations (episodes: turns, summaries, digests)
+    sensitive_categories: frozenset[str]  # sensitive categories the user opted in to
+
+
+NOTHING = MemoryPolicy(extract=False, inject=False, use_past_chats=False, sensitive_categories=frozenset())
+
+
+def memory_settings_get(*, user) -> MemorySettings:
+    """The user's settings (the private defaults until they change them)."""
+    return MemorySettings.objects.filter(user=user).first() or MemorySettings(user=user)
+
+
+def consents_in_force(*, user) -> dict[str, ConsentRecord]:
+    """The newest record per purpose."""
+    latest: dict[str, ConsentRecord] = {}
+    for record in ConsentRecord.objects.for_user(user).order_by("-created_at", "-id"):
+        latest.setdefault(record.purpose, record)
+    return latest
+
+
+def memory_policy(*, user, conversation=None) -> MemoryPolicy:
+    """What memory may do now. Nothing in a temporary chat, with memory switched off, or without the
+    user's consent to memory; past chats and sensitive categories only when turned on."""
+    if conversation is not None and conversation.temporary:
+        return NOTHING
+    memory_settings = memory_settings_get(user=user)
+    consents = consents_in_force(user=user)
+    memory_consent = consents.get(ConsentRecord.Purpose.MEMORY)
+    if not memory_settings.memory_enabled or memory_consent is None or not memory_consent.granted:
+        return NOTHING
+    sensitive = frozenset(
+        purpose.removeprefix(ConsentRecord.SENSITIVE_PREFIX)
+        for purpose, record in consents.items()
+        if purpose.startswith(ConsentRecord.SENSITIVE_PREFIX) and record.granted
+    )
+    return MemoryPolicy(
+        extract=True, inject=True, use_past_chats=memory_settings.use_past_chats, sensitive_categories=sensitive
+    )

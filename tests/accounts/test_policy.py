@@ -1,0 +1,105 @@
+"""What memory may do: consent, the memory switch, temporary chats, past chats, "don't use this"."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import ConsentRecord, User
+from accounts.selectors import memory_policy
+from accounts.services import consent_set, memory_settings_update
+from chat.models import Conversation
+from chat.services import chat_turn, conversation_end
+from memories.models import Episode, Memory
+from memories.retrieval import build_context
+from memories.tasks import sweep
+
+
+def _session(user, run_on_commit, text, **kwargs):
+    result = run_on_commit(chat_turn, user=user, conversation=None, text=text, **kwargs)
+    run_on_commit(conversation_end, conversation=result.conversation)
+    return result
+
+
+def test_a_new_user_has_private_defaults(db):
+    user = User.objects.create_user("newcomer", password="x")
+    policy = memory_policy(user=user)
+    assert not policy.extract and not policy.inject  # no consent given yet
+    consent_set(user=user, purpose=ConsentRecord.Purpose.MEMORY, granted=True, method="test")
+    policy = memory_policy(user=user)
+    assert policy.extract and policy.inject
+    assert not policy.use_past_chats and policy.sensitive_categories == frozenset()
+
+
+def test_without_consent_nothing_is_extracted(db, run_on_commit):
+    user = User.objects.create_user("newcomer", password="x")
+    result = _session(user, run_on_commit, "Remember that I'm vegetarian.")
+    result.user_message.refresh_from_db()
+    assert result.user_message.processed_at is not None  # handled, so the sweep won't retry it
+    assert not Memory.objects.filter(user=user).exists() and not Episode.objects.filter(user=user).exists()
+
+
+def test_withdrawn_consent_stops_extraction_and_injection_at_once(alice, run_on_commit):
+    _session(alice, run_on_commit, "Remember that I'm vegetarian.")
+    consent_set(user=alice, purpose=ConsentRecord.Purpose.MEMORY, granted=False, method="consent page")
+
+    result = _session(alice, run_on_commit, "I live in Lisbon. What should I cook?")
+
+    assert result.context.items == [] and not result.reply.recalls.exists()
+    assert not Memory.objects.filter(user=alice, text__contains="Lisbon").exists()
+    assert "vegetarian" not in result.reply.content
+
+
+def test_switching_memory_off_stops_it(alice, run_on_commit):
+    _session(alice, run_on_commit, "Remember that I'm vegetarian.")
+    memory_settings_update(user=alice, memory_enabled=False)
+
+    result = _session(alice, run_on_commit, "I live in Lisbon. Dinner ideas?")
+
+    assert result.context.items == []
+    assert Memory.objects.filter(user=alice).count() == 1
+
+
+def test_a_temporary_chat_neither_reads_nor_writes_memory(alice, run_on_commit):
+    _session(alice, run_on_commit, "Remember that I'm vegetarian.")
+    before = (Memory.objects.count(), Episode.objects.count())
+
+    result = _session(alice, run_on_commit, "I live in Lisbon. Dinner ideas?", temporary=True)
+
+    assert result.conversation.temporary
+    assert result.context.items == []
+    assert (Memory.objects.count(), Episode.objects.count()) == before
+
+
+def test_temporary_chats_are_deleted_after_the_set_time(alice, run_on_commit):
+    memory_settings_update(user=alice, temporary_chat_hours=2)
+    old = _session(alice, run_on_commit, "secret plans", temporary=True).conversation
+    fresh = _session(alice, run_on_commit, "more secret plans", temporary=True).conversation
+    kept = _session(alice, run_on_commit, "normal chat").conversation
+    Conversation.objects.filter(pk__in=[old.pk, kept.pk]).update(last_activity_at=timezone.now() - timedelta(hours=3))
+
+    assert sweep()["temporary_deleted"] == 1
+
+    assert set(Conversation.objects.filter(user=alice).values_list("pk", flat=True)) == {fresh.pk, kept.pk}
+
+
+def test_past_chats_are_recalled_only_when_turned_on(alice, run_on_commit):
+    _session(alice, run_on_commit, "The asyncpg connection pool keeps running dry under load.")
+    memory_settings_update(user=alice, use_past_chats=False)
+
+    assert build_context(alice, "that connection pool problem").items == []
+
+    memory_settings_update(user=alice, use_past_chats=True)
+    assert build_context(alice, "that connection pool problem").items
+
+
+@pytest.mark.parametrize("use_in_context", [True, False])
+def test_dont_use_this_keeps_a_memory_out_of_context(alice, run_on_commit, use_in_context):
+    _session(alice, run_on_commit, "Remember that I'm vegetarian.")
+    Memory.objects.filter(user=alice).update(use_in_context=use_in_context)
+
+    texts = [item.text for item in build_context(alice, "dinner ideas").items]
+
+    assert ("User is vegetarian" in texts) is use_in_context
