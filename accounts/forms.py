@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
-from accounts.models import User
+from accounts.models import ConsentRecord, MemorySettings, SensitiveCategory, User
 
 
 class SignupForm(UserCreationForm):
@@ -14,3 +14,40 @@ class SignupForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = User
         fields = ("username",)
+
+
+class MemorySettingsForm(forms.ModelForm):
+    class Meta:
+        model = MemorySettings
+        fields = ("memory_enabled", "use_past_chats", "temporary_chat_hours")
+        labels = {
+            "memory_enabled": "Memory on",
+            "use_past_chats": "Use my past chats",
+            "temporary_chat_hours": "Delete temporary chats after (hours)",
+        }
+        widgets = {"temporary_chat_hours": forms.NumberInput(attrs={"min": 1, "max": 720})}
+
+    def clean_temporary_chat_hours(self) -> int:
+        hours = self.cleaned_data["temporary_chat_hours"]
+        if not 1 <= hours <= 720:
+            raise forms.ValidationError("Between 1 and 720 hours.")
+        return hours
+
+
+class ConsentForm(forms.Form):
+    purpose = forms.CharField(max_length=100)
+    granted = forms.TypedChoiceField(choices=[("1", "grant"), ("0", "withdraw")], coerce=lambda v: v == "1")
+
+    def clean_purpose(self) -> str:
+        purpose = self.cleaned_data["purpose"]
+        if purpose not in consent_purposes():
+            raise forms.ValidationError("Unknown purpose.")
+        return purpose
+
+
+def consent_purposes() -> dict[str, str]:
+    """Every purpose a user can grant or withdraw on the consent page, with its label."""
+    purposes = {ConsentRecord.Purpose.MEMORY.value: ConsentRecord.Purpose.MEMORY.label}
+    for category in SensitiveCategory:
+        purposes[ConsentRecord.SENSITIVE_PREFIX + category.value] = f"Remember sensitive data: {category.label}"
+    return purposes

@@ -33,6 +33,18 @@ class ConsentRecordQuerySet(models.QuerySet):
         return self.filter(user=user)
 
 
+class SensitiveCategory(models.TextChoices):
+    """Special categories of personal data (GDPR art. 9): not kept unless the user opts in."""
+
+    HEALTH = "health", "Health"
+    RELIGION = "religion", "Religion or beliefs"
+    SEXUALITY = "sexuality", "Sexual orientation or sex life"
+    POLITICS = "politics", "Political opinions"
+    ETHNICITY = "ethnicity", "Racial or ethnic origin"
+    UNION = "union", "Trade-union membership"
+    GENETIC = "genetic", "Genetic or biometric data"
+
+
 class ConsentRecord(models.Model):
     """One grant or withdrawal of consent for a purpose; the newest record per purpose is in force."""
 

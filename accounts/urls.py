@@ -7,4 +7,7 @@ urlpatterns = [
     path("signup/", views.signup, name="signup"),
     path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("privacy/settings/", views.memory_settings, name="memory_settings"),
+    path("privacy/consent/", views.consent, name="consent"),
+    path("privacy/consent/change/", views.consent_change, name="consent_change"),
 ]

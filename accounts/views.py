@@ -1,10 +1,13 @@
+from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.forms import SignupForm
+from accounts.forms import ConsentForm, MemorySettingsForm, SignupForm, consent_purposes
 from accounts.models import ConsentRecord
-from accounts.services import consent_set
+from accounts.selectors import consents_in_force, memory_settings_get
+from accounts.services import consent_set, memory_settings_update
 
 
 @require_http_methods(["GET", "POST"])
@@ -19,3 +22,42 @@ def signup(request):
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("chat:index")
     return render(request, "accounts/signup.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def memory_settings(request):
+    """Memory on/off, use of past chats, how long temporary chats are kept."""
+    form = MemorySettingsForm(request.POST or None, instance=memory_settings_get(user=request.user))
+    if request.method == "POST" and form.is_valid():
+        memory_settings_update(user=request.user, **form.cleaned_data)
+        messages.success(request, "Memory settings saved. They apply from your next message.")
+        return redirect("memory_settings")
+    return render(request, "accounts/memory_settings.html", {"form": form})
+
+
+@login_required
+def consent(request):
+    """Each purpose with the consent in force (when, how, which policy version) and its history."""
+    in_force = consents_in_force(user=request.user)
+    purposes = [(purpose, label, in_force.get(purpose)) for purpose, label in consent_purposes().items()]
+    history = ConsentRecord.objects.for_user(request.user)[:100]
+    return render(request, "accounts/consent.html", {"purposes": purposes, "history": history})
+
+
+@login_required
+@require_POST
+def consent_change(request):
+    """Grant or withdraw one purpose: one click, in force at once."""
+    form = ConsentForm(request.POST)
+    if form.is_valid():
+        consent_set(
+            user=request.user,
+            purpose=form.cleaned_data["purpose"],
+            granted=form.cleaned_data["granted"],
+            method="consent page",
+        )
+        messages.success(request, "Saved. It applies from now on.")
+    else:
+        messages.error(request, "That consent could not be changed.")
+    return redirect("consent")

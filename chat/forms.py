@@ -8,3 +8,9 @@ class MessageForm(forms.Form):
         max_length=settings.MESSAGE_MAX_CHARS,
         strip=True,
     )
+
+
+class NewConversationForm(MessageForm):
+    temporary = forms.BooleanField(
+        required=False, label="Temporary chat (not remembered, not using memory; deleted after a while)"
+    )

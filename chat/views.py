@@ -5,7 +5,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from chat import selectors, services
-from chat.forms import MessageForm
+from chat.forms import MessageForm, NewConversationForm
 from memories import selectors as memory_selectors
 
 
@@ -17,7 +17,7 @@ def index(request):
         "chat/index.html",
         {
             "conversations": selectors.conversation_list(user=request.user)[:50],
-            "form": MessageForm(),
+            "form": NewConversationForm(),
             "due_soon": memory_selectors.due_soon(user=request.user),
         },
     )
@@ -44,13 +44,18 @@ def conversation(request, conversation_id: int):
 def send(request, conversation_id: int | None = None):
     """Post a message (to a new conversation when no id is given), then show the conversation."""
     conv = selectors.conversation_get(user=request.user, conversation_id=conversation_id) if conversation_id else None
-    form = MessageForm(request.POST)
+    form = MessageForm(request.POST) if conv else NewConversationForm(request.POST)
     if not form.is_valid():
         for error in form.errors.get("message", []):
             messages.error(request, error)
         return redirect("chat:conversation", conv.pk) if conv else redirect("chat:index")
     try:
-        result = services.chat_turn(user=request.user, conversation=conv, text=form.cleaned_data["message"])
+        result = services.chat_turn(
+            user=request.user,
+            conversation=conv,
+            text=form.cleaned_data["message"],
+            temporary=form.cleaned_data.get("temporary", False),
+        )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("chat:conversation", conv.pk) if conv else redirect("chat:index")

@@ -1,0 +1,66 @@
+"""Memory settings and consent pages."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from accounts.models import ConsentRecord
+from accounts.selectors import consents_in_force, memory_policy, memory_settings_get
+from chat.models import Conversation
+
+
+@pytest.fixture
+def alice_client(alice) -> Client:
+    client = Client()
+    client.force_login(alice)
+    return client
+
+
+def test_it_saves_memory_settings(alice_client, alice):
+    response = alice_client.post(
+        "/accounts/privacy/settings/", {"memory_enabled": "", "use_past_chats": "on", "temporary_chat_hours": "6"}
+    )
+    assert response.status_code == 302
+    saved = memory_settings_get(user=alice)
+    assert (saved.memory_enabled, saved.use_past_chats, saved.temporary_chat_hours) == (False, True, 6)
+    assert not memory_policy(user=alice).inject
+
+
+def test_it_refuses_out_of_range_hours(alice_client, alice):
+    response = alice_client.post("/accounts/privacy/settings/", {"memory_enabled": "on", "temporary_chat_hours": "0"})
+    assert response.status_code == 200 and b"Between 1 and 720" in response.content
+
+
+def test_withdrawing_consent_is_one_click_and_recorded(alice_client, alice):
+    page = alice_client.get("/accounts/privacy/consent/")
+    assert b"Withdraw" in page.content and b"policy 2026-11" in page.content
+
+    alice_client.post("/accounts/privacy/consent/change/", {"purpose": "memory", "granted": "0"})
+
+    record = consents_in_force(user=alice)["memory"]
+    assert not record.granted and record.method == "consent page"
+    assert not memory_policy(user=alice).extract
+
+
+def test_a_sensitive_category_can_be_opted_in(alice_client, alice):
+    alice_client.post("/accounts/privacy/consent/change/", {"purpose": "sensitive:health", "granted": "1"})
+    assert memory_policy(user=alice).sensitive_categories == {"health"}
+
+
+def test_an_unknown_purpose_is_refused(alice_client, alice):
+    alice_client.post("/accounts/privacy/consent/change/", {"purpose": "app:evil", "granted": "1"})
+    assert not ConsentRecord.objects.filter(purpose="app:evil").exists()
+
+
+def test_a_temporary_chat_can_be_started_from_the_chat_page(alice_client, alice):
+    alice_client.post("/chat/send/", {"message": "just between us", "temporary": "on"})
+    conversation = Conversation.objects.get(user=alice)
+    assert conversation.temporary
+    assert b"temporary chat" in alice_client.get(f"/chat/{conversation.pk}/").content
+
+
+@pytest.mark.parametrize("url", ["/accounts/privacy/settings/", "/accounts/privacy/consent/"])
+def test_anonymous_users_are_sent_to_log_in(db, url):
+    response = Client().get(url)
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
