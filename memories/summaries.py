@@ -43,6 +43,8 @@ def conversation_summarize(*, conversation: Conversation) -> Episode | None:
     text = f"Conversation of {messages[0].created_at:%Y-%m-%d}: {text}"
     [vector] = embed_texts([text])
     with transaction.atomic():
+        if not Conversation.objects.select_for_update().filter(pk=conversation.pk).exists():
+            return None  # deleted meanwhile: write nothing back
         episode, _ = Episode.objects.update_or_create(
             user=conversation.user,
             key=f"summary:{conversation.pk}",
@@ -117,10 +119,15 @@ def _llm_summary(messages: list[Message]) -> tuple[str, list[Message]] | None:
     return text.strip()[:2000], sources or messages[:1]
 
 
+@transaction.atomic
 def user_digest(*, user, period_end: datetime) -> Episode | None:
     """The digest of what `user`'s memory learned and changed in the DIGEST_DAYS before `period_end`,
-    with that period's conversation summaries; one per ISO week (rewritten if run again)."""
-    if not memory_policy(user=user).extract:
+    with that period's conversation summaries; one per ISO week (rewritten if run again).
+
+    Runs under a lock on the user's row, as erasure does, so a digest never outlives what it quotes."""
+    from accounts.models import User
+
+    if not User.objects.select_for_update().filter(pk=user.pk).exists() or not memory_policy(user=user).extract:
         return None
     start = period_end - timedelta(days=DIGEST_DAYS)
     learned = list(
@@ -151,20 +158,19 @@ def user_digest(*, user, period_end: datetime) -> Episode | None:
     text = " ".join(parts)[:4000]
     sources = [msg for m in learned for msg in list(m.source_messages.all())[:1]]
     [vector] = embed_texts([text])
-    with transaction.atomic():
-        episode, _ = Episode.objects.update_or_create(
-            user=user,
-            key=f"digest:{period_end:%G-W%V}",
-            defaults={
-                "conversation": None,
-                "kind": Episode.Kind.DIGEST,
-                "text": text,
-                "started_at": start,
-                "ended_at": period_end,
-                "embedding": vector,
-            },
-        )
-        episode.messages.set(sources)
+    episode, _ = Episode.objects.update_or_create(
+        user=user,
+        key=f"digest:{period_end:%G-W%V}",
+        defaults={
+            "conversation": None,
+            "kind": Episode.Kind.DIGEST,
+            "text": text,
+            "started_at": start,
+            "ended_at": period_end,
+            "embedding": vector,
+        },
+    )
+    episode.messages.set(sources)
     return episode
 
 

@@ -1,0 +1,137 @@
+"""Erasure reaches every copy: a marker planted in a user's messages and memories is, after "forget
+everything", in no text, JSON, search or vector column of any table, nor in the logs; retrieval finds
+nothing; other users keep all of theirs. Conversation deletion takes what was derived only from it."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.apps import apps
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from django.db.models.functions import Cast
+from django.utils import timezone
+from pgvector.django import CosineDistance, VectorField
+
+from accounts.privacy import forget_everything
+from chat.models import Conversation, Message
+from chat.privacy import conversation_delete
+from chat.services import chat_turn, conversation_end
+from memories.models import Episode, Memory, MemoryRevision
+from memories.retrieval import build_context
+from memories.services import message_process
+from memories.summaries import user_digest
+from memoryweb.ai.embeddings import embed_texts
+
+MARKER = "Zorblax"
+TEXT_FIELDS = (models.CharField, models.TextField, models.JSONField, SearchVectorField)
+
+
+def _say(user, run_on_commit, *texts, end=True) -> Conversation:
+    conversation = None
+    for text in texts:
+        conversation = run_on_commit(chat_turn, user=user, conversation=conversation, text=text).conversation
+    if end:
+        run_on_commit(conversation_end, conversation=conversation)
+    return conversation
+
+
+def _marker_hits() -> list[str]:
+    """Every (table.column) where any row's text, JSON or tsvector contains the marker (any case)."""
+    hits = []
+    for model in apps.get_models():
+        for field in model._meta.concrete_fields:
+            output = getattr(field, "output_field", field)  # GeneratedField: look at what it stores
+            if isinstance(field, TEXT_FIELDS) or isinstance(output, TEXT_FIELDS):
+                as_text = Cast(field.attname, models.TextField())
+                if model.objects.annotate(t=as_text).filter(t__icontains=MARKER).exists():
+                    hits.append(f"{model._meta.db_table}.{field.column}")
+    return hits
+
+
+def _vector_hits(vectors) -> list[str]:
+    """Every (table.column) holding a vector equal to one of `vectors`."""
+    hits = []
+    for model in apps.get_models():
+        for field in model._meta.concrete_fields:
+            if isinstance(field, VectorField):
+                for vector in vectors:
+                    rows = model.objects.filter(**{f"{field.attname}__isnull": False})
+                    if rows.annotate(d=CosineDistance(field.attname, vector)).filter(d__lt=1e-6).exists():
+                        hits.append(f"{model._meta.db_table}.{field.column}")
+    return hits
+
+
+def _rows(user) -> tuple[int, int, int, int]:
+    return (
+        Memory.objects.filter(user=user).count(),
+        Episode.objects.filter(user=user).count(),
+        Conversation.objects.filter(user=user).count(),
+        Message.objects.filter(conversation__user=user).count(),
+    )
+
+
+def _plant(user, run_on_commit) -> list[list[float]]:
+    first = _say(
+        user, run_on_commit, f"Remember that my cat is called {MARKER}.", f"I live in {MARKER}ville with the cat."
+    )
+    _say(user, run_on_commit, f"{MARKER} knocked a glass off the table again this morning.")
+    user_digest(user=user, period_end=timezone.now() + timedelta(seconds=1))
+    texts = list(Memory.objects.for_user(user).values_list("text", flat=True))
+    texts += list(Episode.objects.for_user(user).values_list("text", flat=True))
+    assert any(MARKER in t for t in texts) and Episode.objects.filter(user=user, kind="digest").exists()
+    assert Episode.objects.filter(user=user, kind="summary", conversation=first).exists()
+    return embed_texts([t for t in texts if MARKER in t])
+
+
+def test_forget_everything_leaves_no_copy_anywhere(alice, bob, run_on_commit, caplog):
+    caplog.set_level(logging.DEBUG)
+    vectors = _plant(alice, run_on_commit)
+    _say(bob, run_on_commit, "Remember that I'm vegetarian.", "My cat is called Felix.")
+    bob_rows = _rows(bob)
+
+    forget_everything(user=alice, delete_account=False)
+
+    assert _marker_hits() == []
+    assert _vector_hits(vectors) == []
+    assert MARKER not in caplog.text
+    assert build_context(alice, f"my cat {MARKER}").items == []
+    assert not MemoryRevision.objects.filter(memory__user=alice).exists()
+    assert _rows(bob) == bob_rows and bob_rows[0] >= 2
+    assert _rows(alice) == (0, 0, 0, 0)
+    assert alice.__class__.objects.filter(pk=alice.pk).exists()
+
+
+def test_a_task_queued_before_the_erasure_writes_nothing_after_it(alice, run_on_commit):
+    conversation = _say(alice, run_on_commit, f"My cat is called {MARKER}.", end=False)
+    queued = chat_turn(user=alice, conversation=conversation, text=f"{MARKER} likes tuna.")  # queued, not run
+
+    forget_everything(user=alice, delete_account=False)
+    assert message_process(message_id=queued.user_message.pk) is False
+
+    assert _marker_hits() == []
+
+
+def test_forgetting_the_account_deletes_it(alice, run_on_commit):
+    _plant(alice, run_on_commit)
+    forget_everything(user=alice, delete_account=True)
+    assert not alice.__class__.objects.filter(pk=alice.pk).exists()
+    assert _marker_hits() == []
+
+
+def test_deleting_a_conversation_takes_what_was_learned_only_from_it(alice, run_on_commit):
+    kept = _say(alice, run_on_commit, "I'm vegetarian.", "I live in Lisbon.")
+    deleted = _say(alice, run_on_commit, "I'm vegetarian.", f"My cat is called {MARKER}.")
+    digest = user_digest(user=alice, period_end=timezone.now() + timedelta(seconds=1))
+    assert MARKER in digest.text
+
+    result = run_on_commit(conversation_delete, user=alice, conversation=deleted)
+
+    assert result["memories"] == 1 and result["digests"] == 1
+    assert _marker_hits() == []
+    vegetarian = Memory.objects.get(user=alice, subject="diet")
+    assert set(vegetarian.source_messages.values_list("conversation_id", flat=True)) == {kept.pk}
+    assert Memory.objects.filter(user=alice, text="User lives in Lisbon").exists()
+    rewritten = Episode.objects.get(user=alice, kind="digest")  # rewritten (eagerly) from what remains
+    assert MARKER not in rewritten.text and "User lives in Lisbon" in rewritten.text
