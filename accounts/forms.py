@@ -51,3 +51,31 @@ def consent_purposes() -> dict[str, str]:
     for category in SensitiveCategory:
         purposes[ConsentRecord.SENSITIVE_PREFIX + category.value] = f"Remember sensitive data: {category.label}"
     return purposes
+
+
+class ConfirmDestructiveForm(forms.Form):
+    """Re-authentication (the password, now) and a typed confirmation phrase for destructive actions."""
+
+    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+    confirmation = forms.CharField(max_length=100)
+
+    def __init__(self, *args, user, phrase: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user, self.phrase = user, phrase
+        self.fields["confirmation"].label = f'Type "{phrase}" to confirm'
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("That is not your password.")
+        return password
+
+    def clean_confirmation(self) -> str:
+        typed = self.cleaned_data["confirmation"].strip()
+        if typed.lower() != self.phrase.lower():
+            raise forms.ValidationError(f'Type exactly "{self.phrase}".')
+        return typed
+
+
+class ForgetEverythingForm(ConfirmDestructiveForm):
+    delete_account = forms.BooleanField(required=False, label="Also delete my account")

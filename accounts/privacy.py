@@ -6,6 +6,7 @@ import logging
 
 from django.db import transaction
 
+from accounts.models import User
 from chat.privacy import erase_chat_data
 from memories.privacy import erase_memory_data
 
@@ -17,7 +18,7 @@ def forget_everything(*, user, delete_account: bool) -> None:
     with `delete_account`, the account too (consents, API keys, access log, settings). The records of
     consent and access stay while the account does: they are the account's own history."""
     with transaction.atomic():
-        type(user).objects.select_for_update().filter(pk=user.pk).first()  # serialize with digest writers
+        User.objects.select_for_update().filter(pk=user.pk).first()  # serialize with digest writers
         erase_chat_data(user=user)
         erase_memory_data(user=user)
         if delete_account:

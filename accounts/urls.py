@@ -10,4 +10,5 @@ urlpatterns = [
     path("privacy/settings/", views.memory_settings, name="memory_settings"),
     path("privacy/consent/", views.consent, name="consent"),
     path("privacy/consent/change/", views.consent_change, name="consent_change"),
+    path("privacy/forget/", views.forget_everything_view, name="forget_everything"),
 ]

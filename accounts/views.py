@@ -1,11 +1,12 @@
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.forms import ConsentForm, MemorySettingsForm, SignupForm, consent_purposes
+from accounts.forms import ConsentForm, ForgetEverythingForm, MemorySettingsForm, SignupForm, consent_purposes
 from accounts.models import ConsentRecord
+from accounts.privacy import forget_everything
 from accounts.selectors import consents_in_force, memory_settings_get
 from accounts.services import consent_set, memory_settings_update
 
@@ -61,3 +62,23 @@ def consent_change(request):
     else:
         messages.error(request, "That consent could not be changed.")
     return redirect("consent")
+
+
+FORGET_PHRASE = "forget everything"
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def forget_everything_view(request):
+    """Erase all memory and chat data (optionally the account): password and typed phrase required."""
+    form = ForgetEverythingForm(request.POST or None, user=request.user, phrase=FORGET_PHRASE)
+    if request.method == "POST" and form.is_valid():
+        delete_account = form.cleaned_data["delete_account"]
+        forget_everything(user=request.user, delete_account=delete_account)
+        if delete_account:
+            logout(request)
+            messages.success(request, "Your account and everything in it are deleted.")
+            return redirect("login")
+        messages.success(request, "Done: every conversation and everything remembered is erased.")
+        return redirect("memories:remembered")
+    return render(request, "accounts/forget_everything.html", {"form": form})

@@ -9,4 +9,5 @@ urlpatterns = [
     path("<int:conversation_id>/", views.conversation, name="conversation"),
     path("<int:conversation_id>/send/", views.send, name="send"),
     path("<int:conversation_id>/end/", views.end, name="end"),
+    path("<int:conversation_id>/delete/", views.delete, name="delete"),
 ]

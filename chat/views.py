@@ -2,10 +2,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.forms import ConfirmDestructiveForm
 from chat import selectors, services
 from chat.forms import MessageForm, NewConversationForm
+from chat.privacy import conversation_delete
 from memories import selectors as memory_selectors
 
 
@@ -69,3 +71,18 @@ def end(request, conversation_id: int):
     if services.conversation_end(conversation=conv):
         messages.success(request, "Conversation ended. What you said in it is being remembered.")
     return redirect("chat:conversation", conv.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete(request, conversation_id: int):
+    """Delete a conversation and what was learned only from it: password and typed "delete" required."""
+    conv = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    form = ConfirmDestructiveForm(request.POST or None, user=request.user, phrase="delete")
+    if request.method == "POST" and form.is_valid():
+        result = conversation_delete(user=request.user, conversation=conv)
+        messages.success(
+            request, f"Conversation deleted, with {result['memories']} memory(ies) learned only from it."
+        )
+        return redirect("chat:index")
+    return render(request, "chat/delete.html", {"conversation": conv, "form": form})

@@ -64,3 +64,54 @@ def test_a_temporary_chat_can_be_started_from_the_chat_page(alice_client, alice)
 def test_anonymous_users_are_sent_to_log_in(db, url):
     response = Client().get(url)
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def _conversation_with_memory(user, run_on_commit):
+    from chat.services import chat_turn
+
+    return run_on_commit(chat_turn, user=user, conversation=None, text="I live in Lisbon.").conversation
+
+
+def test_deleting_a_conversation_needs_the_password_and_the_typed_word(alice_client, alice, run_on_commit):
+    from memories.models import Memory
+
+    conversation = _conversation_with_memory(alice, run_on_commit)
+    url = f"/chat/{conversation.pk}/delete/"
+
+    wrong_password = alice_client.post(url, {"password": "nope", "confirmation": "delete"})
+    not_typed = alice_client.post(url, {"password": "alice-pass-123", "confirmation": "yes"})
+    assert b"That is not your password" in wrong_password.content
+    assert b"Type exactly" in not_typed.content
+    assert Conversation.objects.filter(pk=conversation.pk).exists()
+
+    response = alice_client.post(url, {"password": "alice-pass-123", "confirmation": "delete"})
+    assert response.status_code == 302
+    assert not Conversation.objects.filter(pk=conversation.pk).exists()
+    assert not Memory.objects.filter(user=alice).exists()
+
+
+def test_bob_gets_404_deleting_alices_conversation(alice, bob, run_on_commit):
+    conversation = _conversation_with_memory(alice, run_on_commit)
+    client = Client()
+    client.force_login(bob)
+    url = f"/chat/{conversation.pk}/delete/"
+    assert client.get(url).status_code == 404
+    assert client.post(url, {"password": "bob-pass-123", "confirmation": "delete"}).status_code == 404
+    assert Conversation.objects.filter(pk=conversation.pk).exists()
+
+
+@pytest.mark.parametrize("delete_account", [False, True])
+def test_forget_everything_page(alice_client, alice, run_on_commit, delete_account):
+    from accounts.models import User
+
+    _conversation_with_memory(alice, run_on_commit)
+    form = {"password": "alice-pass-123", "confirmation": "forget everything"}
+    assert (
+        b"That is not your password"
+        in alice_client.post("/accounts/privacy/forget/", {**form, "password": "x"}).content
+    )
+
+    alice_client.post("/accounts/privacy/forget/", {**form, "delete_account": "on"} if delete_account else form)
+
+    assert not Conversation.objects.filter(user_id=alice.pk).exists()
+    assert User.objects.filter(pk=alice.pk).exists() is not delete_account
