@@ -50,7 +50,9 @@ class Memory(models.Model):
     use_in_context = models.BooleanField(default=True, help_text="Off: kept, but never injected (\"don't use this\").")
     valid_from = models.DateTimeField()
     valid_until = models.DateTimeField(null=True, blank=True)
-    superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    superseded_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="superseded"
+    )
     source_messages = models.ManyToManyField("chat.Message", related_name="memories", blank=True)
     embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS, null=True, blank=True)
     search = models.GeneratedField(

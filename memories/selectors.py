@@ -13,15 +13,24 @@ from memories.models import Memory
 from memories.retrieval import upcoming
 
 
-def memory_list(*, user):
-    """Current memories with their source messages (and those messages' conversations) prefetched."""
+def memory_list(*, user, query: str = "", kind: str = "", source: str = ""):
+    """Current memories, optionally searched (words in the text) and filtered by kind and source, with
+    their source messages, those messages' conversations, and the older versions they superseded."""
     sources = Message.objects.select_related("conversation").order_by("created_at")
-    return (
+    history = Memory.objects.order_by("-valid_until")
+    memories = (
         Memory.objects.for_user(user)
         .current()
-        .prefetch_related(Prefetch("source_messages", queryset=sources))
+        .prefetch_related(Prefetch("source_messages", queryset=sources), Prefetch("superseded", queryset=history))
         .order_by("kind", "-pinned", "-updated_at")
     )
+    for word in query.split()[:10]:
+        memories = memories.filter(text__icontains=word)
+    if kind:
+        memories = memories.filter(kind=kind)
+    if source:
+        memories = memories.filter(source=source)
+    return memories
 
 
 def due_soon(*, user, now: datetime | None = None) -> list[Memory]:

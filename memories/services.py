@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from django.db import transaction
 from django.utils import timezone
@@ -10,7 +11,7 @@ from django.utils import timezone
 from accounts.selectors import memory_policy
 from chat.models import Conversation, Message
 from memories.consolidation import memory_apply
-from memories.extraction import extract
+from memories.extraction import ExtractedItem, extract
 from memories.models import Episode, Memory, MemoryRevision
 from memories.summaries import conversation_summarize
 from memoryweb.ai.embeddings import embed_texts
@@ -95,3 +96,81 @@ def conversation_finalize(*, conversation_id: int) -> bool:
         conversation_summarize(conversation=conversation)
     Conversation.objects.filter(pk=conversation.pk, finalized_at__isnull=True).update(finalized_at=timezone.now())
     return True
+
+
+# --- the user's own changes ("What I remember") ---------------------------------------------------------
+
+
+@transaction.atomic
+def memory_remember(*, user, kind: str, text: str) -> tuple[Memory | None, str]:
+    """"Remember this": a memory the user adds by hand, pinned, through the same consolidation as
+    extraction (so stating a known thing reinforces it and a new value supersedes the old one)."""
+    item = ExtractedItem(kind=kind, subject="", text=text.strip(), confidence=1.0, pinned=True)
+    subject = memory_subject_for(user=user, item=item)
+    item = ExtractedItem(kind=kind, subject=subject, text=item.text, confidence=1.0, pinned=True)
+    [vector] = embed_texts([item.text])
+    return memory_apply(
+        user=user, item=item, embedding=vector, message=None, source=Memory.Source.STATED,
+        actor=MemoryRevision.Actor.USER,
+    )
+
+
+def memory_subject_for(*, user, item: ExtractedItem) -> str:
+    """A subject for hand-written text ("User lives in Berlin"): what the rules make of it said in the
+    first person ("I live in Berlin"), so that it can supersede a known value; else one of its own."""
+    from memories.extraction import extract_with_rules, fingerprint
+
+    found = [i for i in extract_with_rules(_first_person(item.text)) if i.kind == item.kind]
+    return found[0].subject if found else "note:" + fingerprint(item.text)[:16]
+
+
+def _first_person(text: str) -> str:
+    text = re.sub(r"^(?:the )?user is\b", "I am", text, flags=re.I)
+    text = re.sub(r"^(?:the )?user's\b", "My", text, flags=re.I)
+    text = re.sub(r"^(?:the )?user has\b", "I have", text, flags=re.I)
+    return re.sub(r"^(?:the )?user (\w+)\b", lambda m: "I " + _base_form(m.group(1)), text, flags=re.I)
+
+
+def _base_form(verb: str) -> str:
+    """'lives' -> 'live', 'watches' -> 'watch', 'goes' -> 'go', 'studies' -> 'study'."""
+    if verb.endswith("ies"):
+        return verb[:-3] + "y"
+    if verb.endswith(("ches", "shes", "sses", "xes", "zes", "oes")):
+        return verb[:-2]
+    return verb[:-1] if verb.endswith("s") and not verb.endswith("ss") else verb
+
+
+@transaction.atomic
+def memory_edit(*, memory: Memory, text: str) -> Memory:
+    """The user corrects a memory's text: re-embedded, and the change kept in its history."""
+    from memories.extraction import fingerprint
+
+    old_text, text = memory.text, text.strip()
+    if text == old_text:
+        return memory
+    [vector] = embed_texts([text])
+    memory.text, memory.fingerprint, memory.embedding = text, fingerprint(text), vector
+    memory.confidence, memory.source = 1.0, Memory.Source.STATED
+    memory.save(update_fields=["text", "fingerprint", "embedding", "confidence", "source", "updated_at"])
+    MemoryRevision.objects.create(
+        memory=memory, action="edit", actor=MemoryRevision.Actor.USER, old_text=old_text, new_text=text
+    )
+    return memory
+
+
+def memory_set_use(*, memory: Memory, use_in_context: bool) -> None:
+    """"Don't use this" (False): kept and shown, never injected; True undoes it."""
+    if memory.use_in_context != use_in_context:
+        memory.use_in_context = use_in_context
+        memory.save(update_fields=["use_in_context", "updated_at"])
+        MemoryRevision.objects.create(
+            memory=memory, action="use" if use_in_context else "dont-use", actor=MemoryRevision.Actor.USER
+        )
+
+
+def memory_delete(*, user, memory: Memory) -> int:
+    """Delete one memory with its history and the turn episodes it was learned from."""
+    from memories.consolidation import memory_erase
+
+    with transaction.atomic():
+        return memory_erase(user=user, memory_ids=[memory.pk])

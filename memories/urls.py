@@ -5,5 +5,9 @@ from memories import views
 app_name = "memories"
 urlpatterns = [
     path("", views.remembered, name="remembered"),
+    path("remember/", views.remember, name="remember"),
     path("<int:memory_id>/", views.memory_detail, name="detail"),
+    path("<int:memory_id>/edit/", views.edit, name="edit"),
+    path("<int:memory_id>/use/", views.set_use, name="set_use"),
+    path("<int:memory_id>/delete/", views.delete, name="delete"),
 ]

@@ -1,19 +1,34 @@
 from itertools import groupby
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
 
-from memories import selectors
+from accounts.forms import ConfirmDestructiveForm
+from memories import selectors, services
+from memories.forms import EditForm, FilterForm, RememberForm
 from memories.models import Memory
 
 
 @login_required
 def remembered(request):
-    """ "What I remember": every current memory by kind, with the message it came from and when."""
-    memories = list(selectors.memory_list(user=request.user))
+    """"What I remember": every current memory by kind, with where it came from, when it was learned
+    and last used, its confidence and its history; search and filters; a form to add one by hand."""
+    filters = FilterForm(request.GET or None)
+    criteria = filters.cleaned_data if filters.is_valid() else {}
+    memories = list(
+        selectors.memory_list(
+            user=request.user,
+            query=criteria.get("q", ""),
+            kind=criteria.get("kind", ""),
+            source=criteria.get("source", ""),
+        )
+    )
     labels = dict(Memory.Kind.choices)
     groups = [(labels[kind], list(items)) for kind, items in groupby(memories, key=lambda m: m.kind)]
-    return render(request, "memories/remembered.html", {"groups": groups, "total": len(memories)})
+    context = {"groups": groups, "total": len(memories), "filters": filters, "remember_form": RememberForm()}
+    return render(request, "memories/remembered.html", context)
 
 
 @login_required
@@ -27,5 +42,54 @@ def memory_detail(request, memory_id: int):
             "memory": memory,
             "sources": memory.source_messages.select_related("conversation"),
             "revisions": memory.revisions.all(),
+            "edit_form": EditForm(initial={"text": memory.text}),
         },
     )
+
+
+@login_required
+@require_POST
+def remember(request):
+    form = RememberForm(request.POST)
+    if form.is_valid():
+        memory, decision = services.memory_remember(user=request.user, **form.cleaned_data)
+        messages.success(request, "Remembered." if decision == "add" else f"Remembered ({decision}).")
+    else:
+        messages.error(request, "Write what to remember (at most 500 characters).")
+    return redirect("memories:remembered")
+
+
+@login_required
+@require_POST
+def edit(request, memory_id: int):
+    memory = selectors.memory_get(user=request.user, memory_id=memory_id)
+    form = EditForm(request.POST)
+    if form.is_valid():
+        services.memory_edit(memory=memory, text=form.cleaned_data["text"])
+        messages.success(request, "Memory updated.")
+    else:
+        messages.error(request, "The text must be between 1 and 500 characters.")
+    return redirect("memories:detail", memory.pk)
+
+
+@login_required
+@require_POST
+def set_use(request, memory_id: int):
+    memory = selectors.memory_get(user=request.user, memory_id=memory_id)
+    services.memory_set_use(memory=memory, use_in_context=request.POST.get("use") == "1")
+    if request.POST.get("next") == "detail":
+        return redirect("memories:detail", memory.pk)
+    return redirect("memories:remembered")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete(request, memory_id: int):
+    """Delete one memory with its history: password and typed "delete" required."""
+    memory = selectors.memory_get(user=request.user, memory_id=memory_id)
+    form = ConfirmDestructiveForm(request.POST or None, user=request.user, phrase="delete")
+    if request.method == "POST" and form.is_valid():
+        services.memory_delete(user=request.user, memory=memory)
+        messages.success(request, "Deleted, with its history.")
+        return redirect("memories:remembered")
+    return render(request, "memories/delete.html", {"memory": memory, "form": form})
