@@ -11,4 +11,5 @@ urlpatterns = [
     path("privacy/consent/", views.consent, name="consent"),
     path("privacy/consent/change/", views.consent_change, name="consent_change"),
     path("privacy/forget/", views.forget_everything_view, name="forget_everything"),
+    path("privacy/access-log/", views.access_log, name="access_log"),
 ]

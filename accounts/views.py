@@ -5,7 +5,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.forms import ConsentForm, ForgetEverythingForm, MemorySettingsForm, SignupForm, consent_purposes
-from accounts.models import ConsentRecord
+from accounts.models import AccessEvent, ConsentRecord
 from accounts.privacy import forget_everything
 from accounts.selectors import consents_in_force, memory_settings_get
 from accounts.services import consent_set, memory_settings_update
@@ -82,3 +82,10 @@ def forget_everything_view(request):
         messages.success(request, "Done: every conversation and everything remembered is erased.")
         return redirect("memories:remembered")
     return render(request, "accounts/forget_everything.html", {"form": form})
+
+
+@login_required
+def access_log(request):
+    """Who used or read my memories, and when: the assistant (in which conversation), API keys, admins."""
+    events = AccessEvent.objects.for_user(request.user).select_related("conversation", "api_key")[:500]
+    return render(request, "accounts/access_log.html", {"events": events})

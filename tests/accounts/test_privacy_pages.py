@@ -115,3 +115,31 @@ def test_forget_everything_page(alice_client, alice, run_on_commit, delete_accou
 
     assert not Conversation.objects.filter(user_id=alice.pk).exists()
     assert User.objects.filter(pk=alice.pk).exists() is not delete_account
+
+
+def test_the_access_log_shows_the_assistant_and_api_reads(alice_client, alice, alice_api, run_on_commit):
+    from chat.services import chat_turn
+
+    run_on_commit(chat_turn, user=alice, conversation=None, text="Remember that I'm vegan.")
+    conversation = chat_turn(user=alice, conversation=None, text="dinner ideas?").conversation
+    alice_api.post("/api/v1/context", {"query": "dinner"}, format="json")
+
+    page = alice_client.get("/accounts/privacy/access-log/").content.decode()
+
+    assert "The assistant" in page and "chat reply" in page and str(conversation) in page
+    assert "An API client" in page and "context API" in page
+
+
+def test_the_access_log_is_only_your_own(alice, bob, run_on_commit):
+    from chat.services import chat_turn
+
+    chat_turn(user=alice, conversation=None, text="hello there")
+    client = Client()
+    client.force_login(bob)
+    assert b"Nothing has read your memories yet" in client.get("/accounts/privacy/access-log/").content
+
+
+def test_pages_send_a_content_security_policy(alice_client):
+    for url in ("/chat/", "/memories/", "/accounts/privacy/settings/"):
+        policy = alice_client.get(url)["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "object-src 'none'" in policy
