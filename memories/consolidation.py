@@ -26,6 +26,7 @@ from pgvector.django import CosineDistance
 from chat.models import Message
 from memories.extraction import ExtractedItem, fingerprint
 from memories.models import Episode, Memory, MemoryRevision
+from memories.sensitive import sensitive_categories
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ def _add(user, item: ExtractedItem, embedding, message: Message | None, source: 
                 importance=0.8 if item.pinned else 0.5,
                 source=source,
                 pinned=item.pinned,
+                sensitive_category=min(sensitive_categories(item.text), default=""),
                 valid_from=message.created_at if message else timezone.now(),
                 embedding=embedding,
             )
@@ -172,9 +174,12 @@ def _record(memory: Memory, action: str, actor: str, message: Message | None, *,
 
 def memory_forget_matching(*, user, text: str, subject: str = "", embedding: list[float] | None = None) -> int:
     """Erase `user`'s memories matching a "forget ..." request: same subject, or a close embedding, or
-    all of the request's words. Their history (superseded versions, revisions) and the turn episodes
-    they were learned from go too. Returns how many memories were erased."""
+    all of the request's words; subject "*" means everything. Their history (superseded versions,
+    revisions) and the turn episodes they were learned from go too. Returns how many were erased."""
     memories = Memory.objects.for_user(user)
+    if subject == "*":  # "forget everything you know about me": every memory and episode
+        Episode.objects.for_user(user).delete()
+        return memory_erase(user=user, memory_ids=memories.values_list("pk", flat=True))
     words = _words(text)
     specific = words - _words(subject.replace(":", " "))  # what the request says beyond its subject
     matches: set[int] = set()

@@ -47,6 +47,9 @@ class Memory(models.Model):
     importance = models.FloatField(default=0.5)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.STATED)
     pinned = models.BooleanField(default=False, help_text="The user asked to remember this.")
+    sensitive_category = models.CharField(
+        max_length=20, blank=True, help_text="A special category (GDPR art. 9) the text touches, if any."
+    )
     use_in_context = models.BooleanField(default=True, help_text="Off: kept, but never injected (\"don't use this\").")
     valid_from = models.DateTimeField()
     valid_until = models.DateTimeField(null=True, blank=True)

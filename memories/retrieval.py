@@ -21,6 +21,7 @@ from pgvector.django import CosineDistance
 from accounts.selectors import MemoryPolicy, memory_policy
 from memories.extraction import fingerprint
 from memories.models import Episode, Memory
+from memories.sensitive import not_allowed
 from memories.timeframes import Window, window_in
 from memoryweb.ai.embeddings import EmbeddingError, embed_query
 
@@ -99,6 +100,7 @@ def build_context(
         Memory.objects.for_user(user)
         .current()
         .filter(use_in_context=True, confidence__gte=settings.CONTEXT_MIN_CONFIDENCE)
+        .filter(Q(sensitive_category="") | Q(sensitive_category__in=policy.sensitive_categories))
     )
     episodes = Episode.objects.for_user(user) if policy.use_past_chats else Episode.objects.none()
     if exclude_conversation is not None:
@@ -118,6 +120,7 @@ def build_context(
         ],
     }
     items = _fuse(candidate_lists, window, now)
+    items = [i for i in items if i.type == "memory" or not not_allowed(i.text, policy.sensitive_categories)]
     items = _fit(_unique(items), budget_tokens or settings.CONTEXT_TOKEN_BUDGET)
     _attach_sources(items)
     return Context(items=items, text=format_context(items), tokens=sum(i.tokens for i in items))
@@ -212,8 +215,8 @@ def _by_text(queryset, tsquery: SearchQuery | None) -> list:
 
 
 def _core(memories) -> list:
-    """Always-on profile: what the user pinned, how they want answers, who they are."""
-    core = Q(pinned=True) | Q(kind__in=CORE_KINDS) | Q(subject__in=CORE_SUBJECTS)
+    """Always-on profile: what the user pinned, how they want answers, who they are, what they can't eat."""
+    core = Q(pinned=True) | Q(kind__in=CORE_KINDS) | Q(subject__in=CORE_SUBJECTS) | Q(subject__startswith="allergy:")
     return list(memories.filter(core).order_by("-pinned", "-importance", "-updated_at")[:CANDIDATES])
 
 

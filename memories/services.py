@@ -13,6 +13,7 @@ from chat.models import Conversation, Message
 from memories.consolidation import memory_apply
 from memories.extraction import ExtractedItem, extract
 from memories.models import Episode, Memory, MemoryRevision
+from memories.sensitive import not_allowed
 from memories.summaries import conversation_summarize
 from memoryweb.ai.embeddings import embed_texts
 
@@ -29,32 +30,37 @@ def message_process(*, message_id: int) -> bool:
     message = Message.objects.select_related("conversation__user").filter(pk=message_id).first()
     if message is None or message.role != Message.Role.USER or message.processed_at is not None:
         return False
-    if not memory_policy(user=message.conversation.user, conversation=message.conversation).extract:
+    policy = memory_policy(user=message.conversation.user, conversation=message.conversation)
+    if not policy.extract:
         # Memory off, consent withdrawn, or a temporary chat: learn nothing, and don't ask again.
         Message.objects.filter(pk=message.pk, processed_at__isnull=True).update(processed_at=timezone.now())
         return False
-    history = list(
+    earlier = list(
         message.conversation.messages.filter(role=Message.Role.USER, created_at__lt=message.created_at)
-        .order_by("-created_at")
-        .values_list("content", flat=True)[:4]
+        .order_by("-created_at")[:4]
     )[::-1]
-    items, extractor = extract(message.content, history, now=message.created_at)
+    history = [(m.pk, m.content) for m in earlier]
+    items, extractor = extract(message.content, history, now=message.created_at, message_id=message.pk)
+    sources = {m.pk: m for m in earlier}
+    # Special categories the user has not opted in to are not stored: not as memories, not as an episode.
+    items = [item for item in items if not not_allowed(item.text, policy.sensitive_categories)]
+    keep_episode = not not_allowed(message.content, policy.sensitive_categories)
     vectors = embed_texts([message_episode_text(message)] + [i.text for i in items])
     with transaction.atomic():
         locked = Message.objects.select_for_update().filter(pk=message.pk, processed_at__isnull=True).first()
         if locked is None:
             return False
         user = message.conversation.user
-        for item, vector in zip(items, vectors[1:], strict=True):
+        for item, vector in zip(items, vectors[1:], strict=True):  # in order: forget, retract, add
             memory_apply(
                 user=user,
                 item=item,
                 embedding=vector,
-                message=message,
+                message=sources.get(item.message_id, message),  # the message that supports it
                 source=Memory.Source.STATED,
                 actor=MemoryRevision.Actor.EXTRACTOR,
             )
-        if not any(item.op == "forget" for item in items):  # a "forget ..." turn is not kept as an episode
+        if keep_episode and not any(item.op == "forget" for item in items):  # nor is a "forget ..." turn
             _episode_upsert(message, vectors[0])
         locked.processed_at = timezone.now()
         locked.save(update_fields=["processed_at"])
@@ -92,8 +98,9 @@ def conversation_finalize(*, conversation_id: int) -> bool:
         return False
     for message_id in conversation.messages.unprocessed().values_list("pk", flat=True):
         message_process(message_id=message_id)
-    if memory_policy(user=conversation.user, conversation=conversation).extract:
-        conversation_summarize(conversation=conversation)
+    policy = memory_policy(user=conversation.user, conversation=conversation)
+    if policy.extract:
+        conversation_summarize(conversation=conversation, policy=policy)
     Conversation.objects.filter(pk=conversation.pk, finalized_at__isnull=True).update(finalized_at=timezone.now())
     return True
 

@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import Q
 
-from accounts.selectors import memory_policy
+from accounts.selectors import MemoryPolicy, memory_policy
 from chat.models import Conversation, Message
 from memories.models import Episode, Memory
+from memories.sensitive import not_allowed
 from memoryweb.ai import llm
 from memoryweb.ai.embeddings import embed_texts
 
@@ -30,16 +31,22 @@ _STOP = set(
 _SPLIT = re.compile(r"(?<=[.!?])\s+")
 
 
-def conversation_summarize(*, conversation: Conversation) -> Episode | None:
+def conversation_summarize(*, conversation: Conversation, policy: MemoryPolicy | None = None) -> Episode | None:
     """Write (or rewrite) the conversation's summary episode; None for a conversation with nothing said.
 
     With a model: its summary and the ids of the messages it drew on (only ids it was given count).
-    Offline, or if the model fails: an extractive summary of the most informative sentences."""
+    Offline, or if the model fails: an extractive summary of the most informative sentences. Nothing of
+    a special category the user has not opted in to goes into it."""
+    allowed = (policy or memory_policy(user=conversation.user, conversation=conversation)).sensitive_categories
     messages = list(conversation.messages.filter(role=Message.Role.USER).order_by("created_at", "id"))
     if not messages:
         return None
     summary = _llm_summary(messages) if llm.is_configured() else None
-    text, sources = summary or extractive_summary(messages)
+    if summary is not None and not_allowed(summary[0], allowed):
+        summary = None
+    text, sources = summary or extractive_summary(messages, allowed=allowed)
+    if not text:
+        return None
     text = f"Conversation of {messages[0].created_at:%Y-%m-%d}: {text}"
     [vector] = embed_texts([text])
     with transaction.atomic():
@@ -61,7 +68,7 @@ def conversation_summarize(*, conversation: Conversation) -> Episode | None:
     return episode
 
 
-def extractive_summary(messages: list[Message]) -> tuple[str, list[Message]]:
+def extractive_summary(messages: list[Message], *, allowed=frozenset()) -> tuple[str, list[Message]]:
     """The SUMMARY_SENTENCES most informative sentences, in the order they were said, and their messages.
 
     A sentence scores by its distinct content words, more when its message taught a memory."""
@@ -72,13 +79,13 @@ def extractive_summary(messages: list[Message]) -> tuple[str, list[Message]]:
     for position, message in enumerate(messages):
         for sentence in _SPLIT.split(message.content.strip()):
             words = {w for w in re.findall(r"[a-z][a-z']+", sentence.lower()) if w not in _STOP and len(w) > 2}
-            if len(words) < 2:
+            if len(words) < 2 or not_allowed(sentence, allowed):
                 continue
             score = min(len(words), 15) / 15 + (0.5 if message.pk in taught else 0)
             scored.append((score, position, message, sentence[:SENTENCE_CHARS]))
     best = sorted(sorted(scored, key=lambda s: -s[0])[:SUMMARY_SENTENCES], key=lambda s: s[1])
     if not best:
-        return messages[0].content[:SENTENCE_CHARS], [messages[0]]
+        return "", []
     parts = [f"{m.speaker}: {sentence}" if m.speaker else sentence for _, _, m, sentence in best]
     sources = list(dict.fromkeys(m for _, _, m, _ in best))
     return " … ".join(parts), sources

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 
+from accounts.models import ConsentRecord
+from accounts.services import consent_set, memory_settings_update
 from chat.models import Conversation, Message
 from memories.evaluation.locomo import Sample, Session
+from memories.models import Episode
 from memories.services import conversation_finalize, message_process
 
 TURN_SPACING = timedelta(seconds=30)  # turn i of a session is stored at the session's time + i × 30 s
@@ -27,24 +30,42 @@ class IngestedSample:
     user: object
     dia_by_message: dict[int, str]  # Message id → the turn's dia_id
     turns: int
+    ended_at: datetime | None  # the last turn's time (None: no turns): when its questions are asked by default
+    turns_without_episode: int  # turns the pipeline kept no episode of (e.g. read as "forget …")
 
 
 def ingest_sample(sample: Sample) -> IngestedSample:
     """A new user holding `sample`'s sessions, every turn processed into memories and episodes."""
     user = get_user_model().objects.create_user(username=unique_username(sample.sample_id), password=None)
+    # An evaluation user has consented to memory and turned on the use of past chats (off by default).
+    consent_set(user=user, purpose=ConsentRecord.Purpose.MEMORY, granted=True, method="evaluation")
+    memory_settings_update(user=user, use_past_chats=True)
     dia_by_message: dict[int, str] = {}
     for session in sample.sessions:
         if session.turns:
             dia_by_message.update(_ingest_session(user, sample.sample_id, session))
-    return IngestedSample(sample=sample, user=user, dia_by_message=dia_by_message, turns=len(dia_by_message))
+    sessions = [s for s in sample.sessions if s.turns]
+    episodes = Episode.objects.filter(user=user, kind=Episode.Kind.TURN).count()
+    return IngestedSample(
+        sample=sample,
+        user=user,
+        dia_by_message=dia_by_message,
+        turns=len(dia_by_message),
+        ended_at=max((_turn_times(s)[-1] for s in sessions), default=None),
+        turns_without_episode=len(dia_by_message) - episodes,
+    )
 
 
 def unique_username(sample_id: str) -> str:
     return f"{USERNAME_PREFIX}{sample_id}-{secrets.token_hex(4)}"[:150]
 
 
+def _turn_times(session: Session) -> list[datetime]:
+    return [session.started_at + i * TURN_SPACING for i in range(len(session.turns))]
+
+
 def _ingest_session(user, sample_id: str, session: Session) -> dict[int, str]:
-    times = [session.started_at + i * TURN_SPACING for i in range(len(session.turns))]
+    times = _turn_times(session)
     conversation = Conversation.objects.create(
         user=user,
         title=f"LoCoMo {sample_id} session {session.number}"[:200],

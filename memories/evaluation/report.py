@@ -15,7 +15,8 @@ def format_report(report: dict, ks: Sequence[int]) -> str:
         f"LoCoMo recall@k of evidence turns — {report['dataset']}",
         f"{report['conversations']} conversations, {report['turns']} turns, {report['questions']} questions "
         f"(categories 1–4); {report['invalid_evidence_ids']} invalid evidence ids dropped, "
-        f"{report['questions_without_evidence']} questions left without evidence skipped",
+        f"{report['questions_without_evidence']} questions left without evidence skipped; "
+        f"{report['turns_without_episode']} turns without a turn episode; questions asked at: {report['asked_at']}",
         "",
         *_table(systems, summaries, ks),
         "",

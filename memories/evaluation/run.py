@@ -6,9 +6,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from django.utils import timezone
 
 from memories.evaluation.baselines import TurnIndex, embed_all
 from memories.evaluation.ingest import IngestedSample, delete_users, ingest_sample
@@ -26,6 +28,7 @@ class Options:
     budget_tokens: int = 4000
     baselines: Sequence[str] = ()
     keep_users: bool = False
+    asked_at: str = "end"  # "end": questions asked as of the conversation's last turn; "now": the clock
 
 
 @dataclass
@@ -36,6 +39,7 @@ class Measurements:
     context_sources: list[int] = field(default_factory=list)
     ingest_seconds: float = 0.0
     turns: int = 0
+    turns_without_episode: int = 0
     invalid_evidence_ids: int = 0
     questions_without_evidence: int = 0
 
@@ -57,6 +61,7 @@ def evaluate(path: Path, samples: list[Sample], options: Options, log: Callable[
             users.append(ingested.user)
             measurements.ingest_seconds += elapsed
             measurements.turns += ingested.turns
+            measurements.turns_without_episode += ingested.turns_without_episode
             log(f"{sample.sample_id}: {ingested.turns} turns ingested in {elapsed:.1f} s as {ingested.user.username}")
             _measure_sample(ingested, options, measurements)
     finally:
@@ -71,8 +76,9 @@ def _measure_sample(ingested: IngestedSample, options: Options, measurements: Me
     measurements.questions_without_evidence += sum(1 for q in questions if not q.evidence)
     questions = [q for q in questions if q.evidence]
     baseline_rankings = _baseline_rankings(ingested.sample, questions, options.baselines)
+    now = ingested.ended_at if options.asked_at == "end" and ingested.ended_at else timezone.now()
     for question, rankings in zip(questions, baseline_rankings, strict=True):
-        ranked, elapsed_ms, tokens = ask(ingested, question.text, options.budget_tokens)
+        ranked, elapsed_ms, tokens = ask(ingested, question.text, options.budget_tokens, now)
         measurements.context_ms.append(elapsed_ms)
         measurements.context_tokens.append(tokens)
         measurements.context_sources.append(len(ranked))
@@ -80,12 +86,13 @@ def _measure_sample(ingested: IngestedSample, options: Options, measurements: Me
         measurements.results.append(QuestionResult(question.category, question.evidence, rankings))
 
 
-def ask(ingested: IngestedSample, question: str, budget_tokens: int) -> tuple[list[str], float, int]:
+def ask(ingested: IngestedSample, question: str, budget_tokens: int, now: datetime) -> tuple[list[str], float, int]:
     """The dia_ids of the context's source messages (first appearance, no repeats), the build time in ms
-    (query embedding included: the query cache is cleared first) and the context's size in tokens."""
+    (query embedding included: the query cache is cleared first) and the context's size in tokens.
+    `now` is the moment the question is asked (what "last week" means, how much importance has faded)."""
     embeddings._embed_query_cached.cache_clear()
     started = time.perf_counter()
-    context = build_context(ingested.user, question, budget_tokens=budget_tokens)
+    context = build_context(ingested.user, question, budget_tokens=budget_tokens, now=now)
     elapsed_ms = (time.perf_counter() - started) * 1000
     dia_by_message = ingested.dia_by_message
     ranked = first_appearance(
@@ -115,12 +122,14 @@ def _report(path: Path, conversations: int, options: Options, m: Measurements) -
         "dataset": str(path),
         "conversations": conversations,
         "turns": m.turns,
+        "turns_without_episode": m.turns_without_episode,
         "questions": system.pop("questions"),
         **system,
         "context_ms": _latency(m.context_ms),
         "context_tokens_mean": _mean(m.context_tokens),
         "context_sources_mean": _mean(m.context_sources),
         "budget_tokens": options.budget_tokens,
+        "asked_at": options.asked_at,
         "ingest_seconds": round(m.ingest_seconds, 2),
         "ingest_turns_per_s": round(m.turns / m.ingest_seconds, 2) if m.ingest_seconds else None,
         "invalid_evidence_ids": m.invalid_evidence_ids,

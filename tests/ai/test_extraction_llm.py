@@ -3,12 +3,14 @@ rule-based fallback when the model fails: a message is never left without extrac
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from django.utils import timezone
 
 from chat.models import Message
 from chat.services import conversation_start
-from memories.extraction import EXTRACTION_SCHEMA
+from memories.extraction import EXTRACTION_SCHEMA, extract, extract_with_llm
 from memories.models import Episode, Memory, MemoryRevision
 from memories.services import message_process
 from tests.ai.openai_server import TOO_SLOW, chat_reply, delayed, json_reply, malformed_body
@@ -70,8 +72,10 @@ def test_it_stores_the_models_items_with_their_confidence_pin_and_provenance(ali
     assert request.body["response_format"]["json_schema"]["name"] == "memories"
     assert request.body["response_format"]["json_schema"]["schema"] == EXTRACTION_SCHEMA
     prompt = request.messages[-1]["content"]
-    assert "Latest message:\nNo meat for me, ever. And home is Lisbon these days." in prompt
-    assert "- We just moved house." in prompt  # the earlier message, as context
+    assert "Latest message [message " in prompt
+    assert prompt.endswith("]:\nNo meat for me, ever. And home is Lisbon these days.")
+    assert "We just moved house." in prompt  # the earlier message, as context
+    assert f"Message time: {message.created_at:%A %Y-%m-%d %H:%M} UTC" in prompt
 
     memories = {m.text: m for m in Memory.objects.filter(user=alice)}
     assert set(memories) == {"User eats no meat", "User lives in Lisbon"}
@@ -189,3 +193,115 @@ def test_it_falls_back_to_the_rules_when_the_http_body_is_malformed(alice, llm_s
     assert message_process(message_id=message.pk) is True
 
     _assert_rules_fallback(alice, message)
+
+
+# --- dates, ops and message ids (extract_with_llm directly, through the same server) ----------------------
+
+NOW = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)  # a Tuesday
+
+
+def _item(text: str, **fields) -> dict:
+    return {"kind": "fact", "subject": "", "text": text, "confidence": 0.8, "pinned": False, **fields}
+
+
+def test_the_prompt_gives_the_message_time_and_the_ids_of_the_messages(llm_server):
+    llm_server.script_chat(json_reply({"items": []}))
+    history = [(11, "We just moved house."), (12, "The boxes are everywhere.")]
+
+    assert extract_with_llm("The launch is next Friday.", history, now=NOW, message_id=15) == []
+
+    [request] = llm_server.chat_requests
+    system, user = request.messages
+    assert "resolve relative dates" in system["content"].lower().replace("\n", " ")
+    assert user["content"] == (
+        "Message time: Tuesday 2026-03-10 14:00 UTC\n\n"
+        "Earlier messages (context):\n"
+        "[message 11] We just moved house.\n"
+        "[message 12] The boxes are everywhere.\n\n"
+        "Latest message [message 15]:\n"
+        "The launch is next Friday."
+    )
+    schema = request.body["response_format"]["json_schema"]["schema"]["properties"]["items"]["items"]
+    assert {"op", "message_id", "date", "status"} <= set(schema["required"])
+
+
+def test_it_keeps_valid_dates_ops_statuses_and_cited_ids_and_drops_the_rest(llm_server):
+    llm_server.script_chat(
+        json_reply(
+            {
+                "items": [
+                    _item(
+                        "The API launch is due on 2026-03-20",
+                        kind="project",
+                        subject="project:api launch",
+                        date="2026-03-20",
+                        status="active",
+                        message_id=15,
+                    ),
+                    _item("User moved house", subject="location", message_id=11),  # an earlier message
+                    _item("User has boxes", subject="boxes", message_id="12"),  # an id as a string
+                    _item(
+                        "User's dentist visit",
+                        kind="event",
+                        subject="event:dentist",
+                        date="next friday",
+                        message_id=999,
+                    ),  # a relative date and a made-up id
+                    _item("User's exam", kind="event", subject="event:exam", date="2026-02-30", message_id=True),
+                    _item("User finished the thesis", kind="project", subject="project:thesis", status="finished"),
+                    _item("User is no longer vegetarian", kind="preference", subject="diet", op="retract"),
+                    _item("User lives in Paris", subject="location", op="forget"),
+                    _item("User's address", op="forget"),  # forget without a subject keeps none
+                    _item("User likes tea", kind="preference", subject="taste:tea", op="delete"),
+                ]
+            }
+        )
+    )
+    history = [(11, "We just moved house."), (12, "The boxes are everywhere.")]
+
+    found = extract_with_llm("...", history, now=NOW, message_id=15)
+    items = {i.text: i for i in found}
+
+    launch = items["The API launch is due on 2026-03-20"]
+    assert (launch.attributes, launch.message_id, launch.op) == (
+        {"date": "2026-03-20", "status": "active"},
+        None,
+        "add",
+    )
+    assert items["User moved house"].message_id == 11
+    assert items["User has boxes"].message_id == 12
+    dentist = items["User's dentist visit"]
+    assert (dentist.attributes, dentist.message_id) == ({}, None)  # no made-up date, no made-up id
+    assert items["User's exam"].attributes == {}
+    assert items["User finished the thesis"].attributes == {}
+    assert (items["User is no longer vegetarian"].op, items["User is no longer vegetarian"].subject) == (
+        "retract",
+        "diet",
+    )
+    assert (items["User lives in Paris"].op, items["User lives in Paris"].subject) == ("forget", "location")
+    assert (items["User's address"].op, items["User's address"].subject) == ("forget", "")
+    assert items["User likes tea"].op == "add"  # an unknown op is a statement
+    # forget and retract come first, so that a message's new value is applied after what it ends
+    assert [i.op for i in found] == ["forget", "forget", "retract"] + ["add"] * 7
+
+
+def test_plain_string_history_still_works_without_ids(llm_server):
+    llm_server.script_chat(json_reply({"items": [_item("User lives in Porto", subject="location", message_id=0)]}))
+
+    [item] = extract_with_llm("I live in Porto.", ["We just moved house."], now=NOW)
+
+    assert item.message_id is None
+    content = llm_server.chat_requests[0].messages[-1]["content"]
+    assert "- We just moved house.\n\nLatest message [message 0]:\nI live in Porto." in content
+
+
+def test_the_rules_fallback_resolves_dates_against_the_message_time(llm_server):
+    llm_server.script_chat(*[chat_reply("not json") for _ in range(4)])
+
+    items, extractor = extract("I have a dentist appointment tomorrow.", [(3, "Hi")], now=NOW, message_id=4)
+
+    assert extractor == "rules-fallback"
+    [appointment] = items
+    assert (appointment.kind, appointment.subject) == ("event", "event:dentist appointment")
+    assert appointment.attributes == {"date": "2026-03-11"}
+    assert appointment.text == "User has a dentist appointment on 2026-03-11"

@@ -19,11 +19,22 @@ def alice_client(alice) -> Client:
 
 
 def test_remember_this_adds_a_pinned_memory(alice_client, alice):
-    alice_client.post("/memories/remember/", {"kind": "preference", "text": "User is allergic to peanuts"})
+    alice_client.post("/memories/remember/", {"kind": "preference", "text": "User prefers window seats"})
 
     memory = Memory.objects.get(user=alice)
     assert (memory.kind, memory.pinned, memory.source) == ("preference", True, "stated")
     assert memory.revisions.get().actor == "user"
+    assert "User prefers window seats" in [i.text for i in build_context(alice, "book me a flight").items]
+
+
+def test_a_sensitive_memory_is_used_only_with_the_categorys_consent(alice_client, alice):
+    from accounts.services import consent_set
+
+    alice_client.post("/memories/remember/", {"kind": "preference", "text": "User is allergic to peanuts"})
+    assert Memory.objects.get(user=alice).sensitive_category == "health"
+    assert build_context(alice, "snack ideas").items == []
+
+    consent_set(user=alice, purpose="sensitive:health", granted=True, method="test")
     assert "User is allergic to peanuts" in [i.text for i in build_context(alice, "snack ideas").items]
 
 

@@ -31,6 +31,13 @@ class Command(BaseCommand):
         parser.add_argument("--json", type=Path, help="Write the report as JSON to this file.")
         parser.add_argument("--baseline", nargs="+", action="extend", choices=BASELINES, default=[])
         parser.add_argument("--budget-tokens", type=int, default=4000, help="build_context's token budget.")
+        parser.add_argument(
+            "--asked-at",
+            choices=["end", "now"],
+            default="end",
+            help="When the questions are asked (build_context's now): at the conversation's last turn (default) "
+            "or at the current time.",
+        )
         parser.add_argument("--keep-users", action="store_true", help="Keep the users (and data) it creates.")
         parser.add_argument("--limit-conversations", type=int, help="Only the first N conversations.")
 
@@ -51,6 +58,7 @@ class Command(BaseCommand):
             budget_tokens=options["budget_tokens"],
             baselines=list(dict.fromkeys(options["baseline"])),
             keep_users=options["keep_users"],
+            asked_at=options["asked_at"],
         )
         # The product's offline path, whatever the environment configures: rules extraction, local MiniLM.
         with override_settings(OPENAI_API_KEY="", EMBEDDING_BACKEND="local"), _quiet("memories.services"):
