@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 
-from accounts.models import ConsentRecord
+from accounts.models import ConsentRecord, SensitiveCategory
 from accounts.services import consent_set, memory_settings_update
 from chat.models import Conversation, Message
 from memories.evaluation.locomo import Sample, Session
@@ -37,8 +37,11 @@ class IngestedSample:
 def ingest_sample(sample: Sample) -> IngestedSample:
     """A new user holding `sample`'s sessions, every turn processed into memories and episodes."""
     user = get_user_model().objects.create_user(username=unique_username(sample.sample_id), password=None)
-    # An evaluation user has consented to memory and turned on the use of past chats (off by default).
+    # An evaluation user has consented to memory, to every sensitive category (the data set's people talk
+    # about health, beliefs, identity) and turned on the use of past chats (all off by default).
     consent_set(user=user, purpose=ConsentRecord.Purpose.MEMORY, granted=True, method="evaluation")
+    for category in SensitiveCategory:
+        consent_set(user=user, purpose=ConsentRecord.SENSITIVE_PREFIX + category, granted=True, method="evaluation")
     memory_settings_update(user=user, use_past_chats=True)
     dia_by_message: dict[int, str] = {}
     for session in sample.sessions:
