@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from chat.models import Conversation, Message
 from memories import services, summaries
+from memories.retention import apply_retention
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,7 @@ def sweep() -> dict:
         "messages": len(messages),
         "conversations": len(conversations),
         "temporary_deleted": _delete_expired_temporary_chats(now),
+        **{f"retention_{k}": v for k, v in apply_retention(now).items()},
     }
     if any(result.values()):
         logger.info("sweep re-queued %s", result)

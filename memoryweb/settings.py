@@ -177,8 +177,11 @@ CONTEXT_TOKEN_BUDGET = env_int("CONTEXT_TOKEN_BUDGET", 800, minimum=50)
 CONTEXT_MIN_SIMILARITY = env_float("CONTEXT_MIN_SIMILARITY", 0.25)
 CONTEXT_MIN_CONFIDENCE = env_float("CONTEXT_MIN_CONFIDENCE", 0.5)  # less certain memories are not injected
 MEMORY_HALF_LIFE_DAYS = env_float("MEMORY_HALF_LIFE_DAYS", 90.0, minimum=1.0)
+RETENTION_CONVERSATION_DAYS = env_int("RETENTION_CONVERSATION_DAYS", 365, minimum=0)  # 0: keep
+RETENTION_MEMORY_DAYS = env_int("RETENTION_MEMORY_DAYS", 730, minimum=0)  # unused this long: deleted; 0: keep
 CONVERSATION_IDLE_MINUTES = env_int("CONVERSATION_IDLE_MINUTES", 30, minimum=1)
 CHAT_HISTORY_MESSAGES = env_int("CHAT_HISTORY_MESSAGES", 12, minimum=0)
+EXPORT_LINK_HOURS = env_int("EXPORT_LINK_HOURS", 24, minimum=1)  # a data export's download link, then deleted
 
 LOGGING = {
     "version": 1,
