@@ -26,6 +26,7 @@ from pgvector.django import CosineDistance
 from chat.models import Message
 from memories.extraction import ExtractedItem, fingerprint
 from memories.models import Episode, Memory, MemoryRevision
+from memories.poisoning import poisoning_reasons
 from memories.sensitive import sensitive_categories
 
 logger = logging.getLogger(__name__)
@@ -110,7 +111,9 @@ def _only_adds_to(old: str, new: str) -> bool:
 
 
 def _add(user, item: ExtractedItem, embedding, message: Message | None, source: str, actor: str) -> Memory:
+    """A new memory; text that reads as an instruction to the assistant is held for review."""
     fp = fingerprint(item.text)
+    reasons = poisoning_reasons(item.text)
     try:
         with transaction.atomic():
             memory = Memory.objects.create(
@@ -125,6 +128,8 @@ def _add(user, item: ExtractedItem, embedding, message: Message | None, source: 
                 source=source,
                 pinned=item.pinned,
                 sensitive_category=min(sensitive_categories(item.text), default=""),
+                review_status=Memory.Review.PENDING if reasons else Memory.Review.APPROVED,
+                flag_reasons=reasons,
                 valid_from=message.created_at if message else timezone.now(),
                 embedding=embedding,
             )
@@ -153,8 +158,27 @@ def _update(memory: Memory, item: ExtractedItem, embedding, message: Message | N
     memory.attributes = {**memory.attributes, **item.attributes}
     memory.confidence = max(memory.confidence, item.confidence)
     memory.pinned = memory.pinned or item.pinned
-    memory.save(update_fields=["text", "fingerprint", "embedding", "attributes", "confidence", "pinned", "updated_at"])
+    hold_if_poisoned(memory)
+    memory.save(
+        update_fields=[
+            "text",
+            "fingerprint",
+            "embedding",
+            "attributes",
+            "confidence",
+            "pinned",
+            "review_status",
+            "flag_reasons",
+            "updated_at",
+        ]
+    )
     _record(memory, "update", actor, message, old_text=old_text, new_text=item.text)
+
+
+def hold_if_poisoned(memory: Memory) -> None:
+    """New text that reads as an instruction to the assistant puts the memory back under review."""
+    if reasons := poisoning_reasons(memory.text):
+        memory.review_status, memory.flag_reasons = Memory.Review.PENDING, reasons
 
 
 def _supersede(old: Memory, new: Memory, message: Message | None, actor: str) -> None:

@@ -30,6 +30,11 @@ class Memory(models.Model):
         INSTRUCTION = "instruction", "Instruction"
         EVENT = "event", "Event"
 
+    class Review(models.TextChoices):
+        APPROVED = "approved", "Approved"
+        PENDING = "pending", "Held for review"
+        REJECTED = "rejected", "Rejected"
+
     class Source(models.TextChoices):
         STATED = "stated", "Said by you"
         INFERRED = "inferred", "Inferred"
@@ -50,6 +55,10 @@ class Memory(models.Model):
     sensitive_category = models.CharField(
         max_length=20, blank=True, help_text="A special category (GDPR art. 9) the text touches, if any."
     )
+    review_status = models.CharField(
+        max_length=10, choices=Review.choices, default=Review.APPROVED, help_text="Only approved memories are used."
+    )
+    flag_reasons = models.JSONField(default=list, blank=True, help_text="Why the poisoning check held it.")
     use_in_context = models.BooleanField(default=True, help_text="Off: kept, but never injected (\"don't use this\").")
     valid_from = models.DateTimeField()
     valid_until = models.DateTimeField(null=True, blank=True)

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.selectors import memory_policy
 from chat.models import Conversation, Message
-from memories.consolidation import memory_apply
+from memories.consolidation import hold_if_poisoned, memory_apply
 from memories.extraction import ExtractedItem, extract
 from memories.models import Episode, Memory, MemoryRevision
 from memories.sensitive import not_allowed
@@ -36,8 +36,9 @@ def message_process(*, message_id: int) -> bool:
         Message.objects.filter(pk=message.pk, processed_at__isnull=True).update(processed_at=timezone.now())
         return False
     earlier = list(
-        message.conversation.messages.filter(role=Message.Role.USER, created_at__lt=message.created_at)
-        .order_by("-created_at")[:4]
+        message.conversation.messages.filter(role=Message.Role.USER, created_at__lt=message.created_at).order_by(
+            "-created_at"
+        )[:4]
     )[::-1]
     history = [(m.pk, m.content) for m in earlier]
     items, extractor = extract(message.content, history, now=message.created_at, message_id=message.pk)
@@ -110,14 +111,18 @@ def conversation_finalize(*, conversation_id: int) -> bool:
 
 @transaction.atomic
 def memory_remember(*, user, kind: str, text: str) -> tuple[Memory | None, str]:
-    """"Remember this": a memory the user adds by hand, pinned, through the same consolidation as
+    """ "Remember this": a memory the user adds by hand, pinned, through the same consolidation as
     extraction (so stating a known thing reinforces it and a new value supersedes the old one)."""
     item = ExtractedItem(kind=kind, subject="", text=text.strip(), confidence=1.0, pinned=True)
     subject = memory_subject_for(user=user, item=item)
     item = ExtractedItem(kind=kind, subject=subject, text=item.text, confidence=1.0, pinned=True)
     [vector] = embed_texts([item.text])
     return memory_apply(
-        user=user, item=item, embedding=vector, message=None, source=Memory.Source.STATED,
+        user=user,
+        item=item,
+        embedding=vector,
+        message=None,
+        source=Memory.Source.STATED,
         actor=MemoryRevision.Actor.USER,
     )
 
@@ -158,7 +163,19 @@ def memory_edit(*, memory: Memory, text: str) -> Memory:
     [vector] = embed_texts([text])
     memory.text, memory.fingerprint, memory.embedding = text, fingerprint(text), vector
     memory.confidence, memory.source = 1.0, Memory.Source.STATED
-    memory.save(update_fields=["text", "fingerprint", "embedding", "confidence", "source", "updated_at"])
+    hold_if_poisoned(memory)
+    memory.save(
+        update_fields=[
+            "text",
+            "fingerprint",
+            "embedding",
+            "confidence",
+            "source",
+            "review_status",
+            "flag_reasons",
+            "updated_at",
+        ]
+    )
     MemoryRevision.objects.create(
         memory=memory, action="edit", actor=MemoryRevision.Actor.USER, old_text=old_text, new_text=text
     )
@@ -166,7 +183,7 @@ def memory_edit(*, memory: Memory, text: str) -> Memory:
 
 
 def memory_set_use(*, memory: Memory, use_in_context: bool) -> None:
-    """"Don't use this" (False): kept and shown, never injected; True undoes it."""
+    """ "Don't use this" (False): kept and shown, never injected; True undoes it."""
     if memory.use_in_context != use_in_context:
         memory.use_in_context = use_in_context
         memory.save(update_fields=["use_in_context", "updated_at"])
