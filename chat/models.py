@@ -31,7 +31,12 @@ class Conversation(models.Model):
     class Meta:
         ordering = ["-last_activity_at"]
 
-    def __str__(self) -> str:
+    def __str__(self) -> str:  # no user text here: str() shows up in the admin and in logs
+        return f"Conversation {self.pk}"
+
+    @property
+    def display_title(self) -> str:
+        """The title shown to its owner: the start of the first message."""
         return self.title or f"Conversation {self.pk}"
 
     @property

@@ -82,6 +82,10 @@ class Memory(models.Model):
     class Meta:
         ordering = ["kind", "-created_at"]
         verbose_name_plural = "memories"
+        permissions = [
+            ("view_memory_text", "Can read the text of users' memories and messages"),
+            ("moderate_memory", "Can approve or reject memories held for review"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "kind", "fingerprint"],
@@ -101,8 +105,51 @@ class Memory(models.Model):
             GinIndex(fields=["search"], name="memory_search_gin"),
         ]
 
-    def __str__(self) -> str:
-        return self.text[:80]
+    def __str__(self) -> str:  # no user text here: str() shows up in the admin and in logs
+        return f"{self.kind} memory {self.pk}"
+
+
+class _KindManager(models.Manager):
+    def __init__(self, kind: str):
+        super().__init__()
+        self.kind = kind
+
+    def get_queryset(self):
+        return MemoryQuerySet(self.model, using=self._db).filter(kind=self.kind)
+
+    def deconstruct(self):  # migrations rebuild it from the proxy's kind
+        return (False, "django.db.models.Manager", None, [], {})
+
+
+def _typed(kind: str, name: str, plural: str):
+    """A proxy model with one kind of memory: typed views for the admin without duplicating logic."""
+    meta = type("Meta", (), {"proxy": True, "verbose_name": name, "verbose_name_plural": plural})
+    attrs = {"__module__": __name__, "Meta": meta, "objects": _KindManager(kind), "KIND": kind}
+    return type(name.title().replace(" ", ""), (Memory,), attrs)
+
+
+Fact = _typed(Memory.Kind.FACT, "fact", "facts")
+Preference = _typed(Memory.Kind.PREFERENCE, "preference", "preferences")
+Relationship = _typed(Memory.Kind.RELATIONSHIP, "relationship", "relationships")
+Project = _typed(Memory.Kind.PROJECT, "project", "projects")
+Instruction = _typed(Memory.Kind.INSTRUCTION, "instruction", "instructions")
+Event = _typed(Memory.Kind.EVENT, "event", "events")
+
+
+class _HeldManager(models.Manager):
+    def get_queryset(self):
+        return MemoryQuerySet(self.model, using=self._db).filter(review_status=Memory.Review.PENDING)
+
+
+class HeldMemory(Memory):
+    """Memories held for review: the admin's moderation queue."""
+
+    objects = _HeldManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "memory held for review"
+        verbose_name_plural = "moderation queue"
 
 
 class MemoryRevision(models.Model):
