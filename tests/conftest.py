@@ -7,6 +7,7 @@ import os
 
 import pytest
 from django.conf import settings
+from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import ConsentRecord, User
@@ -57,6 +58,22 @@ def bob(db) -> User:
 @pytest.fixture
 def charlie(db) -> User:
     return _user("charlie")
+
+
+def _logged_in(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def alice_client(alice) -> Client:
+    return _logged_in(alice)
+
+
+@pytest.fixture
+def bob_client(bob) -> Client:
+    return _logged_in(bob)
 
 
 def _api_client(user: User) -> APIClient:

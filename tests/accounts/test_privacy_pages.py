@@ -10,13 +10,6 @@ from accounts.selectors import consents_in_force, memory_policy, memory_settings
 from chat.models import Conversation
 
 
-@pytest.fixture
-def alice_client(alice) -> Client:
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
 def test_it_saves_memory_settings(alice_client, alice):
     response = alice_client.post(
         "/accounts/privacy/settings/", {"memory_enabled": "", "use_past_chats": "on", "temporary_chat_hours": "6"}

@@ -10,20 +10,6 @@ from chat.services import chat_turn
 from memories.models import Memory
 
 
-@pytest.fixture
-def alice_client(alice) -> Client:
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
-def bob_client(bob) -> Client:
-    client = Client()
-    client.force_login(bob)
-    return client
-
-
 @pytest.mark.parametrize("remember", [True, False])
 def test_it_signs_up_and_lands_on_chat(db, remember):
     from accounts.models import User

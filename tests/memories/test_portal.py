@@ -11,13 +11,6 @@ from memories.models import Memory
 from memories.retrieval import build_context
 
 
-@pytest.fixture
-def alice_client(alice) -> Client:
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
 def test_remember_this_adds_a_pinned_memory(alice_client, alice):
     alice_client.post("/memories/remember/", {"kind": "preference", "text": "User prefers window seats"})
 
