@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 
 
 class User(AbstractUser):
@@ -122,3 +125,53 @@ class AccessEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} read {self.items} item(s) for {self.purpose}"
+
+
+def new_export_token() -> str:
+    """An unguessable token for an export's download link (256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
+class DataExportQuerySet(models.QuerySet):
+    def for_user(self, user) -> DataExportQuerySet:
+        return self.filter(user=user)
+
+    def in_progress(self) -> DataExportQuerySet:
+        return self.filter(status__in=[DataExport.Status.PENDING, DataExport.Status.RUNNING])
+
+
+class DataExport(models.Model):
+    """One archive of everything kept about a user (export.json + export.md in a zip), built by a task.
+    Its download link works only for its owner and only until `expires_at`; then the file is deleted."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to start"
+        RUNNING = "running", "Being prepared"
+        READY = "ready", "Ready to download"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="data_exports")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done, 0-100.")
+    token = models.CharField(max_length=64, unique=True, default=new_export_token, editable=False)
+    file_name = models.CharField(max_length=200, blank=True, help_text="The zip's name in DATA_DIR/exports.")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Set when ready: the link stops working.")
+
+    objects = DataExportQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=models.Q(progress__lte=100), name="data_export_progress_max")]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} of user {self.user_id} ({self.status})"
+
+    @property
+    def is_downloadable(self) -> bool:
+        """Ready and its link not yet expired."""
+        return self.status == self.Status.READY and self.expires_at is not None and self.expires_at > timezone.now()

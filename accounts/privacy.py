@@ -1,12 +1,18 @@
-"""Forget everything: all memory and chat data of a user, and optionally the account."""
+"""Forget everything: all memory and chat data of a user, and optionally the account. The account's part of
+the data export, and where export files live (so erasure reaches them too)."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import Any
 
+from django.conf import settings
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.db import transaction
 
-from accounts.models import User
+from accounts.models import AccessEvent, ApiKey, ConsentRecord, DataExport, User
+from accounts.selectors import memory_settings_get
 from chat.privacy import erase_chat_data
 from memories.privacy import erase_memory_data
 
@@ -14,13 +20,159 @@ logger = logging.getLogger(__name__)
 
 
 def forget_everything(*, user, delete_account: bool) -> None:
-    """Erase every conversation, message, memory (with revisions), episode, summary and digest of `user`;
-    with `delete_account`, the account too (consents, API keys, access log, settings). The records of
-    consent and access stay while the account does: they are the account's own history."""
+    """Erase every conversation, message, memory (with revisions), episode, summary and digest of `user`,
+    and every data export (files and rows); with `delete_account`, the account too (consents, API keys,
+    access log, settings). The records of consent and access stay while the account does: they are the
+    account's own history."""
     with transaction.atomic():
-        User.objects.select_for_update().filter(pk=user.pk).first()  # serialize with digest writers
+        User.objects.select_for_update().filter(pk=user.pk).first()  # serialize with digest and export writers
         erase_chat_data(user=user)
         erase_memory_data(user=user)
+        erase_export_data(user=user)
         if delete_account:
             user.delete()
     logger.info("user %s: forgot everything (account deleted: %s)", user.pk, delete_account)
+
+
+# --- Export files -----------------------------------------------------------------------------------
+
+
+def exports_dir() -> Path:
+    """The folder of export archives, DATA_DIR/exports (created private on first use)."""
+    path = Path(settings.DATA_DIR) / "exports"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def export_file_name(*, user_id: int, token: str) -> str:
+    """An export archive's name in exports_dir(): `<user id>-<token>.zip` (`.part` added while written)."""
+    return f"{user_id}-{token}.zip"
+
+
+def export_paths(*, user_id: int, token: str) -> tuple[Path, Path]:
+    """Where an export's archive is, and where it is written before it is complete."""
+    path = exports_dir() / export_file_name(user_id=user_id, token=token)
+    return path, path.with_name(path.name + ".part")
+
+
+def export_files_delete(*, exports) -> int:
+    """Delete the archives of these exports, complete or half-written; returns how many files went."""
+    deleted = 0
+    for export in exports:
+        for path in export_paths(user_id=export.user_id, token=export.token):
+            if path.exists():
+                path.unlink(missing_ok=True)
+                deleted += 1
+    return deleted
+
+
+@transaction.atomic
+def erase_export_data(*, user) -> int:
+    """Delete all of `user`'s data exports: the archives on disk and their rows. Returns the files deleted.
+    A build still running finds its row gone when it finishes, and deletes what it wrote."""
+    exports = list(DataExport.objects.for_user(user).only("pk", "user_id", "token"))
+    DataExport.objects.filter(pk__in=[x.pk for x in exports]).delete()
+    return export_files_delete(exports=exports)
+
+
+# --- The account's part of the export ---------------------------------------------------------------
+
+_ADMIN_ACTIONS = {ADDITION: "addition", CHANGE: "change", DELETION: "deletion"}
+
+
+def export_user_data(*, user) -> dict[str, Any]:
+    """Everything the accounts app keeps about `user`: the account (never the password hash), memory
+    settings, consent records, the access log, API keys (never their hashes), data exports (never their
+    tokens) and actions the user took as an administrator (without the changed object's text)."""
+    return {
+        "account": _account(user),
+        "memory_settings": _memory_settings(user),
+        "consents": [
+            {
+                "id": c.pk,
+                "purpose": c.purpose,
+                "granted": c.granted,
+                "policy_version": c.policy_version,
+                "method": c.method,
+                "created_at": c.created_at,
+            }
+            for c in ConsentRecord.objects.for_user(user).order_by("created_at", "id")
+        ],
+        "access_events": [
+            {
+                "id": e.pk,
+                "actor": e.actor,
+                "purpose": e.purpose,
+                "conversation_id": e.conversation_id,
+                "api_key_id": e.api_key_id,
+                "items": e.items,
+                "created_at": e.created_at,
+            }
+            for e in AccessEvent.objects.for_user(user).order_by("created_at", "id")
+        ],
+        "api_keys": [
+            {
+                "id": k.pk,
+                "name": k.name,
+                "prefix": k.prefix,
+                "created_at": k.created_at,
+                "last_used_at": k.last_used_at,
+                "revoked_at": k.revoked_at,
+            }
+            for k in ApiKey.objects.for_user(user).order_by("created_at", "id")
+        ],
+        "exports": [
+            {
+                "id": x.pk,
+                "status": x.status,
+                "progress": x.progress,
+                "error": x.error,
+                "created_at": x.created_at,
+                "started_at": x.started_at,
+                "finished_at": x.finished_at,
+                "expires_at": x.expires_at,
+            }
+            for x in DataExport.objects.for_user(user).order_by("created_at", "id")
+        ],
+        "admin_actions": [
+            {
+                "id": entry.pk,
+                "action_time": entry.action_time,
+                "action_flag": _ADMIN_ACTIONS.get(entry.action_flag, str(entry.action_flag)),
+                "content_type": entry.content_type and f"{entry.content_type.app_label}.{entry.content_type.model}",
+                "object_id": entry.object_id,
+                "change_message": entry.get_change_message(),
+            }
+            for entry in LogEntry.objects.filter(user=user).select_related("content_type").order_by("action_time")
+        ],
+    }
+
+
+def _account(user) -> dict[str, Any]:
+    return {
+        "id": user.pk,
+        "username": user.username,
+        "email": user.email,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "date_joined": user.date_joined,
+        "last_login": user.last_login,
+        "is_active": user.is_active,
+        "is_staff": user.is_staff,
+        "is_superuser": user.is_superuser,
+        "groups": sorted(user.groups.values_list("name", flat=True)),
+        "permissions": sorted(
+            f"{app}.{codename}"
+            for app, codename in user.user_permissions.values_list("content_type__app_label", "codename")
+        ),
+    }
+
+
+def _memory_settings(user) -> dict[str, Any]:
+    current = memory_settings_get(user=user)
+    return {
+        "memory_enabled": current.memory_enabled,
+        "use_past_chats": current.use_past_chats,
+        "temporary_chat_hours": current.temporary_chat_hours,
+        "updated_at": current.updated_at,  # None: never changed (the defaults)
+    }

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accounts.models import ConsentRecord, MemorySettings
+from django.shortcuts import get_object_or_404
+
+from accounts.models import ConsentRecord, DataExport, MemorySettings
 
 
 @dataclass(frozen=True)
@@ -50,3 +52,13 @@ def memory_policy(*, user, conversation=None) -> MemoryPolicy:
     return MemoryPolicy(
         extract=True, inject=True, use_past_chats=memory_settings.use_past_chats, sensitive_categories=sensitive
     )
+
+
+def exports_list(*, user, limit: int = 20) -> list[DataExport]:
+    """The user's newest data exports, for the export page."""
+    return list(DataExport.objects.for_user(user)[:limit])
+
+
+def export_of_user(*, user, token: str) -> DataExport:
+    """The user's export with this download token; 404 for anyone else's or an unknown token."""
+    return get_object_or_404(DataExport.objects.for_user(user), token=token)

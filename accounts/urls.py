@@ -12,4 +12,6 @@ urlpatterns = [
     path("privacy/consent/change/", views.consent_change, name="consent_change"),
     path("privacy/forget/", views.forget_everything_view, name="forget_everything"),
     path("privacy/access-log/", views.access_log, name="access_log"),
+    path("privacy/export/", views.data_export, name="export"),
+    path("privacy/export/<slug:token>/download/", views.export_download, name="export_download"),
 ]

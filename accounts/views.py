@@ -1,13 +1,17 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.export import export_expire, export_request
 from accounts.forms import ConsentForm, ForgetEverythingForm, MemorySettingsForm, SignupForm, consent_purposes
-from accounts.models import AccessEvent, ConsentRecord
-from accounts.privacy import forget_everything
-from accounts.selectors import consents_in_force, memory_settings_get
+from accounts.models import AccessEvent, ConsentRecord, DataExport
+from accounts.privacy import exports_dir, forget_everything
+from accounts.selectors import consents_in_force, export_of_user, exports_list, memory_settings_get
 from accounts.services import consent_set, memory_settings_update
 
 
@@ -89,3 +93,49 @@ def access_log(request):
     """Who used or read my memories, and when: the assistant (in which conversation), API keys, admins."""
     events = AccessEvent.objects.for_user(request.user).select_related("conversation", "api_key")[:500]
     return render(request, "accounts/access_log.html", {"events": events})
+
+
+EXPORT_REFRESH_SECONDS = 3
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def data_export(request):
+    """Prepare an export of everything kept about me (built by a task), follow its progress, download it.
+    While one is being prepared the page reloads itself (a Refresh header: no script under the CSP)."""
+    if request.method == "POST":
+        _, created = export_request(user=request.user)
+        if created:
+            messages.success(request, "Your export is being prepared. This page updates by itself.")
+        else:
+            messages.info(request, "An export is already being prepared.")
+        return redirect("export")
+    exports = exports_list(user=request.user)
+    working = any(x.status in (DataExport.Status.PENDING, DataExport.Status.RUNNING) for x in exports)
+    response = render(
+        request,
+        "accounts/export.html",
+        {"exports": exports, "working": working, "link_hours": settings.EXPORT_LINK_HOURS},
+    )
+    if working:
+        response["Refresh"] = str(EXPORT_REFRESH_SECONDS)
+    return response
+
+
+@login_required
+@never_cache
+@require_GET
+def export_download(request, token: str):
+    """The export's zip, as an attachment, for its owner only (anyone else: 404) while its link lasts;
+    after that the file is deleted and the link answers 410 Gone."""
+    export = export_of_user(user=request.user, token=token)
+    if export.status == DataExport.Status.READY and not export.is_downloadable:
+        export_expire(export=export)
+    if export.status == DataExport.Status.EXPIRED:
+        return render(request, "accounts/export_expired.html", {"link_hours": settings.EXPORT_LINK_HOURS}, status=410)
+    path = exports_dir() / export.file_name
+    if not export.is_downloadable or not export.file_name or not path.is_file():
+        raise Http404("This export is not ready.")
+    filename = f"memoryweb-export-{request.user.username}-{export.created_at:%Y-%m-%d}.zip"
+    return FileResponse(path.open("rb"), as_attachment=True, filename=filename, content_type="application/zip")

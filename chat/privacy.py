@@ -1,10 +1,13 @@
-"""Deleting conversations and everything derived only from them."""
+"""Deleting conversations and everything derived only from them; the chat part of the data export."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from typing import Any
+
 from django.db import transaction
 
-from chat.models import Conversation
+from chat.models import Conversation, Message, Recall
 from memories.consolidation import memory_erase
 from memories.privacy import digests_drawing_on, lock_messages, memories_learned_only_from
 
@@ -42,3 +45,47 @@ def erase_chat_data(*, user) -> int:
     lock_messages(user=user, conversation_ids=list(conversations.values_list("pk", flat=True)))
     deleted, _ = conversations.delete()
     return deleted
+
+
+def export_user_data(*, user) -> dict[str, Any]:
+    """Everything the chat app keeps about `user`: every conversation (temporary ones too) with its
+    messages, and for each assistant reply the memories and episodes it used (recalls)."""
+    recalls: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for recall in Recall.objects.filter(message__conversation__user=user).order_by("message_id", "rank", "id"):
+        recalls[recall.message_id].append(
+            {
+                "id": recall.pk,
+                "rank": recall.rank,
+                "score": recall.score,
+                "memory_id": recall.memory_id,
+                "episode_id": recall.episode_id,
+            }
+        )
+    messages: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for message in Message.objects.for_user(user).order_by("created_at", "id"):
+        messages[message.conversation_id].append(
+            {
+                "id": message.pk,
+                "role": message.role,
+                "content": message.content,
+                "created_at": message.created_at,
+                "speaker": message.speaker,
+                "external_id": message.external_id,
+                "processed_at": message.processed_at,
+                "recalls": recalls.get(message.pk, []),
+            }
+        )
+    conversations = [
+        {
+            "id": c.pk,
+            "title": c.title,
+            "temporary": c.temporary,
+            "created_at": c.created_at,
+            "last_activity_at": c.last_activity_at,
+            "ended_at": c.ended_at,
+            "finalized_at": c.finalized_at,
+            "messages": messages.get(c.pk, []),
+        }
+        for c in Conversation.objects.for_user(user).order_by("created_at", "id")
+    ]
+    return {"conversations": conversations}

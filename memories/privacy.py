@@ -1,13 +1,16 @@
 """Erasure of memory data. Everything derived from erased data goes too: older versions, revisions,
 recall records, turn episodes, and the summaries and digests that drew on it (digests are rewritten
-from what remains)."""
+from what remains). And the memories part of the data export."""
 
 from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
 
 from django.db import transaction
 
 from chat.models import Conversation, Message
-from memories.models import Episode, Memory
+from memories.models import Episode, Memory, MemoryRevision
 
 
 def memories_learned_only_from(*, user, messages) -> list[int]:
@@ -42,3 +45,88 @@ def lock_messages(*, user, conversation_ids) -> None:
     """Wait for any worker still writing from these conversations' messages (it holds their row locks),
     so what it wrote is seen and erased, and it finds the messages gone afterwards."""
     list(Message.objects.for_user(user).filter(conversation_id__in=conversation_ids).select_for_update())
+
+
+def export_user_data(*, user) -> dict[str, Any]:
+    """Everything the memories app keeps about `user`: every memory, current or not, with its provenance
+    (source message ids) and history (revisions, the versions it superseded and what superseded it), and
+    every episode (turns, conversation summaries, digests) with the ids of the messages it drew on.
+    Embeddings, search vectors and fingerprints are derived from the text and are not exported."""
+    return {"memories": _memories_export(user), "episodes": _episodes_export(user)}
+
+
+def _memories_export(user) -> list[dict[str, Any]]:
+    memories = list(Memory.objects.for_user(user).order_by("created_at", "id").defer("embedding", "search"))
+    sources = _ids_by_owner(Memory.source_messages.through.objects.filter(memory__user=user), "memory_id", "message_id")
+    supersedes: dict[int, list[int]] = defaultdict(list)
+    for memory in memories:
+        if memory.superseded_by_id is not None:
+            supersedes[memory.superseded_by_id].append(memory.pk)
+    revisions: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for revision in MemoryRevision.objects.filter(memory__user=user).order_by("created_at", "id"):
+        revisions[revision.memory_id].append(
+            {
+                "id": revision.pk,
+                "action": revision.action,
+                "actor": revision.actor,
+                "old_text": revision.old_text,
+                "new_text": revision.new_text,
+                "message_id": revision.message_id,
+                "created_at": revision.created_at,
+            }
+        )
+    return [
+        {
+            "id": m.pk,
+            "kind": m.kind,
+            "subject": m.subject,
+            "text": m.text,
+            "attributes": m.attributes,
+            "confidence": m.confidence,
+            "importance": m.importance,
+            "source": m.source,
+            "pinned": m.pinned,
+            "sensitive_category": m.sensitive_category,
+            "review_status": m.review_status,
+            "flag_reasons": m.flag_reasons,
+            "use_in_context": m.use_in_context,
+            "current": m.valid_until is None,
+            "valid_from": m.valid_from,
+            "valid_until": m.valid_until,
+            "superseded_by": m.superseded_by_id,
+            "supersedes": supersedes.get(m.pk, []),
+            "source_message_ids": sources.get(m.pk, []),
+            "recall_count": m.recall_count,
+            "last_recalled_at": m.last_recalled_at,
+            "created_at": m.created_at,
+            "updated_at": m.updated_at,
+            "revisions": revisions.get(m.pk, []),
+        }
+        for m in memories
+    ]
+
+
+def _episodes_export(user) -> list[dict[str, Any]]:
+    messages = _ids_by_owner(Episode.messages.through.objects.filter(episode__user=user), "episode_id", "message_id")
+    return [
+        {
+            "id": e.pk,
+            "kind": e.kind,
+            "key": e.key,
+            "conversation_id": e.conversation_id,
+            "text": e.text,
+            "started_at": e.started_at,
+            "ended_at": e.ended_at,
+            "message_ids": messages.get(e.pk, []),
+            "created_at": e.created_at,
+        }
+        for e in Episode.objects.for_user(user).order_by("started_at", "id").defer("embedding", "search")
+    ]
+
+
+def _ids_by_owner(rows, owner: str, target: str) -> dict[int, list[int]]:
+    """{owner id: sorted target ids} from the rows of a many-to-many table."""
+    grouped: dict[int, list[int]] = defaultdict(list)
+    for owner_id, target_id in rows.order_by(owner, target).values_list(owner, target):
+        grouped[owner_id].append(target_id)
+    return grouped

@@ -24,3 +24,6 @@ def _schedule_sweep(sender, **kwargs) -> None:
         sender.signature("memories.tasks.digest_all"),
         name="weekly digest",
     )
+    sender.add_periodic_task(
+        settings.MEMORY_SWEEP_SECONDS, sender.signature("accounts.tasks.cleanup_exports"), name="export cleanup"
+    )
