@@ -66,6 +66,9 @@ class Message(models.Model):
     external_id = models.CharField(max_length=100, blank=True)
     # Job state: when the worker extracted memories and embedded the episode of this user message.
     processed_at = models.DateTimeField(null=True, blank=True)
+    # The user had what this message taught forgotten (or asked to forget something in it): it is no
+    # longer summarized or recalled.
+    excluded_from_memory = models.BooleanField(default=False)
     used_memories = models.ManyToManyField("memories.Memory", through="Recall", related_name="used_in", blank=True)
 
     objects = MessageQuerySet.as_manager()

@@ -20,6 +20,7 @@ import logging
 import re
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
@@ -223,15 +224,46 @@ def memory_forget_matching(*, user, text: str, subject: str = "", embedding: lis
 
 def memory_erase(*, user, memory_ids) -> int:
     """Delete memories (scoped to `user`) with everything derived from them: the older versions they
-    superseded (their history), revisions, recall records, and the turn episodes of their source
-    messages. Newer versions that superseded them are other memories and stay."""
+    superseded (their history), revisions, recall records, the turn episodes and conversation summaries
+    of their source messages (which are marked so that nothing learns from them again; summaries are
+    rewritten without them after commit), and the digests that quote them (rewritten too). Newer
+    versions that superseded them are other memories and stay. Call inside a transaction."""
     ids = set(memory_ids)
     frontier = set(ids)
     while frontier:  # walk the history back: versions superseded by what is erased
         older = Memory.objects.for_user(user).filter(superseded_by__in=frontier).values_list("pk", flat=True)
         frontier = set(older) - ids
         ids |= frontier
-    sources = Memory.source_messages.through.objects.filter(memory_id__in=ids).values_list("message_id", flat=True)
-    Episode.objects.for_user(user).filter(kind=Episode.Kind.TURN, messages__in=list(sources)).delete()
-    deleted, _ = Memory.objects.for_user(user).filter(pk__in=ids).delete()
+    memories = Memory.objects.for_user(user).filter(pk__in=ids)
+    texts = list(memories.values_list("text", flat=True))
+    sources = list(
+        Memory.source_messages.through.objects.filter(memory_id__in=ids).values_list("message_id", flat=True)
+    )
+    Message.objects.filter(pk__in=sources).update(excluded_from_memory=True)
+    episodes = Episode.objects.for_user(user)
+    summarized = set(
+        episodes.filter(kind=Episode.Kind.SUMMARY, messages__in=sources).values_list("conversation_id", flat=True)
+    )
+    episodes.filter(kind__in=[Episode.Kind.TURN, Episode.Kind.SUMMARY], messages__in=sources).delete()
+    digests = Q(messages__in=sources) | Q(
+        pk__in=[d.pk for d in episodes.filter(kind=Episode.Kind.DIGEST) if _quotes(d.text, texts)]
+    )
+    periods = list(episodes.filter(Q(kind=Episode.Kind.DIGEST) & digests).distinct().values_list("ended_at", flat=True))
+    episodes.filter(Q(kind=Episode.Kind.DIGEST) & digests).delete()
+    deleted, _ = memories.delete()
+    transaction.on_commit(lambda: _rewrite_derived(user, summarized, periods))
     return len(ids) if deleted else 0
+
+
+def _quotes(text: str, quoted: list[str]) -> bool:
+    return any(q and q in text for q in quoted)
+
+
+def _rewrite_derived(user, conversation_ids, periods) -> None:
+    from memories.tasks import digest_user, summarize_conversation
+
+    user_id = getattr(user, "pk", user)
+    for conversation_id in conversation_ids:
+        summarize_conversation.delay(conversation_id)
+    for period_end in periods:
+        digest_user.delay(user_id, period_end.isoformat())

@@ -38,8 +38,11 @@ def conversation_summarize(*, conversation: Conversation, policy: MemoryPolicy |
     Offline, or if the model fails: an extractive summary of the most informative sentences. Nothing of
     a special category the user has not opted in to goes into it."""
     allowed = (policy or memory_policy(user=conversation.user, conversation=conversation)).sensitive_categories
-    messages = list(conversation.messages.filter(role=Message.Role.USER).order_by("created_at", "id"))
+    messages = list(
+        conversation.messages.filter(role=Message.Role.USER, excluded_from_memory=False).order_by("created_at", "id")
+    )
     if not messages:
+        Episode.objects.filter(user=conversation.user, key=f"summary:{conversation.pk}").delete()
         return None
     summary = _llm_summary(messages) if llm.is_configured() else None
     if summary is not None and not_allowed(summary[0], allowed):

@@ -37,6 +37,13 @@ def finalize_conversation(conversation_id: int) -> bool:
     return services.conversation_finalize(conversation_id=conversation_id)
 
 
+@shared_task(name="memories.tasks.summarize_conversation", acks_late=True)
+def summarize_conversation(conversation_id: int) -> bool:
+    """Rewrite an ended conversation's summary (after part of it was forgotten)."""
+    conversation = Conversation.objects.filter(pk=conversation_id, ended_at__isnull=False).first()
+    return conversation is not None and summaries.conversation_summarize(conversation=conversation) is not None
+
+
 @shared_task(name="memories.tasks.digest_user", acks_late=True)
 def digest_user(user_id: int, period_end: str) -> bool:
     from accounts.models import User

@@ -79,4 +79,7 @@ def _absolute(text: str, now: datetime) -> Window | None:
 def window_in(query: str, now: datetime) -> Window | None:
     """The time window a query talks about, relative to `now` (timezone-aware), or None."""
     text = query.lower()
-    return _relative(text, now) or _absolute(text, now)
+    try:
+        return _relative(text, now) or _absolute(text, now)
+    except (ValueError, OverflowError):  # "in 0000", "9999999 days ago": no window we can represent
+        return None

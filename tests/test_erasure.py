@@ -135,3 +135,34 @@ def test_deleting_a_conversation_takes_what_was_learned_only_from_it(alice, run_
     assert Memory.objects.filter(user=alice, text="User lives in Lisbon").exists()
     rewritten = Episode.objects.get(user=alice, kind="digest")  # rewritten (eagerly) from what remains
     assert MARKER not in rewritten.text and "User lives in Lisbon" in rewritten.text
+
+
+def test_forgetting_reaches_summaries_and_digests(alice, run_on_commit):
+    from memories.consolidation import memory_forget_matching
+
+    conversation = _say(
+        alice, run_on_commit, f"I live in {MARKER}ville.", "I'm training for a marathon in April with my club."
+    )
+    user_digest(user=alice, period_end=timezone.now() + timedelta(seconds=1))
+    assert MARKER in Episode.objects.get(user=alice, kind="summary").text
+
+    run_on_commit(memory_forget_matching, user=alice, text=f"User lives in {MARKER}ville", subject="location")
+
+    # The chat itself (its messages and title) stays; memory no longer holds it.
+    assert _marker_hits() == ["chat_conversation.title", "chat_message.content"]
+    summary = Episode.objects.get(user=alice, kind="summary", conversation=conversation)  # rewritten without it
+    assert "marathon" in summary.text
+    assert Message.objects.get(content__startswith="I live in").excluded_from_memory
+
+
+def test_deleting_a_memory_rewrites_the_digest_that_quoted_it(alice, run_on_commit):
+    from memories.services import memory_delete, memory_remember
+
+    memory, _ = memory_remember(user=alice, kind="fact", text=f"User's cat is called {MARKER}")
+    memory_remember(user=alice, kind="fact", text="User owns a red bicycle")
+    user_digest(user=alice, period_end=timezone.now() + timedelta(seconds=1))
+
+    run_on_commit(memory_delete, user=alice, memory=memory)
+
+    assert _marker_hits() == []
+    assert "red bicycle" in Episode.objects.get(user=alice, kind="digest").text

@@ -251,7 +251,10 @@ def find_dates(text: str, now: datetime | date, *, past: bool = False) -> list[D
     found: list[DateMatch] = []
     for pattern, handler in _PATTERNS:
         for m in pattern.finditer(text):
-            resolved = handler(m, ctx)
+            try:
+                resolved = handler(m, ctx)
+            except (ValueError, OverflowError):  # "in 0000", "in 99999 years": not a date we can hold
+                continue
             if resolved and resolved[0]:
                 span = m.span("at") if "at" in pattern.groupindex else m.span()  # without the preposition
                 found.append(DateMatch(span[0], span[1], resolved[0], resolved[1]))

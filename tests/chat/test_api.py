@@ -166,3 +166,11 @@ def test_bob_gets_404_for_alices_conversation_message_and_memory(alice_api, bob_
         response = bob_api.get(url)
         assert response.status_code == 404, url
         assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("text", ["what did I do in may 0000", "99999999 days ago", "I moved to Lisbon in 0000."])
+def test_impossible_dates_are_no_error(alice_api, text, run_on_commit):
+    assert alice_api.post("/api/v1/context", {"query": text}, format="json").status_code == 200
+    response = _chat(alice_api, text, run_on_commit=run_on_commit)
+    assert response.status_code == 200
+    assert Message.objects.get(pk=response.json()["message"]).processed_at is not None

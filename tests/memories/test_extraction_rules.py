@@ -307,3 +307,14 @@ def test_find_dates_gives_spans_and_precision():
     [month] = find_dates("We move in June.", TUESDAY)
     assert (month.iso, month.precision) == ("2026-06-01", "month")
     assert find_dates("I sat in the sun", TUESDAY) == []  # "sat" and "sun" are not weekdays
+
+
+@pytest.mark.parametrize(
+    "text", ["I moved to Lisbon in 0000.", "The launch is due in 99999999 years.", "My birthday is on May 5 0000."]
+)
+def test_impossible_dates_do_not_break_extraction(text):
+    from datetime import UTC, datetime
+
+    from memories.extraction import extract_with_rules
+
+    extract_with_rules(text, now=datetime(2026, 11, 27, tzinfo=UTC))  # no exception
