@@ -41,3 +41,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+def api_key_of(request) -> ApiKey | None:
+    """The personal API key a request was authenticated with (None for a browser session)."""
+    return request.auth if isinstance(request.auth, ApiKey) else None

@@ -28,10 +28,8 @@ def memory_settings_get(*, user) -> MemorySettings:
 
 def consents_in_force(*, user) -> dict[str, ConsentRecord]:
     """The newest record per purpose."""
-    latest: dict[str, ConsentRecord] = {}
-    for record in ConsentRecord.objects.for_user(user).order_by("-created_at", "-id"):
-        latest.setdefault(record.purpose, record)
-    return latest
+    records = ConsentRecord.objects.for_user(user).order_by("purpose", "-created_at", "-id").distinct("purpose")
+    return {record.purpose: record for record in records}
 
 
 def memory_policy(*, user, conversation=None) -> MemoryPolicy:

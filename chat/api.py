@@ -4,6 +4,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import api_key_of
 from chat import selectors, services
 from memories.api import ContextItemSerializer
 
@@ -12,6 +13,7 @@ class ChatApi(APIView):
     class Input(serializers.Serializer):
         message = serializers.CharField(trim_whitespace=True, allow_blank=False)
         conversation = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**62)
+        temporary = serializers.BooleanField(required=False, default=False)
 
     def post(self, request):
         data = self.Input(data=request.data)
@@ -20,7 +22,13 @@ class ChatApi(APIView):
         conversation = (
             selectors.conversation_get(user=request.user, conversation_id=conversation_id) if conversation_id else None
         )
-        result = services.chat_turn(user=request.user, conversation=conversation, text=data.validated_data["message"])
+        result = services.chat_turn(
+            user=request.user,
+            conversation=conversation,
+            text=data.validated_data["message"],
+            temporary=data.validated_data["temporary"],
+            api_key=api_key_of(request),
+        )
         return Response(
             {
                 "conversation": result.conversation.pk,

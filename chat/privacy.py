@@ -72,6 +72,7 @@ def export_user_data(*, user) -> dict[str, Any]:
                 "speaker": message.speaker,
                 "external_id": message.external_id,
                 "processed_at": message.processed_at,
+                "excluded_from_memory": message.excluded_from_memory,
                 "recalls": recalls.get(message.pk, []),
             }
         )

@@ -19,7 +19,11 @@ def conversation_list(*, user):
 
 def message_list(*, conversation: Conversation):
     """Messages in order, each assistant message with what it recalled (two queries in all)."""
-    recalls = Recall.objects.select_related("memory", "episode").order_by("rank")
+    recalls = (
+        Recall.objects.select_related("memory", "episode")
+        .defer("memory__embedding", "memory__search", "episode__embedding", "episode__search")
+        .order_by("rank")
+    )
     return conversation.messages.prefetch_related(Prefetch("recalls", queryset=recalls)).order_by("created_at", "id")
 
 

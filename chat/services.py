@@ -50,12 +50,15 @@ def conversation_start(*, user, temporary: bool = False) -> Conversation:
     return Conversation.objects.create(user=user, temporary=temporary, created_at=now, last_activity_at=now)
 
 
-def chat_turn(*, user, conversation: Conversation | None, text: str, temporary: bool = False) -> TurnResult:
+def chat_turn(
+    *, user, conversation: Conversation | None, text: str, temporary: bool = False, api_key=None
+) -> TurnResult:
     """One turn: store the user's message, retrieve and inject memory, reply, store the reply with the
     memories it used, log the access, and (after commit) queue the message for extraction.
 
     `conversation` None starts a new one (`temporary` or not); it must belong to `user` and be open
     (callers look it up scoped to the user). What memory may do follows `accounts.selectors.memory_policy`.
+    `api_key`: the key of an API call, recorded in the user's access log.
     Raises ValidationError for bad text or an ended conversation.
     """
     text = validate_text(text)
@@ -73,7 +76,7 @@ def chat_turn(*, user, conversation: Conversation | None, text: str, temporary: 
         reply = Message.objects.create(
             conversation=conversation, role=Message.Role.ASSISTANT, content=reply_text, created_at=timezone.now()
         )
-        _record_recall(user, conversation, reply, context)
+        _record_recall(user, conversation, reply, context, api_key)
         fields = {"last_activity_at": reply.created_at}
         if not conversation.title:
             fields["title"] = text[:80]
@@ -93,7 +96,7 @@ def _reply(context: Context, history: list[Message], text: str) -> str:
         return "Sorry, the language model could not answer just now (" + str(exc) + "). Your message is saved."
 
 
-def _record_recall(user, conversation: Conversation, reply: Message, context: Context) -> None:
+def _record_recall(user, conversation: Conversation, reply: Message, context: Context, api_key) -> None:
     Recall.objects.bulk_create(
         Recall(
             message=reply,
@@ -112,7 +115,8 @@ def _record_recall(user, conversation: Conversation, reply: Message, context: Co
         )
     AccessEvent.objects.create(
         user=user,
-        actor=AccessEvent.Actor.ASSISTANT,
+        actor=AccessEvent.Actor.API if api_key else AccessEvent.Actor.ASSISTANT,
+        api_key=api_key,
         purpose="chat reply",
         conversation=conversation,
         items=len(context.items),

@@ -36,7 +36,7 @@ def conversation(request, conversation_id: int):
             "chat_messages": selectors.message_list(conversation=conv),
             "conversations": selectors.conversation_list(user=request.user)[:50],
             "form": MessageForm(),
-            "due_soon": memory_selectors.due_soon(user=request.user) if conv.is_open else [],
+            "due_soon": memory_selectors.due_soon(user=request.user, conversation=conv) if conv.is_open else [],
         },
     )
 

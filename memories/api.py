@@ -5,6 +5,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import api_key_of
 from accounts.models import AccessEvent
 from chat.services import validate_text
 from memories import selectors
@@ -82,7 +83,7 @@ class ContextApi(APIView):
             user=request.user,
             actor=AccessEvent.Actor.API,
             purpose="context API",
-            api_key=request.auth if hasattr(request.auth, "pk") else None,
+            api_key=api_key_of(request),
             items=len(context.items),
         )
         return Response(

@@ -18,6 +18,19 @@ class MemoryQuerySet(models.QuerySet):
         """Memories true now: not superseded or expired."""
         return self.filter(valid_until__isnull=True)
 
+    def usable(self, policy) -> MemoryQuerySet:
+        """What may be used in replies, context, banners and digests under an `accounts.selectors.MemoryPolicy`:
+        current, approved by review, not switched off by the user ("don't use this"), confident enough, and
+        of no special category the user has not opted in to. Nothing when memory may not be used at all."""
+        if not policy.inject:
+            return self.none()
+        return self.current().filter(
+            Q(sensitive_category="") | Q(sensitive_category__in=policy.sensitive_categories),
+            review_status=Memory.Review.APPROVED,
+            use_in_context=True,
+            confidence__gte=settings.CONTEXT_MIN_CONFIDENCE,
+        )
+
 
 class Memory(models.Model):
     """One remembered thing about a user (semantic or procedural memory), with its provenance."""

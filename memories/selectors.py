@@ -8,6 +8,7 @@ from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from accounts.selectors import memory_policy
 from chat.models import Message
 from memories.models import Memory
 from memories.retrieval import upcoming
@@ -17,10 +18,11 @@ def memory_list(*, user, query: str = "", kind: str = "", source: str = ""):
     """Current memories, optionally searched (words in the text) and filtered by kind and source, with
     their source messages, those messages' conversations, and the older versions they superseded."""
     sources = Message.objects.select_related("conversation").order_by("created_at")
-    history = Memory.objects.order_by("-valid_until")
+    history = Memory.objects.defer("embedding", "search").order_by("-valid_until")
     memories = (
         Memory.objects.for_user(user)
         .current()
+        .defer("embedding", "search")
         .prefetch_related(Prefetch("source_messages", queryset=sources), Prefetch("superseded", queryset=history))
         .order_by("kind", "-pinned", "-updated_at")
     )
@@ -33,9 +35,11 @@ def memory_list(*, user, query: str = "", kind: str = "", source: str = ""):
     return memories
 
 
-def due_soon(*, user, now: datetime | None = None) -> list[Memory]:
-    """Deadlines and events within two days and open action items, for the session-start banner."""
-    return upcoming(Memory.objects.for_user(user).current(), now or timezone.now())
+def due_soon(*, user, conversation=None, now: datetime | None = None) -> list[Memory]:
+    """Deadlines and events within two days and open action items, for the session-start banner;
+    none in a temporary chat or when memory may not be used."""
+    policy = memory_policy(user=user, conversation=conversation)
+    return upcoming(Memory.objects.for_user(user).usable(policy).defer("embedding"), now or timezone.now())
 
 
 def memory_get(*, user, memory_id) -> Memory:

@@ -140,15 +140,17 @@ def user_digest(*, user, period_end: datetime) -> Episode | None:
     if not User.objects.select_for_update().filter(pk=user.pk).exists() or not memory_policy(user=user).extract:
         return None
     start = period_end - timedelta(days=DIGEST_DAYS)
+    policy = memory_policy(user=user)
     learned = list(
         Memory.objects.for_user(user)
-        .current()
+        .usable(policy)
         .filter(created_at__gte=start, created_at__lt=period_end)
         .prefetch_related("source_messages")
         .order_by("-importance", "created_at")[:DIGEST_ITEMS]
     )
     changed = list(
         Memory.objects.for_user(user)
+        .filter(use_in_context=True, review_status=Memory.Review.APPROVED)
         .filter(valid_until__gte=start, valid_until__lt=period_end, superseded_by__isnull=False)
         .select_related("superseded_by")[:DIGEST_ITEMS]
     )

@@ -116,7 +116,7 @@ def _validated(raw: object, known_ids: set[int]) -> ExtractedItem | None:
         return None
     kind, text = raw.get("kind"), raw.get("text")
     if kind not in KINDS or not isinstance(text, str) or not text.strip():
-        logger.warning("skipping a malformed extracted item (kind=%r)", kind)
+        logger.warning("skipping a malformed extracted item (kind %s)", kind if kind in KINDS else "unknown")
         return None
     op = raw.get("op") if raw.get("op") in OPS else "add"
     subject = raw.get("subject").strip().lower() if isinstance(raw.get("subject"), str) else ""
@@ -148,7 +148,7 @@ def _attributes(raw: dict, kind: str) -> dict:
         try:
             attributes["date"] = date.fromisoformat(value.strip()).isoformat()
         except ValueError:
-            logger.info("dropping an invalid date from an extracted item: %r", value)
+            logger.info("dropping an invalid date from an extracted item")
     if kind == "project" and raw.get("status") in STATUSES:
         attributes["status"] = raw["status"]
     return attributes

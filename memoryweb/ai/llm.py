@@ -101,7 +101,8 @@ def structured(messages: list[dict], *, name: str, schema: dict, model: str | No
             if isinstance(value, dict):
                 return value
             last_error = ValueError("top-level JSON value is not an object")
-    raise LLMError(f"No valid structured output: {last_error}")
+    # Only the error's type: its text may quote the prompt or the output (user text stays out of logs).
+    raise LLMError(f"No valid structured output ({type(last_error).__name__})")
 
 
 def _check_completion(response: object) -> None:

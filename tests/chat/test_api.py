@@ -174,3 +174,20 @@ def test_impossible_dates_are_no_error(alice_api, text, run_on_commit):
     response = _chat(alice_api, text, run_on_commit=run_on_commit)
     assert response.status_code == 200
     assert Message.objects.get(pk=response.json()["message"]).processed_at is not None
+
+
+def test_an_api_chat_is_logged_with_its_key(alice_api, alice, run_on_commit):
+    from accounts.models import AccessEvent
+
+    _chat(alice_api, "Remember that I'm vegetarian.", run_on_commit=run_on_commit)
+    _chat(alice_api, "Dinner ideas?")
+
+    event = AccessEvent.objects.get(user=alice, purpose="chat reply")
+    assert event.actor == "api" and event.api_key.user == alice
+
+
+def test_a_temporary_chat_over_the_api(alice_api, run_on_commit):
+    body = _chat(alice_api, "Remember that I'm vegetarian.", run_on_commit=run_on_commit).json()
+    response = alice_api.post("/api/v1/chat", {"message": "Dinner ideas?", "temporary": True}, format="json")
+    assert response.json()["recalled"] == [] and Conversation.objects.get(pk=response.json()["conversation"]).temporary
+    assert body["conversation"] != response.json()["conversation"]

@@ -153,3 +153,23 @@ def test_the_chat_page_shows_what_is_due_within_two_days(alice_client, alice):
 
     assert b"Coming up" in page.content and b"The API launch is due" in page.content
     assert b"The annual review is due" not in page.content
+
+
+def test_no_due_soon_banner_in_a_temporary_chat(alice_client, alice):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    soon = (timezone.now() + timedelta(days=1)).date().isoformat()
+    Memory.objects.create(
+        user=alice,
+        kind="event",
+        subject="launch",
+        text="The API launch is due",
+        fingerprint="l",
+        valid_from=timezone.now(),
+        attributes={"date": soon},
+    )
+    temporary = chat_turn(user=alice, conversation=None, text="hi", temporary=True).conversation
+    assert b"The API launch is due" not in alice_client.get(f"/chat/{temporary.pk}/").content
+    assert b"The API launch is due" in alice_client.get("/chat/").content
