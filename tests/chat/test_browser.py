@@ -25,6 +25,7 @@ if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
     )
 
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
@@ -75,11 +76,14 @@ def _text(element: WebElement) -> str:
 
 
 def _submit(driver, button_id: str) -> None:
-    """Click a submit button and wait until the browser has left the page it was on."""
+    """Click a submit button and wait until the browser has left the page it was on and loaded the next.
+    While the page is being replaced, Chromium may answer about the old button with an inspector error
+    ("Node with given id does not belong to the document") rather than a stale element: wait through it."""
     button = driver.find_element(By.ID, button_id)
     button.click()
-    _wait(driver).until(EC.staleness_of(button))
-    _wait(driver).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    leaving = WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=(WebDriverException,))
+    leaving.until(EC.staleness_of(button))
+    leaving.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def _send(driver, text: str) -> WebElement:
