@@ -18,7 +18,9 @@ from django.db.models import Q
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
+from accounts.models import SensitiveCategory
 from accounts.selectors import MemoryPolicy, memory_policy
+from memories import lexical
 from memories.extraction import fingerprint
 from memories.models import Episode, Memory
 from memories.sensitive import not_allowed
@@ -27,13 +29,26 @@ from memoryweb.ai.embeddings import EmbeddingError, embed_query
 
 logger = logging.getLogger(__name__)
 
-RRF_K = 60
+RRF_K = 15  # small: the first ranks of each list count much more than the tail
 CANDIDATES = 20
+TURN_CANDIDATES = 40  # turns per ranked list (dense, BM25): enough for a context of 20+ turns
 CORE_SUBJECTS = ("name", "diet", "occupation", "location")
 CORE_KINDS = (Memory.Kind.INSTRUCTION,)
 DUE_SOON_DAYS = 2
 OUTSIDE_WINDOW = 0.5  # the query names a time: what happened at other times counts half
 EPISODE_WEIGHT = 0.9
+MEMORY_WEIGHT = 0.5  # weights of the ranked lists in the fusion
+VECTOR_WEIGHT = 1.0
+BM25_WEIGHT = 1.0
+UNREAD = ("embedding", "search")  # columns a candidate row needs not bring back (decoding a vector is slow)
+SUMMARY_WEIGHT = 0.5  # a summary repeats turns that rank on their own; it comes after the best of them
+SPEAKER_BOOST = 1.5  # the query names who said it: that person's turns first
+NEIGHBOUR_HITS = 5  # the best turns whose neighbours (the turn before and after) join the context
+NEIGHBOUR_SHARE = 0.5  # ... each neighbour scoring this share of its hit's score, at most
+
+
+ALL_CATEGORIES = frozenset(str(c) for c in SensitiveCategory)
+Ranked = list[tuple[float, list]]  # candidate lists, each with its weight in the fusion, best row first
 
 
 @dataclass
@@ -45,6 +60,7 @@ class ContextItem:
     score: float
     when: datetime
     sources: list[int] = field(default_factory=list)
+    conversation: int | None = None  # an episode's conversation
 
     @property
     def tokens(self) -> int:
@@ -78,12 +94,14 @@ def build_context(
     """The context for `query` from `user`'s memory only.
 
     Candidates: pgvector cosine over current memories and episodes (above a similarity floor; skipped
-    if the query can't be embedded), Postgres full text over both, the core profile (pinned memories,
-    instructions, identity), what is due soon (deadlines within two days, open action items), and,
-    when the query names a time ("last week", "in May"), what happened then. Ranked lists are fused by
-    reciprocal rank and weighted by confidence, importance that fades with time unless the memory is
-    pinned, recalled or restated, and the time window; memories under CONTEXT_MIN_CONFIDENCE are not
-    used; the same text twice is kept once; items are added best first until `budget_tokens`
+    if the query can't be embedded), BM25 over the turns (`memories.lexical`), Postgres full text over
+    memories, summaries and digests, the core profile (pinned memories, instructions, identity), what is
+    due soon (deadlines within two days, open action items), and, when the query names a time ("last
+    week", "in May"), what happened then. Ranked lists are fused by weighted reciprocal rank and weighted
+    by confidence, importance that fades with time unless the memory is pinned, recalled or restated, and
+    the time window; the turns of a speaker the query names count more, and the best turns bring their
+    neighbours. Memories under CONTEXT_MIN_CONFIDENCE or held for review are not used; the same text
+    twice is kept once; items are added best first until `budget_tokens`
     (CONTEXT_TOKEN_BUDGET). Each item carries the ids of its source messages. Episodes of
     `exclude_conversation` are left out: that history is in the prompt. `policy` (by default the user's
     `memory_policy`) decides whether memories are used at all and whether episodes (past chats) are;
@@ -94,36 +112,88 @@ def build_context(
         return Context(items=[], text="", tokens=0)
     now = now or timezone.now()
     vector = _embed(query)
-    tsquery = _or_query(query)
     window = window_in(query, now)
     memories = (
         Memory.objects.for_user(user)
+        .defer(*UNREAD)
         .current()
-        .filter(use_in_context=True, confidence__gte=settings.CONTEXT_MIN_CONFIDENCE)
+        .filter(use_in_context=True, review_status=Memory.Review.APPROVED)
+        .filter(confidence__gte=settings.CONTEXT_MIN_CONFIDENCE)
         .filter(Q(sensitive_category="") | Q(sensitive_category__in=policy.sensitive_categories))
     )
-    episodes = Episode.objects.for_user(user) if policy.use_past_chats else Episode.objects.none()
-    if exclude_conversation is not None:
-        episodes = episodes.exclude(conversation=exclude_conversation)
-    candidate_lists = {
-        "memory": [
-            _by_vector(memories, vector),
-            _by_text(memories, tsquery),
-            _core(memories),
-            upcoming(memories, now),
-            _in_window(memories, "valid_from", window, vector),
-        ],
-        "episode": [
-            _by_vector(episodes, vector),
-            _by_text(episodes, tsquery),
-            _in_window(episodes, "started_at", window, vector),
-        ],
-    }
+    candidate_lists = {"memory": _memory_candidates(memories, query, vector, window, now)}
+    if policy.use_past_chats:
+        episodes = Episode.objects.for_user(user).defer(*UNREAD)
+        if exclude_conversation is not None:
+            episodes = episodes.exclude(conversation=exclude_conversation)
+        excluded = exclude_conversation.pk if exclude_conversation is not None else None
+        found = lexical.search_turns(user, query, TURN_CANDIDATES, exclude_conversation=excluded)
+        candidate_lists["episode"] = _episode_candidates(episodes, found, vector, query, window)
     items = _fuse(candidate_lists, window, now)
-    items = [i for i in items if i.type == "memory" or not not_allowed(i.text, policy.sensitive_categories)]
-    items = _fit(_unique(items), budget_tokens or settings.CONTEXT_TOKEN_BUDGET)
-    _attach_sources(items)
+    if policy.use_past_chats:
+        items = _with_neighbours(_boost_speakers(items, query, found), found.index)
+    allowed = policy.sensitive_categories
+    may_show = (lambda i: True) if ALL_CATEGORIES <= allowed else (lambda i: _may_show(i, allowed))
+    items = _fit(_unique(items), budget_tokens or settings.CONTEXT_TOKEN_BUDGET, may_show)
+    _attach_sources(items, found.index if policy.use_past_chats else None)
     return Context(items=items, text=format_context(items), tokens=sum(i.tokens for i in items))
+
+
+def _memory_candidates(memories, query: str, vector, window: Window | None, now: datetime) -> Ranked:
+    """Ranked lists of memories: by meaning, by words, the core profile, what is due soon, what is from
+    the time the query names."""
+    lists = [
+        _by_vector(memories, vector),
+        _by_text(memories, _or_query(query)),
+        _core(memories),
+        upcoming(memories, now),
+        _in_window(memories, "valid_from", window, vector),
+    ]
+    return [(MEMORY_WEIGHT, rows) for rows in lists]
+
+
+def _episode_candidates(episodes, found: lexical.Found, vector, query: str, window: Window | None) -> Ranked:
+    """Ranked lists of episodes: turns and summaries by meaning, turns by BM25 (`found`), summaries and
+    digests by full text, and what is from the time the query names."""
+    return [
+        (VECTOR_WEIGHT, _by_vector(episodes, vector, limit=TURN_CANDIDATES)),
+        (BM25_WEIGHT, found.rows),
+        (1.0, _by_text(episodes.exclude(kind=Episode.Kind.TURN), _or_query(query))),
+        (1.0, _in_window(episodes, "started_at", window, vector)),
+    ]
+
+
+def _boost_speakers(items: list[ContextItem], query: str, found: lexical.Found) -> list[ContextItem]:
+    """When the query names some of the people whose turns are stored ("What did Caroline research?"),
+    their turns count SPEAKER_BOOST times more; best first again."""
+    lowered = query.lower()
+    names = {name for name in found.speakers if name and name.lower() != "user"}
+    named = {name for name in names if re.search(rf"\b{re.escape(name.lower())}\b", lowered)}
+    if not named or named == names:
+        return items
+    for item in items:
+        row = found.index.rows.get(item.id) if item.type == "episode" else None
+        if row is not None and row.speaker in named:
+            item.score *= SPEAKER_BOOST
+    return sorted(items, key=lambda i: i.score, reverse=True)
+
+
+def _with_neighbours(items: list[ContextItem], turns: lexical.TurnIndex) -> list[ContextItem]:
+    """The turns just before and after the NEIGHBOUR_HITS best turns join the context right after them
+    (an answer is often in the reply to what was found, or the question before it); best first again."""
+    hits = [i for i in items if i.type == "episode" and i.kind == Episode.Kind.TURN][:NEIGHBOUR_HITS]
+    by_key = {(i.type, i.id): i for i in items}
+    for hit in hits:
+        for row in turns.adjacent(hit.id):
+            score = hit.score * NEIGHBOUR_SHARE
+            known = by_key.get(("episode", row.pk))
+            if known is None:
+                by_key[("episode", row.pk)] = ContextItem(
+                    "episode", row.pk, row.kind, row.text, score, row.started_at, conversation=row.conversation_id
+                )
+            elif known.score < score:
+                known.score = score
+    return sorted(by_key.values(), key=lambda i: i.score, reverse=True)
 
 
 def _embed(query: str) -> list[float] | None:
@@ -134,14 +204,14 @@ def _embed(query: str) -> list[float] | None:
         return None
 
 
-def _fuse(candidate_lists: dict[str, list[list]], window: Window | None, now: datetime) -> list[ContextItem]:
+def _fuse(candidate_lists: dict[str, Ranked], window: Window | None, now: datetime) -> list[ContextItem]:
     """Reciprocal-rank fusion of the ranked lists, then each item weighted; best first."""
     ranked: dict[tuple[str, int], float] = defaultdict(float)
     rows: dict[tuple[str, int], object] = {}
     for type_, lists in candidate_lists.items():
-        for candidates in lists:
+        for weight, candidates in lists:
             for rank, row in enumerate(candidates, start=1):
-                ranked[(type_, row.pk)] += 1.0 / (RRF_K + rank)
+                ranked[(type_, row.pk)] += weight / (RRF_K + rank)
                 rows[(type_, row.pk)] = row
     items = [_item(type_, rows[(type_, pk)], score, window, now) for (type_, pk), score in ranked.items()]
     return sorted(items, key=lambda i: i.score, reverse=True)
@@ -163,7 +233,8 @@ def _item(type_: str, row, score: float, window: Window | None, now: datetime) -
     if type_ == "memory":
         weight = (0.5 + 0.5 * row.confidence) * (0.5 + 0.5 * effective_importance(row, now))
         return ContextItem("memory", row.pk, row.kind, row.text, score * weight, when)
-    return ContextItem("episode", row.pk, row.kind, row.text, score * EPISODE_WEIGHT, when)
+    weight = EPISODE_WEIGHT if row.kind == Episode.Kind.TURN else EPISODE_WEIGHT * SUMMARY_WEIGHT
+    return ContextItem("episode", row.pk, row.kind, row.text, score * weight, when, conversation=row.conversation_id)
 
 
 def upcoming(memories, now: datetime) -> list[Memory]:
@@ -194,7 +265,7 @@ def _or_query(query: str) -> SearchQuery | None:
     return SearchQuery(" | ".join(words), search_type="raw", config="english")
 
 
-def _by_vector(queryset, vector: list[float] | None) -> list:
+def _by_vector(queryset, vector: list[float] | None, limit: int = CANDIDATES) -> list:
     if vector is None:
         return []
     max_distance = 1.0 - settings.CONTEXT_MIN_SIMILARITY
@@ -202,7 +273,7 @@ def _by_vector(queryset, vector: list[float] | None) -> list:
         queryset.filter(embedding__isnull=False)
         .annotate(distance=CosineDistance("embedding", vector))
         .filter(distance__lte=max_distance)
-        .order_by("distance")[:CANDIDATES]
+        .order_by("distance")[:limit]
     )
 
 
@@ -231,33 +302,38 @@ def _unique(items: list[ContextItem]) -> list[ContextItem]:
     return kept
 
 
-def _fit(items: list[ContextItem], budget: int) -> list[ContextItem]:
+def _may_show(item: ContextItem, allowed: frozenset[str]) -> bool:
+    """Memories were filtered by their category; an episode's text is checked for categories not opted in to."""
+    return item.type == "memory" or not not_allowed(item.text, allowed)
+
+
+def _fit(items: list[ContextItem], budget: int, may_show=lambda item: True) -> list[ContextItem]:
+    """Best first, the items that fit in `budget` tokens and `may_show` allows (checked only for those)."""
     fitted, used = [], 0
     for item in items:
-        if used + item.tokens > budget:
+        if used + item.tokens > budget or not may_show(item):
             continue
         fitted.append(item)
         used += item.tokens
     return fitted
 
 
-def _attach_sources(items: list[ContextItem]) -> None:
-    """Fill each item's source message ids with one query per item type."""
-    memory_ids = [i.id for i in items if i.type == "memory"]
-    episode_ids = [i.id for i in items if i.type == "episode"]
+def _attach_sources(items: list[ContextItem], turns: lexical.TurnIndex | None = None) -> None:
+    """Fill each item's source message ids: a turn's from the index, the others with one query per type."""
     sources: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for memory_id, message_id in (
-        Memory.source_messages.through.objects.filter(memory_id__in=memory_ids)
-        .order_by("message_id")
-        .values_list("memory_id", "message_id")
-    ):
-        sources[("memory", memory_id)].append(message_id)
-    for episode_id, message_id in (
-        Episode.messages.through.objects.filter(episode_id__in=episode_ids)
-        .order_by("message_id")
-        .values_list("episode_id", "message_id")
-    ):
-        sources[("episode", episode_id)].append(message_id)
+    for item in items:
+        row = turns.rows.get(item.id) if turns is not None and item.type == "episode" else None
+        if row is not None and row.message_id is not None:
+            sources[("episode", item.id)] = [row.message_id]
+    memory_ids = [i.id for i in items if i.type == "memory"]
+    episode_ids = [i.id for i in items if i.type == "episode" and ("episode", i.id) not in sources]
+    links = [(Memory.source_messages.through, "memory", memory_ids), (Episode.messages.through, "episode", episode_ids)]
+    for through, type_, ids in links:
+        if not ids:
+            continue
+        rows = through.objects.filter(**{f"{type_}_id__in": ids}).order_by("message_id")
+        for owner_id, message_id in rows.values_list(f"{type_}_id", "message_id"):
+            sources[(type_, owner_id)].append(message_id)
     for item in items:
         item.sources = sources[(item.type, item.id)]
 

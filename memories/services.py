@@ -46,7 +46,8 @@ def message_process(*, message_id: int) -> bool:
     # Special categories the user has not opted in to are not stored: not as memories, not as an episode.
     items = [item for item in items if not not_allowed(item.text, policy.sensitive_categories)]
     keep_episode = not not_allowed(message.content, policy.sensitive_categories)
-    vectors = embed_texts([message_episode_text(message)] + [i.text for i in items])
+    answered = _previous_message(message, policy.sensitive_categories)
+    vectors = embed_texts([message_episode_embedding_text(message, answered)] + [i.text for i in items])
     with transaction.atomic():
         locked = Message.objects.select_for_update().filter(pk=message.pk, processed_at__isnull=True).first()
         if locked is None:
@@ -72,6 +73,35 @@ def message_process(*, message_id: int) -> bool:
 def message_episode_text(message: Message) -> str:
     speaker = message.speaker or "User"
     return f"{speaker}: {message.content}"
+
+
+EPISODE_CONTEXT_CHARS = 300  # of the message a turn answers, embedded with it
+
+
+def message_episode_embedding_text(message: Message, answered: Message | None = None) -> str:
+    """What a turn's episode is embedded as: the turn, then the message just before it as context.
+
+    A reply means little alone ("A sunrise!"; "Yes, last Friday"): with the question it answers, its
+    vector is close to questions about it. The episode's text and sources stay the turn alone."""
+    text = message_episode_text(message)
+    if answered is None:
+        return text
+    speaker = answered.speaker or ("User" if answered.role == Message.Role.USER else "Assistant")
+    return f"{text}\n(In reply to {speaker}: {answered.content[:EPISODE_CONTEXT_CHARS]})"
+
+
+def _previous_message(message: Message, allowed: frozenset[str]) -> Message | None:
+    """The message said just before `message` in its conversation (either side), unless the user had
+    it forgotten or it touches a special category the user has not opted in to."""
+    previous = (
+        message.conversation.messages.filter(created_at__lt=message.created_at)
+        .order_by("-created_at", "-id")
+        .only("role", "speaker", "content", "excluded_from_memory")
+        .first()
+    )
+    if previous is None or previous.excluded_from_memory or not_allowed(previous.content, allowed):
+        return None
+    return previous
 
 
 def _episode_upsert(message: Message, embedding: list[float]) -> Episode:

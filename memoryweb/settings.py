@@ -170,6 +170,7 @@ LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 1, minimum=0)
 EMBEDDING_BACKEND = env_str("EMBEDDING_BACKEND", "openai" if OPENAI_API_KEY and not OPENAI_BASE_URL else "local")
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "text-embedding-3-small")
 EMBEDDING_DIMENSIONS = 384  # the vector columns' size; OpenAI-compatible models are asked for 384 dims
+EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 1)  # CPU threads per local embedding call
 
 PRIVACY_POLICY_VERSION = env_str("PRIVACY_POLICY_VERSION", "2026-11")
 MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 20_000, minimum=100)

@@ -1,0 +1,192 @@
+"""Okapi BM25 over a user's turn episodes, from a small in-process index.
+
+Postgres full text ranks without inverse document frequency: a word said in every turn ("Caroline") counts
+as much as a rare one ("Sweden"). This index weights each query word by how rare it is among the user's own
+turns. It lives in the process (web or worker) and is keyed by the user's turn episodes' count and highest
+id, read from the database on every search: a new turn (a higher id) is added to it, a deleted one (a lower
+count) makes it rebuild, so every process answers from what the database holds now. Turn episodes are never
+rewritten in place (a turn is processed once), which is what makes count and highest id enough.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+import threading
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple
+
+import numpy as np
+from django.db.models import Count, Max
+
+from memories.models import Episode
+
+K1 = 1.2
+B = 0.75
+CONTEXT_WEIGHT = 0.25  # a word of the turn before counts this much (a reply is about what it answers)
+CACHED_USERS = 64  # indexes kept per process, least recently used dropped first
+
+# English function words (NLTK's list, as [a-z0-9]+ tokens): they say nothing about what a turn is about.
+STOP_WORDS = frozenset(
+    """
+    i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her hers herself
+    it its itself they them their theirs themselves what which who whom this that these those am is are was were be
+    been being have has had having do does did doing a an the and but if or because as until while of at by for with
+    about against between into through during before after above below to from up down in out on off over under
+    again further then once here there when where why how all any both each few more most other some such no nor not
+    only own same so than too very s t can will just don should now d ll m o re ve y ain aren couldn didn doesn hadn
+    hasn haven isn ma mightn mustn needn shan shouldn wasn weren won wouldn
+    """.split()
+)
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def terms(text: str) -> list[str]:
+    """Lowercase words without function words, a plural's final s dropped ("paintings" → "painting")."""
+    return [_singular(w) for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
+
+
+def _singular(word: str) -> str:
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+class TurnRow(NamedTuple):
+    """What retrieval needs of a turn episode, kept in the index so that a hit needs no query."""
+
+    pk: int
+    conversation_id: int | None
+    text: str
+    started_at: datetime
+    message_id: int | None
+    speaker: str
+    kind: str = Episode.Kind.TURN
+
+
+@dataclass
+class TurnIndex:
+    """Postings of one user's turn episodes (term → document positions, term counts), their rows, and
+    each conversation's turns in order."""
+
+    ids: list[int] = field(default_factory=list)
+    conversation_ids: list[int] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+    postings: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
+    rows: dict[int, TurnRow] = field(default_factory=dict)
+    timelines: dict[int, list[tuple[datetime, int]]] = field(default_factory=dict)  # conversation → (when, id)
+    speakers: set[str] = field(default_factory=set)  # everyone who said a turn
+    max_id: int = 0
+
+    def add(self, row: TurnRow) -> None:
+        """Index a turn: its words, and at CONTEXT_WEIGHT those of the turn before it (what it answers)."""
+        position = len(self.ids)
+        timeline = self.timelines.setdefault(row.conversation_id or 0, [])
+        n = bisect.bisect_left(timeline, (row.started_at, row.pk))
+        counts: Counter = Counter(terms(row.text))
+        if n > 0 and CONTEXT_WEIGHT:
+            for term in terms(self.rows[timeline[n - 1][1]].text):
+                counts[term] += CONTEXT_WEIGHT
+        self.rows[row.pk] = row
+        self.speakers.add(row.speaker)
+        self.ids.append(row.pk)
+        self.conversation_ids.append(row.conversation_id or 0)
+        self.lengths.append(sum(counts.values()))
+        for term, count in counts.items():
+            docs, tfs = self.postings.setdefault(term, ([], []))
+            docs.append(position)
+            tfs.append(count)
+        timeline.insert(n, (row.started_at, row.pk))
+        self.max_id = max(self.max_id, row.pk)
+
+    def adjacent(self, episode_id: int) -> list[TurnRow]:
+        """The turns just before and after a turn in its conversation."""
+        row = self.rows.get(episode_id)
+        if row is None:
+            return []
+        timeline = self.timelines[row.conversation_id or 0]
+        n = bisect.bisect_left(timeline, (row.started_at, row.pk))
+        return [self.rows[timeline[m][1]] for m in (n - 1, n + 1) if 0 <= m < len(timeline)]
+
+    def search(self, query: str, limit: int, *, exclude_conversation: int | None = None) -> list[tuple[int, float]]:
+        """(episode id, BM25 score) of the best `limit` turns sharing a word with the query, best first."""
+        n = len(self.ids)
+        if not n:
+            return []
+        lengths = np.asarray(self.lengths, dtype=np.float32)
+        norm = K1 * (1 - B + B * lengths / max(float(lengths.mean()), 1.0))
+        scores = np.zeros(n, dtype=np.float32)
+        for term in set(terms(query)):
+            if term not in self.postings:
+                continue
+            docs, tfs = (np.asarray(p) for p in self.postings[term])
+            idf = math.log(1 + (n - len(docs) + 0.5) / (len(docs) + 0.5))
+            scores[docs] += idf * tfs * (K1 + 1) / (tfs + norm[docs])
+        if exclude_conversation is not None:
+            scores[np.asarray(self.conversation_ids) == exclude_conversation] = 0
+        best = np.argsort(-scores, kind="stable")[:limit]
+        return [(self.ids[i], float(scores[i])) for i in best if scores[i] > 0]
+
+
+_lock = threading.Lock()  # held while an index is brought up to date and searched: one thread at a time
+_indexes: OrderedDict[int, tuple[tuple[int, int], TurnIndex]] = OrderedDict()
+
+
+@dataclass
+class Found:
+    hits: list[tuple[int, float]]  # (turn episode id, BM25 score), best first
+    index: TurnIndex  # the user's turns (read only, and only rows and neighbours: another thread may add)
+    speakers: frozenset[str]  # everyone who said one of the user's turns
+
+    @property
+    def rows(self) -> list[TurnRow]:
+        return [self.index.rows[episode_id] for episode_id, _ in self.hits]
+
+
+def search_turns(user, query: str, limit: int, *, exclude_conversation: int | None = None) -> Found:
+    """`user`'s best `limit` turns for `query` by BM25, with the index they were found in."""
+    turns = Episode.objects.for_user(user).filter(kind=Episode.Kind.TURN)
+    state = turns.aggregate(count=Count("id"), max_id=Max("id"))
+    signature = (state["count"], state["max_id"] or 0)
+    with _lock:
+        index = _up_to_date(user.pk, turns, signature)
+        hits = index.search(query, limit, exclude_conversation=exclude_conversation)
+        return Found(hits, index, frozenset(index.speakers))
+
+
+def _up_to_date(user_id: int, turns, signature: tuple[int, int]) -> TurnIndex:
+    """The cached index, extended by the turns added since, or rebuilt when any went away."""
+    cached = _indexes.get(user_id)
+    if cached is not None and cached[0] == signature:
+        index = cached[1]
+    else:
+        index = cached[1] if cached is not None and _grew(cached[0], signature) else TurnIndex()
+        _add_rows(index, turns.filter(id__gt=index.max_id))
+        if len(index.ids) != signature[0]:  # rows came and went meanwhile: start over
+            index = TurnIndex()
+            _add_rows(index, turns)
+    _indexes[user_id] = (signature, index)
+    _indexes.move_to_end(user_id)
+    while len(_indexes) > CACHED_USERS:
+        _indexes.popitem(last=False)
+    return index
+
+
+def _add_rows(index: TurnIndex, turns) -> None:
+    fields = ("id", "conversation_id", "text", "started_at", "messages__id", "messages__speaker")
+    for episode_id, conversation_id, text, started_at, message_id, speaker in turns.order_by("id").values_list(*fields):
+        if episode_id not in index.rows:  # one row per turn (a turn episode has one message)
+            index.add(TurnRow(episode_id, conversation_id, text, started_at, message_id, speaker or ""))
+
+
+def _grew(cached: tuple[int, int], signature: tuple[int, int]) -> bool:
+    """Only new turns since the cached index (none deleted): it can be extended instead of rebuilt."""
+    return signature[0] > cached[0] and signature[1] > cached[1]
+
+
+def clear() -> None:
+    with _lock:
+        _indexes.clear()

@@ -1,0 +1,138 @@
+"""BM25 over turn episodes (memories.lexical), and what retrieval does with turns: neighbours, speakers,
+contextual embeddings."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from chat.models import Message
+from chat.services import conversation_start
+from memories import lexical
+from memories.models import Episode
+from memories.retrieval import build_context
+from memories.services import message_episode_embedding_text, message_process
+from memoryweb.ai.embeddings import embed_texts
+
+
+@pytest.fixture(autouse=True)
+def _fresh_indexes():
+    lexical.clear()
+    yield
+    lexical.clear()
+
+
+def _turns(user, lines: list[tuple[str, str]], *, embed: bool = False) -> list[Episode]:
+    """One conversation of turns ("speaker", "text") 30 s apart, each with its turn episode."""
+    conversation = conversation_start(user=user)
+    start = timezone.now() - timedelta(days=3)
+    episodes = []
+    for n, (speaker, text) in enumerate(lines):
+        when = start + timedelta(seconds=30 * n)
+        message = Message.objects.create(
+            conversation=conversation, role="user", speaker=speaker, content=text, created_at=when
+        )
+        episode = Episode.objects.create(
+            user=user,
+            conversation=conversation,
+            kind="turn",
+            key=f"turn:{message.pk}",
+            text=f"{speaker}: {text}",
+            started_at=when,
+            ended_at=when,
+            embedding=embed_texts([text])[0] if embed else None,
+        )
+        episode.messages.set([message])
+        episodes.append(episode)
+    return episodes
+
+
+def test_terms_drop_function_words_and_plural_s():
+    assert lexical.terms("What paintings did Melanie's kids like?") == ["painting", "melanie", "kid", "like"]
+
+
+def test_a_reply_is_found_by_the_words_of_what_it_answers():
+    when = timezone.now()
+    index = lexical.TurnIndex()
+    index.add(lexical.TurnRow(1, 7, "Bea: What did you paint last week?", when, 11, "Bea"))
+    index.add(lexical.TurnRow(2, 7, "Ann: A sunrise over the lake.", when + timedelta(seconds=30), 12, "Ann"))
+    index.add(lexical.TurnRow(3, 8, "Ann: I like the lake in winter.", when + timedelta(days=1), 13, "Ann"))
+
+    ranked = [episode_id for episode_id, _ in index.search("paint by the lake", 3)]
+
+    assert ranked[0] == 2  # its own "lake" and, at CONTEXT_WEIGHT, the question's "paint"
+    assert [row.pk for row in index.adjacent(2)] == [1] and index.adjacent(3) == []
+
+
+def test_a_rare_word_outweighs_a_common_one(alice):
+    lines = [("Ann", f"I went to the park on day {n}") for n in range(8)] + [("Ann", "I moved here from Sweden")]
+    episodes = _turns(alice, lines)
+
+    hits = lexical.search_turns(alice, "park or Sweden?", 3).hits
+
+    assert hits[0][0] == episodes[-1].pk  # "sweden" is in one turn, "park" in eight
+    assert all(score > 0 for _, score in hits)
+
+
+def test_the_index_follows_new_and_deleted_turns(alice, bob):
+    [first] = _turns(alice, [("Ann", "The violin lesson is on Monday")])
+    assert [pk for pk, _ in lexical.search_turns(alice, "violin", 5).hits] == [first.pk]
+
+    [second] = _turns(alice, [("Ann", "I sold my old violin")])
+    assert {pk for pk, _ in lexical.search_turns(alice, "violin", 5).hits} == {first.pk, second.pk}
+
+    first.delete()
+    assert [pk for pk, _ in lexical.search_turns(alice, "violin", 5).hits] == [second.pk]
+    assert lexical.search_turns(bob, "violin", 5).hits == []  # per user
+
+
+def test_a_conversation_can_be_left_out(alice):
+    [turn] = _turns(alice, [("Ann", "The violin lesson is on Monday")])
+
+    assert lexical.search_turns(alice, "violin", 5, exclude_conversation=turn.conversation_id).hits == []
+
+
+def test_the_reply_next_to_a_found_turn_joins_the_context(alice):
+    question, answer, _ = _turns(
+        alice,
+        [
+            ("Bea", "What did you paint for the art show last month?"),
+            ("Ann", "A sunrise over the lake, in oranges and pinks."),
+            ("Bea", "Lovely!"),
+        ],
+    )
+
+    texts = [item.text for item in build_context(alice, "art show painting").items]
+
+    assert question.text in texts and answer.text in texts
+
+
+def test_a_named_speaker_s_turns_come_first(alice):
+    _turns(
+        alice,
+        [("Ann", "I went camping at the beach"), ("Bea", "I went camping at the lake"), ("Cal", "Nice, I love it")],
+        embed=True,
+    )
+
+    items = [i for i in build_context(alice, "Where did Bea go camping?").items if i.type == "episode"]
+
+    assert items[0].text == "Bea: I went camping at the lake"
+
+
+def test_a_turn_is_embedded_with_the_message_it_answers(alice):
+    conversation = conversation_start(user=alice)
+    now = timezone.now()
+    asked = Message.objects.create(
+        conversation=conversation, role="user", speaker="Bea", content="What did you paint?", created_at=now
+    )
+    later = now + timedelta(seconds=1)
+    reply = Message.objects.create(
+        conversation=conversation, role="user", speaker="Ann", content="A sunrise!", created_at=later
+    )
+
+    assert message_episode_embedding_text(reply, asked) == "Ann: A sunrise!\n(In reply to Bea: What did you paint?)"
+    message_process(message_id=reply.pk)
+    episode = Episode.objects.get(key=f"turn:{reply.pk}")
+    assert episode.text == "Ann: A sunrise!" and list(episode.messages.all()) == [reply]
