@@ -11,8 +11,9 @@ from django.conf import settings
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.db import transaction
 
-from accounts.models import AccessEvent, ApiKey, ConsentRecord, DataExport, User
+from accounts.models import AccessEvent, ApiKey, ConsentRecord, DataExport
 from accounts.selectors import memory_settings_get
+from accounts.services import lock_user
 from chat.privacy import erase_chat_data
 from memories.privacy import erase_memory_data
 
@@ -25,7 +26,7 @@ def forget_everything(*, user, delete_account: bool) -> None:
     access log, settings). The records of consent and access stay while the account does: they are the
     account's own history."""
     with transaction.atomic():
-        User.objects.select_for_update().filter(pk=user.pk).first()  # serialize with digest and export writers
+        lock_user(user)  # serialize with every other writer of this user's memory
         erase_chat_data(user=user)
         erase_memory_data(user=user)
         erase_export_data(user=user)

@@ -44,3 +44,12 @@ def memory_settings_update(*, user, **changes) -> MemorySettings:
         raise ValueError(f"unknown memory settings: {sorted(unknown)}")
     memory_settings, _ = MemorySettings.objects.update_or_create(user=user, defaults=changes)
     return memory_settings
+
+
+def lock_user(user) -> None:
+    """Take the user's row lock until the transaction ends. Every writer of a user's memory (the worker,
+    the portal, erasure, summaries, digests) takes it first, so they run one after another and in the
+    same lock order (no deadlocks), and an erasure is never followed by a write from older data."""
+    from accounts.models import User
+
+    list(User.objects.select_for_update().filter(pk=getattr(user, "pk", user)).values_list("pk", flat=True))

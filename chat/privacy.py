@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
+from accounts.services import lock_user
 from chat.models import Conversation, Message, Recall
 from memories.consolidation import memory_erase
 from memories.privacy import digests_drawing_on, lock_messages, memories_learned_only_from
@@ -17,6 +18,7 @@ def conversation_delete(*, user, conversation: Conversation) -> dict[str, int]:
     learned only from it (with their history), and the digests that drew on it (rewritten from what
     remains). Memories with other sources only lose this provenance. Returns what was deleted."""
     with transaction.atomic():
+        lock_user(user)
         lock_messages(user=user, conversation_ids=[conversation.pk])
         conversation = Conversation.objects.for_user(user).select_for_update().get(pk=conversation.pk)
         memory_ids = memories_learned_only_from(user=user, messages=conversation.messages.all())

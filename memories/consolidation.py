@@ -240,6 +240,9 @@ def memory_erase(*, user, memory_ids) -> int:
         Memory.source_messages.through.objects.filter(memory_id__in=ids).values_list("message_id", flat=True)
     )
     Message.objects.filter(pk__in=sources).update(excluded_from_memory=True)
+    from memories.services import turns_reembed_after  # services builds on this module
+
+    turns_reembed_after(message_ids=sources)
     episodes = Episode.objects.for_user(user)
     summarized = set(
         episodes.filter(kind=Episode.Kind.SUMMARY, messages__in=sources).values_list("conversation_id", flat=True)

@@ -113,14 +113,7 @@ def build_context(
     now = now or timezone.now()
     vector = _embed(query)
     window = window_in(query, now)
-    memories = (
-        Memory.objects.for_user(user)
-        .defer(*UNREAD)
-        .current()
-        .filter(use_in_context=True, review_status=Memory.Review.APPROVED)
-        .filter(confidence__gte=settings.CONTEXT_MIN_CONFIDENCE)
-        .filter(Q(sensitive_category="") | Q(sensitive_category__in=policy.sensitive_categories))
-    )
+    memories = Memory.objects.for_user(user).usable(policy).defer(*UNREAD)
     candidate_lists = {"memory": _memory_candidates(memories, query, vector, window, now)}
     if policy.use_past_chats:
         episodes = Episode.objects.for_user(user).defer(*UNREAD)

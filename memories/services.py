@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import re
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.selectors import memory_policy
+from accounts.services import lock_user
 from chat.models import Conversation, Message
 from memories.consolidation import hold_if_poisoned, memory_apply
 from memories.extraction import ExtractedItem, extract
@@ -41,7 +43,11 @@ def message_process(*, message_id: int) -> bool:
         )[:4]
     )[::-1]
     history = [(m.pk, m.content) for m in earlier]
-    items, extractor = extract(message.content, history, now=message.created_at, message_id=message.pk)
+    try:
+        items, extractor = extract(message.content, history, now=message.created_at, message_id=message.pk)
+    except Exception:  # a bug in a rule must not leave the message to be retried for ever
+        logger.exception("extraction failed for message %s; storing its episode only", message.pk)
+        items, extractor = [], "none (extractor error)"
     sources = {m.pk: m for m in earlier}
     # Special categories the user has not opted in to are not stored: not as memories, not as an episode.
     items = [item for item in items if not not_allowed(item.text, policy.sensitive_categories)]
@@ -49,11 +55,21 @@ def message_process(*, message_id: int) -> bool:
     answered = _previous_message(message, policy.sensitive_categories)
     vectors = embed_texts([message_episode_embedding_text(message, answered)] + [i.text for i in items])
     with transaction.atomic():
+        user = message.conversation.user
+        # One writer per user at a time (the portal's "remember this", erasure and digests take it too),
+        # and the consent is checked again now: it may have been withdrawn while the model was working.
+        lock_user(user)
         locked = Message.objects.select_for_update().filter(pk=message.pk, processed_at__isnull=True).first()
         if locked is None:
             return False
-        user = message.conversation.user
-        for item, vector in zip(items, vectors[1:], strict=True):  # in order: forget, retract, add
+        policy = memory_policy(user=user, conversation=message.conversation)
+        pairs = [
+            (item, vector)
+            for item, vector in zip(items, vectors[1:], strict=True)
+            if policy.extract and not not_allowed(item.text, policy.sensitive_categories)
+        ]
+        keep_episode = keep_episode and policy.extract and not not_allowed(message.content, policy.sensitive_categories)
+        for item, vector in pairs:  # in order: forget, retract, add
             memory_apply(
                 user=user,
                 item=item,
@@ -62,10 +78,12 @@ def message_process(*, message_id: int) -> bool:
                 source=Memory.Source.STATED,
                 actor=MemoryRevision.Actor.EXTRACTOR,
             )
-        if keep_episode and not any(item.op == "forget" for item in items):  # nor is a "forget ..." turn
+        if any(item.op == "forget" for item, _ in pairs):  # what a "forget ..." turn says is not kept either
+            locked.excluded_from_memory = True
+        elif keep_episode:
             _episode_upsert(message, vectors[0])
         locked.processed_at = timezone.now()
-        locked.save(update_fields=["processed_at"])
+        locked.save(update_fields=["processed_at", "excluded_from_memory"])
     logger.info("processed message %s: %d items by %s", message.pk, len(items), extractor)
     return True
 
@@ -143,6 +161,7 @@ def conversation_finalize(*, conversation_id: int) -> bool:
 def memory_remember(*, user, kind: str, text: str) -> tuple[Memory | None, str]:
     """ "Remember this": a memory the user adds by hand, pinned, through the same consolidation as
     extraction (so stating a known thing reinforces it and a new value supersedes the old one)."""
+    lock_user(user)
     item = ExtractedItem(kind=kind, subject="", text=text.strip(), confidence=1.0, pinned=True)
     subject = memory_subject_for(user=user, item=item)
     item = ExtractedItem(kind=kind, subject=subject, text=item.text, confidence=1.0, pinned=True)
@@ -184,12 +203,18 @@ def _base_form(verb: str) -> str:
 
 @transaction.atomic
 def memory_edit(*, memory: Memory, text: str) -> Memory:
-    """The user corrects a memory's text: re-embedded, and the change kept in its history."""
+    """The user corrects a memory's text: re-embedded, and the change kept in its history.
+    Raises ValidationError when another current memory already says the same."""
     from memories.extraction import fingerprint
 
     old_text, text = memory.text, text.strip()
     if text == old_text:
         return memory
+    duplicate = (
+        Memory.objects.for_user(memory.user_id).current().filter(kind=memory.kind, fingerprint=fingerprint(text))
+    )
+    if duplicate.exclude(pk=memory.pk).exists():
+        raise ValidationError("You already have a memory that says this.")
     [vector] = embed_texts([text])
     memory.text, memory.fingerprint, memory.embedding = text, fingerprint(text), vector
     memory.confidence, memory.source = 1.0, Memory.Source.STATED
@@ -228,3 +253,27 @@ def memory_delete(*, user, memory: Memory) -> int:
 
     with transaction.atomic():
         return memory_erase(user=user, memory_ids=[memory.pk])
+
+
+def turns_reembed_after(*, message_ids) -> int:
+    """Re-embed the turn episodes that were embedded with one of these messages as the message they
+    answer (after the user had those forgotten): their vectors must not carry the forgotten text."""
+    followers = []
+    for message in Message.objects.filter(pk__in=list(message_ids)).select_related("conversation"):
+        following = (
+            message.conversation.messages.filter(created_at__gt=message.created_at, role=Message.Role.USER)
+            .order_by("created_at", "id")
+            .first()
+        )
+        if following is not None:
+            followers.append(following)
+    episodes = {e.key: e for e in Episode.objects.filter(key__in=[f"turn:{m.pk}" for m in followers])}
+    todo = [(m, episodes[f"turn:{m.pk}"]) for m in followers if f"turn:{m.pk}" in episodes]
+    if not todo:
+        return 0
+    allowed = memory_policy(user=todo[0][0].conversation.user).sensitive_categories
+    texts = [message_episode_embedding_text(m, _previous_message(m, allowed)) for m, _ in todo]
+    for (_, episode), vector in zip(todo, embed_texts(texts), strict=True):
+        episode.embedding = vector
+        episode.save(update_fields=["embedding"])
+    return len(todo)

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from accounts.selectors import MemoryPolicy, memory_policy
+from accounts.services import lock_user
 from chat.models import Conversation, Message
 from memories.models import Episode, Memory
 from memories.sensitive import not_allowed
@@ -53,6 +54,7 @@ def conversation_summarize(*, conversation: Conversation, policy: MemoryPolicy |
     text = f"Conversation of {messages[0].created_at:%Y-%m-%d}: {text}"
     [vector] = embed_texts([text])
     with transaction.atomic():
+        lock_user(conversation.user_id)
         if not Conversation.objects.select_for_update().filter(pk=conversation.pk).exists():
             return None  # deleted meanwhile: write nothing back
         episode, _ = Episode.objects.update_or_create(
@@ -137,7 +139,8 @@ def user_digest(*, user, period_end: datetime) -> Episode | None:
     Runs under a lock on the user's row, as erasure does, so a digest never outlives what it quotes."""
     from accounts.models import User
 
-    if not User.objects.select_for_update().filter(pk=user.pk).exists() or not memory_policy(user=user).extract:
+    lock_user(user)
+    if not User.objects.filter(pk=user.pk).exists() or not memory_policy(user=user).extract:
         return None
     start = period_end - timedelta(days=DIGEST_DAYS)
     policy = memory_policy(user=user)

@@ -2,6 +2,7 @@ from itertools import groupby
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -65,8 +66,12 @@ def edit(request, memory_id: int):
     memory = selectors.memory_get(user=request.user, memory_id=memory_id)
     form = EditForm(request.POST)
     if form.is_valid():
-        services.memory_edit(memory=memory, text=form.cleaned_data["text"])
-        messages.success(request, "Memory updated.")
+        try:
+            services.memory_edit(memory=memory, text=form.cleaned_data["text"])
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, "Memory updated.")
     else:
         messages.error(request, "The text must be between 1 and 500 characters.")
     return redirect("memories:detail", memory.pk)

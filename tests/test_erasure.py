@@ -166,3 +166,26 @@ def test_deleting_a_memory_rewrites_the_digest_that_quoted_it(alice, run_on_comm
 
     assert _marker_hits() == []
     assert "red bicycle" in Episode.objects.get(user=alice, kind="digest").text
+
+
+def test_the_next_turn_is_re_embedded_without_the_forgotten_message(alice, run_on_commit):
+    """A turn is embedded with the message it answers; forgetting that message re-embeds the turn."""
+    from chat.services import conversation_start
+    from memories.consolidation import memory_forget_matching
+    from memories.services import message_episode_embedding_text
+
+    conversation = conversation_start(user=alice)
+    said = [
+        Message.objects.create(conversation=conversation, role="user", content=text, created_at=timezone.now())
+        for text in (f"I live in {MARKER}ville.", "What a lovely morning it is.")
+    ]
+    for message in said:
+        message_process(message_id=message.pk)
+    [with_marker] = embed_texts([message_episode_embedding_text(said[1], said[0])])
+    assert _vector_hits([with_marker]) == ["memories_episode.embedding"]
+
+    run_on_commit(memory_forget_matching, user=alice, text=f"User lives in {MARKER}ville", subject="location")
+
+    [alone] = embed_texts([message_episode_embedding_text(said[1])])
+    assert _vector_hits([with_marker]) == []
+    assert _vector_hits([alone]) == ["memories_episode.embedding"]

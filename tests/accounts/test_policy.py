@@ -103,3 +103,21 @@ def test_dont_use_this_keeps_a_memory_out_of_context(alice, run_on_commit, use_i
     texts = [item.text for item in build_context(alice, "dinner ideas").items]
 
     assert ("User is vegetarian" in texts) is use_in_context
+
+
+def test_consent_withdrawn_while_the_worker_runs_stops_its_writes(alice, monkeypatch):
+    """The policy is checked again under the lock, after the slow extraction."""
+    import memories.services as services
+
+    message = chat_turn(user=alice, conversation=None, text="Remember that I'm vegetarian.").user_message
+    real_extract = services.extract
+
+    def extract_then_withdraw(*args, **kwargs):
+        result = real_extract(*args, **kwargs)
+        consent_set(user=alice, purpose=ConsentRecord.Purpose.MEMORY, granted=False, method="consent page")
+        return result
+
+    monkeypatch.setattr(services, "extract", extract_then_withdraw)
+
+    assert services.message_process(message_id=message.pk) is True
+    assert not Memory.objects.filter(user=alice).exists() and not Episode.objects.filter(user=alice).exists()

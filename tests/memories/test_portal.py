@@ -123,3 +123,16 @@ def test_bob_gets_404_for_alices_memory(alice, bob, method, suffix, data):
 def test_anonymous_users_are_sent_to_log_in(db, url):
     response = Client().get(url)
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_editing_into_a_duplicate_is_refused_with_a_message(alice_client, alice):
+    from memories.services import memory_remember
+
+    memory_remember(user=alice, kind="preference", text="User likes tea")
+    coffee, _ = memory_remember(user=alice, kind="preference", text="User likes coffee")
+
+    response = alice_client.post(f"/memories/{coffee.pk}/edit/", {"text": "User likes tea"}, follow=True)
+
+    assert b"You already have a memory that says this" in response.content
+    coffee.refresh_from_db()
+    assert coffee.text == "User likes coffee"
