@@ -24,6 +24,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from kombu import pools as kombu_pools
 
 from chat import services as chat_services
 from chat.models import Conversation, Message
@@ -67,14 +68,14 @@ def _test_database_url() -> str:
 
 
 def _reset_broker_connections() -> None:
-    """Drop the app's cached broker connection and producer pools so the next publish uses app.conf.broker_url."""
+    """Drop the app's cached broker connection and producer pools so the next publish uses app.conf.broker_url.
+    The producer pools live in kombu's process-wide registry: reset it, or a later test would be handed the
+    closed pool again ("Acquire on closed pool")."""
     if app._pool is not None:
         app._pool.force_close_all()
         app._pool = None
-    amqp = app.amqp
-    if amqp._producer_pool is not None:
-        amqp._producer_pool.force_close_all()
-        amqp._producer_pool = None
+    app.amqp._producer_pool = None
+    kombu_pools.reset()
 
 
 @contextlib.contextmanager
