@@ -12,24 +12,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from memories.lexical import STOP_WORDS  # the same function words as the product's BM25
 from memoryweb.ai.embeddings import embed_texts
 
 BASELINES = ("bm25", "dense", "rrf")
 RRF_K = 60
 EMBED_BATCH = 128
 
-# NLTK's English stop words (as tokens of [a-z0-9]+, so "don't" is "don" + "t").
-STOP_WORDS = frozenset(
-    """
-    i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her hers herself
-    it its itself they them their theirs themselves what which who whom this that these those am is are was were be
-    been being have has had having do does did doing a an the and but if or because as until while of at by for with
-    about against between into through during before after above below to from up down in out on off over under
-    again further then once here there when where why how all any both each few more most other some such no nor not
-    only own same so than too very s t can will just don should now d ll m o re ve y ain aren couldn didn doesn hadn
-    hasn haven isn ma mightn mustn needn shan shouldn wasn weren won wouldn
-    """.split()
-)
 _WORD = re.compile(r"[a-z0-9]+")
 
 
