@@ -7,6 +7,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
 
+from memoryweb.models import OwnedQuerySet
+
 
 class User(AbstractUser):
     """The product's user; custom from the first migration so it can grow without a table swap."""
@@ -31,9 +33,8 @@ class MemorySettings(models.Model):
         return f"memory settings of user {self.user_id}"
 
 
-class ConsentRecordQuerySet(models.QuerySet):
-    def for_user(self, user) -> ConsentRecordQuerySet:
-        return self.filter(user=user)
+class ConsentRecordQuerySet(OwnedQuerySet):
+    pass
 
 
 class SensitiveCategory(models.TextChoices):
@@ -72,10 +73,7 @@ class ConsentRecord(models.Model):
         return f"{'granted' if self.granted else 'withdrawn'} {self.purpose} ({self.policy_version})"
 
 
-class ApiKeyQuerySet(models.QuerySet):
-    def for_user(self, user) -> ApiKeyQuerySet:
-        return self.filter(user=user)
-
+class ApiKeyQuerySet(OwnedQuerySet):
     def active(self) -> ApiKeyQuerySet:
         return self.filter(revoked_at__isnull=True)
 
@@ -97,9 +95,8 @@ class ApiKey(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
 
-class AccessEventQuerySet(models.QuerySet):
-    def for_user(self, user) -> AccessEventQuerySet:
-        return self.filter(user=user)
+class AccessEventQuerySet(OwnedQuerySet):
+    pass
 
 
 class AccessEvent(models.Model):
@@ -132,10 +129,7 @@ def new_export_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-class DataExportQuerySet(models.QuerySet):
-    def for_user(self, user) -> DataExportQuerySet:
-        return self.filter(user=user)
-
+class DataExportQuerySet(OwnedQuerySet):
     def in_progress(self) -> DataExportQuerySet:
         return self.filter(status__in=[DataExport.Status.PENDING, DataExport.Status.RUNNING])
 

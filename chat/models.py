@@ -4,11 +4,10 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from memoryweb.models import OwnedQuerySet
 
-class ConversationQuerySet(models.QuerySet):
-    def for_user(self, user) -> ConversationQuerySet:
-        return self.filter(user=user)
 
+class ConversationQuerySet(OwnedQuerySet):
     def open(self) -> ConversationQuerySet:
         return self.filter(ended_at__isnull=True)
 
@@ -44,9 +43,8 @@ class Conversation(models.Model):
         return self.ended_at is None
 
 
-class MessageQuerySet(models.QuerySet):
-    def for_user(self, user) -> MessageQuerySet:
-        return self.filter(conversation__user=user)
+class MessageQuerySet(OwnedQuerySet):
+    owner = "conversation__user"
 
     def unprocessed(self) -> MessageQuerySet:
         return self.filter(role=Message.Role.USER, processed_at__isnull=True)

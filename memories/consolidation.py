@@ -152,28 +152,34 @@ def _reinforce(memory: Memory, item: ExtractedItem, message: Message | None, act
 
 
 def _update(memory: Memory, item: ExtractedItem, embedding, message: Message | None, actor: str) -> None:
-    old_text = memory.text
-    memory.text = item.text
-    memory.fingerprint = fingerprint(item.text)
-    memory.embedding = embedding
-    memory.attributes = {**memory.attributes, **item.attributes}
-    memory.confidence = max(memory.confidence, item.confidence)
-    memory.pinned = memory.pinned or item.pinned
-    hold_if_poisoned(memory)
-    memory.save(
-        update_fields=[
-            "text",
-            "fingerprint",
-            "embedding",
-            "attributes",
-            "confidence",
-            "pinned",
-            "review_status",
-            "flag_reasons",
-            "updated_at",
-        ]
+    memory_rewrite(
+        memory,
+        item.text,
+        embedding,
+        action="update",
+        actor=actor,
+        message=message,
+        attributes={**memory.attributes, **item.attributes},
+        confidence=max(memory.confidence, item.confidence),
+        pinned=memory.pinned or item.pinned,
     )
-    _record(memory, "update", actor, message, old_text=old_text, new_text=item.text)
+
+
+def memory_rewrite(
+    memory: Memory, text: str, embedding, *, action: str, actor: str, message: Message | None = None, **changes
+) -> None:
+    """Give a memory new text (with its embedding), and whatever other field `changes` say: its
+    fingerprint and sensitive category follow the text, new text that reads as an instruction puts it
+    under review, and a revision keeps the old text."""
+    old_text = memory.text
+    memory.text, memory.fingerprint, memory.embedding = text, fingerprint(text), embedding
+    memory.sensitive_category = min(sensitive_categories(text), default="")
+    for field, value in changes.items():
+        setattr(memory, field, value)
+    hold_if_poisoned(memory)
+    fields = ["text", "fingerprint", "embedding", "sensitive_category", "review_status", "flag_reasons", "updated_at"]
+    memory.save(update_fields=[*fields, *changes])
+    _record(memory, action, actor, message, old_text=old_text, new_text=text)
 
 
 def hold_if_poisoned(memory: Memory) -> None:

@@ -7,13 +7,12 @@ from django.db import models
 from django.db.models import Q
 from pgvector.django import HnswIndex, VectorField
 
+from memoryweb.models import OwnedQuerySet
+
 EMBEDDING_DIMENSIONS = settings.EMBEDDING_DIMENSIONS
 
 
-class MemoryQuerySet(models.QuerySet):
-    def for_user(self, user) -> MemoryQuerySet:
-        return self.filter(user=user)
-
+class MemoryQuerySet(OwnedQuerySet):
     def current(self) -> MemoryQuerySet:
         """Memories true now: not superseded or expired."""
         return self.filter(valid_until__isnull=True)
@@ -189,9 +188,8 @@ class MemoryRevision(models.Model):
         return f"{self.action} by {self.actor}"
 
 
-class EpisodeQuerySet(models.QuerySet):
-    def for_user(self, user) -> EpisodeQuerySet:
-        return self.filter(user=user)
+class EpisodeQuerySet(OwnedQuerySet):
+    pass
 
 
 class Episode(models.Model):

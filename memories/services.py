@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.selectors import memory_policy
 from accounts.services import lock_user
 from chat.models import Conversation, Message
-from memories.consolidation import hold_if_poisoned, memory_apply
+from memories.consolidation import memory_apply, memory_rewrite
 from memories.extraction import ExtractedItem, extract
 from memories.models import Episode, Memory, MemoryRevision
 from memories.sensitive import not_allowed
@@ -216,23 +216,14 @@ def memory_edit(*, memory: Memory, text: str) -> Memory:
     if duplicate.exclude(pk=memory.pk).exists():
         raise ValidationError("You already have a memory that says this.")
     [vector] = embed_texts([text])
-    memory.text, memory.fingerprint, memory.embedding = text, fingerprint(text), vector
-    memory.confidence, memory.source = 1.0, Memory.Source.STATED
-    hold_if_poisoned(memory)
-    memory.save(
-        update_fields=[
-            "text",
-            "fingerprint",
-            "embedding",
-            "confidence",
-            "source",
-            "review_status",
-            "flag_reasons",
-            "updated_at",
-        ]
-    )
-    MemoryRevision.objects.create(
-        memory=memory, action="edit", actor=MemoryRevision.Actor.USER, old_text=old_text, new_text=text
+    memory_rewrite(
+        memory,
+        text,
+        vector,
+        action="edit",
+        actor=MemoryRevision.Actor.USER,
+        confidence=1.0,
+        source=Memory.Source.STATED,
     )
     return memory
 
