@@ -13,6 +13,7 @@ from memories.models import Episode, Memory
 from memories.services import message_process
 from memoryweb.ai import embeddings
 from tests.ai.openai_server import TOO_SLOW, Reply, delayed, embedding_reply, error_reply, json_reply
+from tests.factories import make_memory
 
 DIMS = 384
 
@@ -144,14 +145,7 @@ def test_it_embeds_a_processed_message_and_its_memories_in_one_request(alice, em
 def test_it_builds_context_from_full_text_when_the_query_cannot_be_embedded(embedding_server, alice, settings):
     from memories.retrieval import build_context
 
-    Memory.objects.create(
-        user=alice,
-        kind="fact",
-        subject="term:monolith",
-        text="The monolith is the old billing app",
-        fingerprint="x",
-        valid_from=timezone.now(),
-    )
+    make_memory(alice, "The monolith is the old billing app", subject="term:monolith")
     embedding_server.script_embeddings(error_reply(503, "embedding service unavailable"))
 
     context = build_context(alice, "split the monolith")

@@ -8,6 +8,7 @@ from django.test import Client
 from chat.models import Conversation
 from chat.services import chat_turn
 from memories.models import Memory
+from tests.factories import make_memory
 
 
 @pytest.mark.parametrize("remember", [True, False])
@@ -83,16 +84,8 @@ def test_what_i_remember_shows_the_source_message(alice_client, alice, run_on_co
 
 
 def test_memory_text_is_escaped(alice_client, alice):
-    from django.utils import timezone
 
-    Memory.objects.create(
-        user=alice,
-        kind="fact",
-        subject="x",
-        text="<script>alert(1)</script>",
-        fingerprint="f",
-        valid_from=timezone.now(),
-    )
+    make_memory(alice, "<script>alert(1)</script>")
     page = alice_client.get("/memories/")
     assert b"<script>alert(1)</script>" not in page.content
     assert b"&lt;script&gt;" in page.content

@@ -11,6 +11,7 @@ from memories.consolidation import memory_apply, memory_forget_matching
 from memories.extraction import ExtractedItem
 from memories.models import Episode, Memory, MemoryRevision
 from memoryweb.ai.embeddings import embed_texts
+from tests.factories import make_memory
 
 
 @pytest.fixture
@@ -127,14 +128,7 @@ def test_forgetting_a_subject_erases_its_whole_history(alice, say):
 
 def test_forget_never_touches_another_user(alice, bob, say):
     say(_location("Paris"))
-    Memory.objects.create(
-        user=bob,
-        kind="fact",
-        subject="location",
-        text="User lives in Paris",
-        fingerprint="p",
-        valid_from=timezone.now(),
-    )
+    make_memory(bob, "User lives in Paris", subject="location")
 
     memory_forget_matching(user=alice, text="User lives in Paris", subject="location")
 

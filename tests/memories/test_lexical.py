@@ -14,7 +14,7 @@ from memories import lexical
 from memories.models import Episode
 from memories.retrieval import build_context
 from memories.services import message_episode_embedding_text, message_process
-from memoryweb.ai.embeddings import embed_texts
+from tests.factories import make_turn
 
 
 @pytest.fixture(autouse=True)
@@ -28,25 +28,10 @@ def _turns(user, lines: list[tuple[str, str]], *, embed: bool = False) -> list[E
     """One conversation of turns ("speaker", "text") 30 s apart, each with its turn episode."""
     conversation = conversation_start(user=user)
     start = timezone.now() - timedelta(days=3)
-    episodes = []
-    for n, (speaker, text) in enumerate(lines):
-        when = start + timedelta(seconds=30 * n)
-        message = Message.objects.create(
-            conversation=conversation, role="user", speaker=speaker, content=text, created_at=when
-        )
-        episode = Episode.objects.create(
-            user=user,
-            conversation=conversation,
-            kind="turn",
-            key=f"turn:{message.pk}",
-            text=f"{speaker}: {text}",
-            started_at=when,
-            ended_at=when,
-            embedding=embed_texts([text])[0] if embed else None,
-        )
-        episode.messages.set([message])
-        episodes.append(episode)
-    return episodes
+    return [
+        make_turn(user, conversation, text, when=start + timedelta(seconds=30 * n), speaker=speaker, embed=embed)
+        for n, (speaker, text) in enumerate(lines)
+    ]
 
 
 def test_terms_drop_function_words_and_plural_s():

@@ -7,49 +7,19 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from chat.models import Message
 from chat.services import conversation_start
-from memories.extraction import fingerprint
 from memories.models import Episode, Memory
 from memories.retrieval import build_context, effective_importance
-from memoryweb.ai.embeddings import embed_texts
+from tests.factories import make_memory, make_turn
 
 
-def _memory(user, text, *, kind="fact", subject="", days_ago=0, **fields) -> Memory:
-    when = timezone.now() - timedelta(days=days_ago)
-    [vector] = embed_texts([text])
-    memory = Memory.objects.create(
-        user=user,
-        kind=kind,
-        subject=subject or fingerprint(text)[:12],
-        text=text,
-        fingerprint=fingerprint(text),
-        valid_from=when,
-        embedding=vector,
-        **fields,
-    )
-    Memory.objects.filter(pk=memory.pk).update(updated_at=when)
-    memory.refresh_from_db()
-    return memory
+def _memory(user, text, **fields) -> Memory:
+    return make_memory(user, text, embed=True, **fields)
 
 
 def _episode(user, text, *, days_ago: float) -> Episode:
     when = timezone.now() - timedelta(days=days_ago)
-    conversation = conversation_start(user=user)
-    message = Message.objects.create(conversation=conversation, role="user", content=text, created_at=when)
-    [vector] = embed_texts([text])
-    episode = Episode.objects.create(
-        user=user,
-        conversation=conversation,
-        kind="turn",
-        key=f"turn:{message.pk}",
-        text=f"User: {text}",
-        started_at=when,
-        ended_at=when,
-        embedding=vector,
-    )
-    episode.messages.set([message])
-    return episode
+    return make_turn(user, conversation_start(user=user), text, when=when, embed=True)
 
 
 def _texts(context) -> list[str]:
