@@ -28,6 +28,7 @@ from accounts.models import DataExport, User
 from accounts.privacy import export_paths, exports_dir
 from chat import privacy as chat_privacy
 from memories import privacy as memories_privacy
+from vault import privacy as vault_privacy
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ SECTIONS: tuple[tuple[str, Exporter], ...] = (
     ("account", accounts_privacy.export_user_data),
     ("chat", chat_privacy.export_user_data),
     ("memories", memories_privacy.export_user_data),
+    ("encryption", vault_privacy.export_user_data),
 )
 
 # Every model holding a user's data (owned through a chain of foreign keys from the user), and where its
@@ -62,6 +64,7 @@ EXPORTED_MODELS: dict[str, str] = {
     "memories.MemoryRevision": "memories[].revisions",
     "memories.Episode": "episodes",
     "memories.Episode_messages": "episodes[].message_ids",
+    "vault.UserKey": "data_key",
 }
 
 # Columns of those models that are not in export.json, and why. Every other column is (tests check it).
@@ -70,6 +73,7 @@ OMITTED_FIELDS: dict[str, dict[str, str]] = {
     "accounts.User": {"password": "a salted hash, useless outside this server"},
     "accounts.ApiKey": {"hashed_key": "a hash of the key, useless outside this server"},
     "accounts.DataExport": {"token": "the secret of a download link", "file_name": "a path on the server"},
+    "vault.UserKey": {"wrapped_key": "the key of your text on this server, itself encrypted: useless outside it"},
     "admin.LogEntry": {"object_repr": "the changed object's text, possibly another user's data"},
     "chat.Message": {"conversation": "nested under its conversation"},
     "chat.Recall": {"message": "nested under its message"},

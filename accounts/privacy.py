@@ -16,6 +16,7 @@ from accounts.selectors import memory_settings_get
 from accounts.services import lock_user
 from chat.privacy import erase_chat_data
 from memories.privacy import erase_memory_data
+from vault.keys import destroy_user_key
 
 logger = logging.getLogger(__name__)
 
@@ -24,12 +25,14 @@ def forget_everything(*, user, delete_account: bool) -> None:
     """Erase every conversation, message, memory (with revisions), episode, summary and digest of `user`,
     and every data export (files and rows); with `delete_account`, the account too (consents, API keys,
     access log, settings). The records of consent and access stay while the account does: they are the
-    account's own history."""
+    account's own history. Last, the user's data key is destroyed, so that copies of their encrypted text
+    elsewhere (a replica, a dump) cannot be read; a new key is made if they write again."""
     with transaction.atomic():
         lock_user(user)  # serialize with every other writer of this user's memory
         erase_chat_data(user=user)
         erase_memory_data(user=user)
         erase_export_data(user=user)
+        destroy_user_key(user.pk)
         if delete_account:
             user.delete()
     logger.info("user %s: forgot everything (account deleted: %s)", user.pk, delete_account)

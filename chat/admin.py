@@ -31,7 +31,6 @@ class ConversationAdmin(AuditedAdmin):
     list_display = ("user", "created_at", "last_activity_at", "ended_at", "temporary")
     text_fields = ("title",)
     search_fields = ("user__username",)
-    search_text_fields = ("title",)
     readonly_fields = ("user", "title", "temporary", "created_at", "last_activity_at", "ended_at", "finalized_at")
     inlines = [MessageInline]
     list_select_related = ("user",)

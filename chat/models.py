@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 
 from memoryweb.models import OwnedQuerySet
+from vault.fields import EncryptedTextField
 
 
 class ConversationQuerySet(OwnedQuerySet):
@@ -16,7 +17,7 @@ class Conversation(models.Model):
     """A chat session. It ends by the user's button, the API, or by itself when idle."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
-    title = models.CharField(max_length=200, blank=True)
+    title = EncryptedTextField(owner="user_id", blank=True)
     # A temporary chat neither reads nor writes memory and is deleted after the user's set time.
     temporary = models.BooleanField(default=False)
     created_at = models.DateTimeField(db_index=True)
@@ -57,7 +58,7 @@ class Message(models.Model):
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     role = models.CharField(max_length=10, choices=Role.choices)
-    content = models.TextField()
+    content = EncryptedTextField(owner="conversation.user_id")
     created_at = models.DateTimeField(db_index=True)
     # Imported transcripts keep their speaker's name and their own id (e.g. LoCoMo's dia_id).
     speaker = models.CharField(max_length=100, blank=True)

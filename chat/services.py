@@ -77,10 +77,9 @@ def chat_turn(
             conversation=conversation, role=Message.Role.ASSISTANT, content=reply_text, created_at=timezone.now()
         )
         _record_recall(user, conversation, reply, context, api_key)
-        fields = {"last_activity_at": reply.created_at}
-        if not conversation.title:
-            fields["title"] = text[:80]
-        Conversation.objects.filter(pk=conversation.pk).update(**fields)
+        conversation.last_activity_at = reply.created_at
+        conversation.title = conversation.title or text[:80]
+        conversation.save(update_fields=["last_activity_at", "title"])  # save(): the title is encrypted
         transaction.on_commit(lambda: _enqueue_processing(user_message.pk))
     conversation.refresh_from_db()
     return TurnResult(conversation, user_message, reply, context)

@@ -35,7 +35,7 @@ class AuditedAdmin(admin.ModelAdmin):
 
     user_path = "user_id"
     text_fields: tuple[str, ...] = ("text",)
-    search_text_fields: tuple[str, ...] = ()
+    searches_text = False  # the search box also finds words of the (encrypted) text, by its search column
 
     def owner_id(self, obj) -> int:
         value = obj
@@ -59,9 +59,11 @@ class AuditedAdmin(admin.ModelAdmin):
             log_admin_access(user_ids=[self.owner_id(obj)], purpose=f"admin: {self.opts.verbose_name}")
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def get_search_fields(self, request):
-        fields = tuple(super().get_search_fields(request))
-        return fields + self.search_text_fields if can_read_text(request) else fields
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if self.searches_text and search_term and can_read_text(request):
+            results = results | queryset.with_words(search_term)
+        return results, may_have_duplicates
 
     def get_exclude(self, request, obj=None):
         exclude = tuple(super().get_exclude(request, obj) or ())

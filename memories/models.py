@@ -1,18 +1,32 @@
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
-from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorField
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, TextField, Value
 from pgvector.django import HnswIndex, VectorField
 
 from memoryweb.models import OwnedQuerySet
+from vault.fields import EncryptedTextField
 
 EMBEDDING_DIMENSIONS = settings.EMBEDDING_DIMENSIONS
 
 
-class MemoryQuerySet(OwnedQuerySet):
+class TextSearchQuerySet(OwnedQuerySet):
+    def with_words(self, query: str):
+        """Rows whose text has every word of `query`, a word matching as a prefix too ("bicyc" finds
+        "bicycles"), found by the `search` column: the text itself is encrypted."""
+        words = re.findall(r"[^\W_]+", query.lower())[:10]
+        if not words:
+            return self
+        tsquery = SearchQuery(" & ".join(f"{word}:*" for word in words), search_type="raw", config="english")
+        return self.filter(search=tsquery)
+
+
+class MemoryQuerySet(TextSearchQuerySet):
     def current(self) -> MemoryQuerySet:
         """Memories true now: not superseded or expired."""
         return self.filter(valid_until__isnull=True)
@@ -31,7 +45,25 @@ class MemoryQuerySet(OwnedQuerySet):
         )
 
 
-class Memory(models.Model):
+class FullTextSearchable(models.Model):
+    """A `search` column: the English tsvector of the (encrypted) `text`, which the database cannot compute
+    itself, so it is written from the plain text after every save that writes `text`. Plain derived data:
+    its words, stemmed, without their order; erased with the row."""
+
+    search = SearchVectorField(null=True, blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "text" in update_fields:
+            vector = SearchVector(Value(self.text, output_field=TextField()), config="english")
+            type(self)._base_manager.filter(pk=self.pk).update(search=vector)
+
+
+class Memory(FullTextSearchable):
     """One remembered thing about a user (semantic or procedural memory), with its provenance."""
 
     class Kind(models.TextChoices):
@@ -56,7 +88,7 @@ class Memory(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memories")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     subject = models.CharField(max_length=200, help_text="What it is about, e.g. 'diet', 'person:Sam'.")
-    text = models.TextField(help_text="The memory as a sentence about the user.")
+    text = EncryptedTextField(owner="user_id", help_text="The memory as a sentence about the user.")
     attributes = models.JSONField(default=dict, blank=True)
     # Normalised text: the same memory stated twice has the same fingerprint (and is stored once).
     fingerprint = models.CharField(max_length=64)
@@ -79,11 +111,6 @@ class Memory(models.Model):
     )
     source_messages = models.ManyToManyField("chat.Message", related_name="memories", blank=True)
     embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS, null=True, blank=True)
-    search = models.GeneratedField(
-        expression=SearchVector("text", config="english"),
-        output_field=SearchVectorField(),
-        db_persist=True,
-    )
     recall_count = models.PositiveIntegerField(default=0)
     last_recalled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -176,8 +203,8 @@ class MemoryRevision(models.Model):
     memory = models.ForeignKey(Memory, on_delete=models.CASCADE, related_name="revisions")
     action = models.CharField(max_length=20)  # add, reinforce, update, supersede, edit
     actor = models.CharField(max_length=20, choices=Actor.choices)
-    old_text = models.TextField(blank=True)
-    new_text = models.TextField(blank=True)
+    old_text = EncryptedTextField(owner="memory.user_id", blank=True)
+    new_text = EncryptedTextField(owner="memory.user_id", blank=True)
     message = models.ForeignKey("chat.Message", null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -188,11 +215,11 @@ class MemoryRevision(models.Model):
         return f"{self.action} by {self.actor}"
 
 
-class EpisodeQuerySet(OwnedQuerySet):
+class EpisodeQuerySet(TextSearchQuerySet):
     pass
 
 
-class Episode(models.Model):
+class Episode(FullTextSearchable):
     """An embedded slice of a conversation (a turn, or a summary) for episodic recall."""
 
     class Kind(models.TextChoices):
@@ -208,16 +235,11 @@ class Episode(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices)
     # Idempotency key: e.g. "turn:<user message id>"; processing the same turn twice updates one row.
     key = models.CharField(max_length=100)
-    text = models.TextField()
+    text = EncryptedTextField(owner="user_id")
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField()
     messages = models.ManyToManyField("chat.Message", related_name="episodes")
     embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS, null=True, blank=True)
-    search = models.GeneratedField(
-        expression=SearchVector("text", config="english"),
-        output_field=SearchVectorField(),
-        db_persist=True,
-    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = EpisodeQuerySet.as_manager()

@@ -26,8 +26,8 @@ def memory_list(*, user, query: str = "", kind: str = "", source: str = ""):
         .prefetch_related(Prefetch("source_messages", queryset=sources), Prefetch("superseded", queryset=history))
         .order_by("kind", "-pinned", "-updated_at")
     )
-    for word in query.split()[:10]:
-        memories = memories.filter(text__icontains=word)
+    if query:
+        memories = memories.with_words(query)
     if kind:
         memories = memories.filter(kind=kind)
     if source:

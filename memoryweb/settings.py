@@ -8,6 +8,7 @@ from pathlib import Path
 
 from memoryweb import database
 from memoryweb.env import env_bool, env_float, env_int, env_list, env_str
+from vault.master import load_master_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("MEMORYWEB_DATA_DIR", str(BASE_DIR / ".data")))
@@ -32,6 +33,9 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Master keys wrapping each user's data key (vault/): MEMORYWEB_MASTER_KEYS="id:base64key,…", the first
+# current. Local default: one generated in DATA_DIR/master_keys. Keep them out of the database's backups.
+MASTER_KEYS = load_master_keys(env_str("MEMORYWEB_MASTER_KEYS"), DATA_DIR / "master_keys")
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -46,6 +50,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "memoryweb",
+    "vault",
     "accounts",
     "memories",
     "chat",

@@ -49,3 +49,22 @@ def make_turn(
     )
     episode.messages.set([message])
     return episode
+
+
+# Text columns are encrypted (vault/): SQL cannot compare them, so tests find rows by text in Python.
+
+
+def memories_saying(text: str, **filters) -> list[Memory]:
+    """The memories (matching `filters`) whose text is exactly `text`: narrowed by fingerprint, then compared."""
+    return [m for m in Memory.objects.filter(fingerprint=fingerprint(text), **filters) if m.text == text]
+
+
+def memory_saying(text: str, **filters) -> Memory:
+    [memory] = memories_saying(text, **filters)
+    return memory
+
+
+def message_starting(prefix: str, **filters) -> Message:
+    """The one message (matching `filters`) whose content starts with `prefix`."""
+    [message] = [m for m in Message.objects.filter(**filters) if m.content.startswith(prefix)]
+    return message

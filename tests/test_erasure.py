@@ -23,6 +23,8 @@ from memories.retrieval import build_context
 from memories.services import message_process
 from memories.summaries import user_digest
 from memoryweb.ai.embeddings import embed_texts
+from tests.factories import memories_saying, message_starting
+from vault.fields import EncryptedTextField
 
 MARKER = "Zorblax"
 TEXT_FIELDS = (models.CharField, models.TextField, models.JSONField, SearchVectorField)
@@ -38,14 +40,20 @@ def _say(user, run_on_commit, *texts, end=True) -> Conversation:
 
 
 def _marker_hits() -> list[str]:
-    """Every (table.column) where any row's text, JSON or tsvector contains the marker (any case)."""
+    """Every (table.column) where any row's text, JSON or tsvector contains the marker (any case), as
+    stored or, for an encrypted column, once decrypted (which also proves every remaining value still
+    decrypts: no row was left behind under a destroyed key)."""
     hits = []
     for model in apps.get_models():
         for field in model._meta.concrete_fields:
             output = getattr(field, "output_field", field)  # GeneratedField: look at what it stores
             if isinstance(field, TEXT_FIELDS) or isinstance(output, TEXT_FIELDS):
                 as_text = Cast(field.attname, models.TextField())
-                if model.objects.annotate(t=as_text).filter(t__icontains=MARKER).exists():
+                stored = model.objects.annotate(t=as_text).filter(t__icontains=MARKER).exists()
+                plain = isinstance(field, EncryptedTextField) and any(
+                    MARKER.lower() in value.lower() for value in model.objects.values_list(field.attname, flat=True)
+                )
+                if stored or plain:
                     hits.append(f"{model._meta.db_table}.{field.column}")
     return hits
 
@@ -132,7 +140,7 @@ def test_deleting_a_conversation_takes_what_was_learned_only_from_it(alice, run_
     assert _marker_hits() == []
     vegetarian = Memory.objects.get(user=alice, subject="diet")
     assert set(vegetarian.source_messages.values_list("conversation_id", flat=True)) == {kept.pk}
-    assert Memory.objects.filter(user=alice, text="User lives in Lisbon").exists()
+    assert memories_saying("User lives in Lisbon", user=alice)
     rewritten = Episode.objects.get(user=alice, kind="digest")  # rewritten (eagerly) from what remains
     assert MARKER not in rewritten.text and "User lives in Lisbon" in rewritten.text
 
@@ -152,7 +160,7 @@ def test_forgetting_reaches_summaries_and_digests(alice, run_on_commit):
     assert _marker_hits() == ["chat_conversation.title", "chat_message.content"]
     summary = Episode.objects.get(user=alice, kind="summary", conversation=conversation)  # rewritten without it
     assert "marathon" in summary.text
-    assert Message.objects.get(content__startswith="I live in").excluded_from_memory
+    assert message_starting("I live in").excluded_from_memory
 
 
 def test_deleting_a_memory_rewrites_the_digest_that_quoted_it(alice, run_on_commit):

@@ -48,7 +48,7 @@ def test_withdrawn_consent_stops_extraction_and_injection_at_once(alice, run_on_
     result = _session(alice, run_on_commit, "I live in Lisbon. What should I cook?")
 
     assert result.context.items == [] and not result.reply.recalls.exists()
-    assert not Memory.objects.filter(user=alice, text__contains="Lisbon").exists()
+    assert not any("Lisbon" in m.text for m in Memory.objects.filter(user=alice))
     assert "vegetarian" not in result.reply.content
 
 

@@ -10,6 +10,7 @@ from chat.models import Message
 from chat.services import chat_turn
 from memories.models import Episode, Memory
 from tests.ai.openai_server import TOO_SLOW, chat_reply, delayed, json_reply, malformed_body
+from tests.factories import memories_saying
 
 pytestmark = pytest.mark.django_db
 
@@ -137,4 +138,4 @@ def test_it_makes_no_request_without_a_key(alice, openai_server, settings, run_o
     assert "User is vegetarian" in later.reply.content  # the offline reply, with the rules' memory
     result.user_message.refresh_from_db()
     assert result.user_message.processed_at is not None
-    assert Memory.objects.filter(user=alice, subject="diet", text="User is vegetarian").exists()
+    assert memories_saying("User is vegetarian", user=alice, subject="diet")

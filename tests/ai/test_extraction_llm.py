@@ -14,6 +14,7 @@ from memories.extraction import EXTRACTION_SCHEMA, extract, extract_with_llm
 from memories.models import Episode, Memory, MemoryRevision
 from memories.services import message_process
 from tests.ai.openai_server import TOO_SLOW, chat_reply, delayed, json_reply, malformed_body
+from tests.factories import memories_saying
 
 pytestmark = pytest.mark.django_db
 
@@ -171,7 +172,7 @@ def test_it_falls_back_to_the_rules_when_the_answer_has_no_items_list(alice, llm
 
     assert message_process(message_id=message.pk) is True
 
-    assert not Memory.objects.filter(text="User eats no meat").exists()
+    assert not memories_saying("User eats no meat")
     _assert_rules_fallback(alice, message)
 
 

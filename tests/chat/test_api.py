@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from chat.models import Conversation, Message
 from memories.models import Memory
+from tests.factories import memory_saying
 
 
 def _chat(client, message, conversation=None, run_on_commit=None):
@@ -143,7 +144,7 @@ def test_bob_sees_none_of_alices_memories_or_context(alice_api, bob_api, run_on_
 
 def test_it_gets_a_conversation_message_and_memory(alice_api, run_on_commit):
     body = _chat(alice_api, "I live in Lisbon.", run_on_commit=run_on_commit).json()
-    memory = Memory.objects.get(text="User lives in Lisbon")
+    memory = memory_saying("User lives in Lisbon")
 
     conversation = alice_api.get(f"/api/v1/conversations/{body['conversation']}").json()
     assert [m["role"] for m in conversation["messages"]] == ["user", "assistant"]
@@ -155,7 +156,7 @@ def test_it_gets_a_conversation_message_and_memory(alice_api, run_on_commit):
 
 def test_bob_gets_404_for_alices_conversation_message_and_memory(alice_api, bob_api, run_on_commit):
     body = _chat(alice_api, "I live in Lisbon.", run_on_commit=run_on_commit).json()
-    memory = Memory.objects.get(text="User lives in Lisbon")
+    memory = memory_saying("User lives in Lisbon")
 
     for url in (
         f"/api/v1/conversations/{body['conversation']}",

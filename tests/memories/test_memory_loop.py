@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from chat import services
-from chat.models import Message
 from memories.models import Episode, Memory
+from tests.factories import message_starting
 
 
 def _session(user, run_on_commit, *texts):
@@ -56,7 +56,7 @@ def test_it_recalls_a_project_explained_earlier(alice, run_on_commit):
     texts = " ".join(_recalled_texts(later))
     assert "connection pool gets exhausted" in texts
     source_ids = {s for item in later.context.items for s in item.sources}
-    explained = Message.objects.get(content__startswith="Under load the asyncpg")
+    explained = message_starting("Under load the asyncpg")
     assert explained.pk in source_ids
 
 

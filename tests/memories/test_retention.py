@@ -10,6 +10,7 @@ from chat.models import Conversation
 from chat.services import chat_turn
 from memories.models import Episode, Memory
 from memories.tasks import sweep
+from tests.factories import memory_saying
 
 
 def _age(queryset, days: int, *fields: str) -> None:
@@ -26,7 +27,7 @@ def test_old_conversations_go_and_their_memories_stay_without_them(alice, run_on
 
     assert list(Conversation.objects.filter(user=alice)) == [recent]
     assert not Episode.objects.filter(conversation_id=old.pk).exists()
-    lisbon = Memory.objects.get(user=alice, text="User lives in Lisbon")
+    lisbon = memory_saying("User lives in Lisbon", user=alice)
     assert not lisbon.source_messages.exists()
 
 

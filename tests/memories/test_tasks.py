@@ -10,6 +10,7 @@ from chat.models import Conversation, Message
 from chat.services import chat_turn
 from memories.models import Episode, Memory
 from memories.tasks import SWEEP_GRACE, sweep
+from tests.factories import memories_saying
 
 
 def test_it_processes_a_message_whose_task_was_lost(alice):
@@ -23,7 +24,7 @@ def test_it_processes_a_message_whose_task_was_lost(alice):
     assert result["messages"] == 1
     message.refresh_from_db()
     assert message.processed_at is not None
-    assert Memory.objects.filter(user=alice, text="User lives in Porto").exists()
+    assert memories_saying("User lives in Porto", user=alice)
     assert Episode.objects.filter(key=f"turn:{message.pk}").exists()
 
 

@@ -29,8 +29,9 @@ from kombu import pools as kombu_pools
 from chat import services as chat_services
 from chat.models import Conversation, Message
 from memories import tasks
-from memories.models import Episode, Memory
+from memories.models import Episode
 from memoryweb.celery import app
+from tests.factories import memory_saying
 
 REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 15
 BROKER_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
@@ -248,7 +249,7 @@ def test_a_real_worker_processes_chat_turns_and_swept_messages_through_redis(ali
     worker.wait_until(
         lambda: _processed(message), timeout=FIRST_TASK_TIMEOUT, what=f"the worker to process message {message.pk}"
     )
-    memory = Memory.objects.get(user=alice, text="User is vegetarian")
+    memory = memory_saying("User is vegetarian", user=alice)
     assert list(memory.source_messages.all()) == [message]
     episode = Episode.objects.get(user=alice, key=f"turn:{message.pk}")
     assert list(episode.messages.all()) == [message]
@@ -268,7 +269,7 @@ def test_a_real_worker_processes_chat_turns_and_swept_messages_through_redis(ali
     assert not _processed(lost)
     tasks.sweep.delay()
     worker.wait_until(lambda: _processed(lost), timeout=TASK_TIMEOUT, what=f"the sweep to get message {lost.pk} done")
-    located = Memory.objects.get(user=alice, text="User lives in Berlin")
+    located = memory_saying("User lives in Berlin", user=alice)
     assert list(located.source_messages.all()) == [lost]
     assert Episode.objects.filter(user=alice, key=f"turn:{lost.pk}").exists()
     assert any("memories.tasks.sweep[" in line and "received" in line for line in worker.lines)

@@ -1,0 +1,51 @@
+"""The master keys: from MEMORYWEB_MASTER_KEYS, or (local default) a key generated once in the data folder.
+
+Read by the settings, so nothing here touches Django models. The format is a comma-separated list of
+`id:key`, the key 32 random bytes in URL-safe base64 (`python -c "import base64, os;
+print(base64.urlsafe_b64encode(os.urandom(32)).decode())"`). The first key wraps new user keys; the others
+only unwrap (rotation: put the new key first, run `manage.py rotate_master_key`, then drop the old ones)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+_ID = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+
+
+def parse_master_keys(raw: str, *, source: str = "MEMORYWEB_MASTER_KEYS") -> tuple[tuple[str, bytes], ...]:
+    keys = []
+    for entry in filter(None, (part.strip() for part in raw.split(","))):
+        key_id, sep, encoded = entry.partition(":")
+        if not sep or not _ID.match(key_id):
+            raise ImproperlyConfigured(f"{source}: each entry must be 'id:key' with an id of [A-Za-z0-9_.-]{{1,40}}")
+        try:
+            key = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except (binascii.Error, ValueError):
+            raise ImproperlyConfigured(f"{source}: the key of {key_id!r} is not URL-safe base64") from None
+        if len(key) != 32:
+            raise ImproperlyConfigured(f"{source}: the key of {key_id!r} must be 32 bytes, got {len(key)}")
+        if any(existing == key_id for existing, _ in keys):
+            raise ImproperlyConfigured(f"{source}: the id {key_id!r} is used twice")
+        keys.append((key_id, key))
+    return tuple(keys)
+
+
+def load_master_keys(raw: str, default_file: Path) -> tuple[tuple[str, bytes], ...]:
+    """The configured keys, or the local default kept (mode 0600) in `default_file`, made on first use."""
+    if raw.strip():
+        keys = parse_master_keys(raw)
+        if not keys:
+            raise ImproperlyConfigured("MEMORYWEB_MASTER_KEYS holds no key")
+        return keys
+    if not default_file.exists():
+        key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+        default_file.write_text(f"local-{datetime.now(UTC):%Y%m%d%H%M%S}:{key}\n")
+        default_file.chmod(0o600)
+    return parse_master_keys(default_file.read_text(), source=str(default_file))
