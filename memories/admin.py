@@ -73,6 +73,7 @@ class MemoryAdmin(AuditedAdmin):
     list_display = ("kind", "user", "source", "review_status", "sensitive_category", "pinned", "valid_from")
     list_filter = ("kind", "source", "sensitive_category", "review_status", FlaggedFilter, "pinned")
     search_fields = ("subject", "user__username")
+    text_fields = ("text", "subject", "attributes")  # what it is about is the user's data too
     searches_text = True
     exclude = ("embedding", "source_messages", "fingerprint")
     readonly_fields = ("user", "review_status", "flag_reasons", "recall_count", "last_recalled_at", "superseded_by")

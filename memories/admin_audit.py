@@ -59,6 +59,10 @@ class AuditedAdmin(admin.ModelAdmin):
             log_admin_access(user_ids=[self.owner_id(obj)], purpose=f"admin: {self.opts.verbose_name}")
         return super().change_view(request, object_id, form_url, extra_context)
 
+    def get_search_fields(self, request):
+        fields = tuple(super().get_search_fields(request))
+        return fields if can_read_text(request) else tuple(f for f in fields if f not in self.text_fields)
+
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         if self.searches_text and search_term and can_read_text(request):

@@ -11,6 +11,7 @@ from accounts.models import AccessEvent, User
 from chat.services import chat_turn
 from memories.models import Memory
 from memories.services import memory_remember
+from tests.factories import make_memory
 
 
 @pytest.fixture
@@ -56,6 +57,20 @@ def test_staff_without_the_permission_see_text_masked_and_the_view_is_logged(ope
     assert b"red bicycle" not in operator_client.get("/admin/memories/memory/", {"q": "bicycle"}).content
     events = AccessEvent.objects.filter(user=alice, actor="admin")
     assert {e.purpose for e in events} == {"admin: memories", "admin: memory"}
+
+
+def test_masked_staff_see_nor_search_what_a_memory_is_about(operator_client, root_client, alice):
+    memory = make_memory(alice, "User's sister is called Ottilie", kind="relationship", subject="person:ottilie")
+    memory.attributes = {"name": "Ottilie", "relation": "sister"}
+    memory.save()
+
+    detail = operator_client.get(f"/admin/memories/memory/{memory.pk}/change/").content
+    found = operator_client.get("/admin/memories/memory/", {"q": "ottilie"}).content
+
+    link = f"/admin/memories/memory/{memory.pk}/change/".encode()
+    assert b"ottilie" not in detail.lower() and link not in found  # the search box echoes the query only
+    assert b"person:ottilie" in root_client.get(f"/admin/memories/memory/{memory.pk}/change/").content
+    assert link in root_client.get("/admin/memories/memory/", {"q": "ottilie"}).content
 
 
 def test_a_superuser_reads_the_text(root_client, alice):
