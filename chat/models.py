@@ -25,6 +25,8 @@ class Conversation(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     # Set by the worker once every message is processed after the end (job state for the sweep).
     finalized_at = models.DateTimeField(null=True, blank=True)
+    # When its finalization was last sent to the broker: the sweep sends it again only after SWEEP_GRACE.
+    finalize_queued_at = models.DateTimeField(null=True, blank=True)
 
     objects = ConversationQuerySet.as_manager()
 
@@ -65,6 +67,9 @@ class Message(models.Model):
     external_id = models.CharField(max_length=100, blank=True)
     # Job state: when the worker extracted memories and embedded the episode of this user message.
     processed_at = models.DateTimeField(null=True, blank=True)
+    # When its processing was last sent to the broker: the sweep sends it again only after SWEEP_GRACE
+    # (a task is not queued twice while the worker works through a backlog).
+    queued_at = models.DateTimeField(null=True, blank=True)
     # The user had what this message taught forgotten (or asked to forget something in it): it is no
     # longer summarized or recalled.
     excluded_from_memory = models.BooleanField(default=False)

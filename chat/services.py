@@ -125,6 +125,7 @@ def _record_recall(user, conversation: Conversation, reply: Message, context: Co
 def _enqueue_processing(message_id: int) -> None:
     from memories.tasks import process_message
 
+    Message.objects.filter(pk=message_id).update(queued_at=timezone.now())
     try:
         process_message.delay(message_id)
     except Exception:  # the broker is down: the sweep will find the unprocessed message
@@ -143,6 +144,7 @@ def conversation_end(*, conversation: Conversation) -> bool:
 def _enqueue_finalize(conversation_id: int) -> None:
     from memories.tasks import finalize_conversation
 
+    Conversation.objects.filter(pk=conversation_id).update(finalize_queued_at=timezone.now())
     try:
         finalize_conversation.delay(conversation_id)
     except Exception:

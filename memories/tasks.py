@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from celery import shared_task
 from celery.signals import worker_process_init
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from chat.models import Conversation, Message
@@ -91,14 +92,23 @@ def sweep() -> dict:
     for conversation in Conversation.objects.open().filter(last_activity_at__lt=idle_before):
         conversation_end(conversation=conversation)
         ended += 1
-    messages = list(Message.objects.unprocessed().filter(created_at__lt=now - SWEEP_GRACE).values_list("pk", flat=True))
+    stale = now - SWEEP_GRACE  # made, and last queued, before this: its task was lost (or is very late)
+    messages = list(
+        Message.objects.unprocessed()
+        .filter(Q(queued_at__isnull=True) | Q(queued_at__lt=stale), created_at__lt=stale)
+        .values_list("pk", flat=True)
+    )
+    Message.objects.filter(pk__in=messages).update(queued_at=now)
     for message_id in messages:
         process_message.delay(message_id)
     conversations = list(
-        Conversation.objects.filter(finalized_at__isnull=True, ended_at__lt=now - SWEEP_GRACE).values_list(
-            "pk", flat=True
-        )
+        Conversation.objects.filter(
+            Q(finalize_queued_at__isnull=True) | Q(finalize_queued_at__lt=stale),
+            finalized_at__isnull=True,
+            ended_at__lt=stale,
+        ).values_list("pk", flat=True)
     )
+    Conversation.objects.filter(pk__in=conversations).update(finalize_queued_at=now)
     for conversation_id in conversations:
         finalize_conversation.delay(conversation_id)
     result = {

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from chat.models import Conversation, Message
 from chat.services import chat_turn
+from memories import tasks
 from memories.models import Episode, Memory
 from memories.tasks import SWEEP_GRACE, sweep
 from tests.factories import memories_saying
@@ -26,6 +27,27 @@ def test_it_processes_a_message_whose_task_was_lost(alice):
     assert message.processed_at is not None
     assert memories_saying("User lives in Porto", user=alice)
     assert Episode.objects.filter(key=f"turn:{message.pk}").exists()
+
+
+def test_it_queues_a_lost_task_again_only_once_per_grace_period(alice, monkeypatch):
+    sent = []  # what reached the broker; nothing runs, as when the worker has a backlog
+    monkeypatch.setattr(tasks.process_message, "delay", lambda pk: sent.append(("message", pk)))
+    monkeypatch.setattr(tasks.finalize_conversation, "delay", lambda pk: sent.append(("conversation", pk)))
+    conversation = chat_turn(user=alice, conversation=None, text="I live in Porto.").conversation
+    message = conversation.messages.get(role=Message.Role.USER)
+    old = timezone.now() - SWEEP_GRACE - timedelta(seconds=1)
+    Message.objects.filter(pk=message.pk).update(created_at=old)
+    Conversation.objects.filter(pk=conversation.pk).update(ended_at=old)
+    lost = [("message", message.pk), ("conversation", conversation.pk)]
+
+    sweep()
+    assert sent == lost
+    sweep()
+    assert sent == lost  # queued a moment ago: not again
+    Message.objects.filter(pk=message.pk).update(queued_at=old)
+    Conversation.objects.filter(pk=conversation.pk).update(finalize_queued_at=old)
+    sweep()
+    assert sent == lost + lost  # still not done a grace period later: queued again
 
 
 def test_it_leaves_fresh_messages_to_their_own_task(alice):
