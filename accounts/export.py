@@ -75,7 +75,11 @@ OMITTED_FIELDS: dict[str, dict[str, str]] = {
     "accounts.DataExport": {"token": "the secret of a download link", "file_name": "a path on the server"},
     "vault.UserKey": {"wrapped_key": "the key of your text on this server, itself encrypted: useless outside it"},
     "admin.LogEntry": {"object_repr": "the changed object's text, possibly another user's data"},
-    "chat.Message": {"conversation": "nested under its conversation"},
+    "chat.Message": {
+        "conversation": "nested under its conversation",
+        "queued_at": "when the worker was last asked to process it: its job state, not data about you",
+    },
+    "chat.Conversation": {"finalize_queued_at": "when the worker was last asked to finish it: its job state"},
     "chat.Recall": {"message": "nested under its message"},
     "memories.Memory": {
         "fingerprint": "derived: normalised text for de-duplication",

@@ -10,13 +10,15 @@ from django.db import transaction
 from accounts.services import lock_user
 from chat.models import Conversation, Message, Recall
 from memories.consolidation import memory_erase
+from memories.models import MemoryRevision
 from memories.privacy import digests_drawing_on, lock_messages, memories_learned_only_from
 
 
 def conversation_delete(*, user, conversation: Conversation) -> dict[str, int]:
     """Delete a conversation of `user` with its messages, its summary and turn episodes, the memories
-    learned only from it (with their history), and the digests that drew on it (rewritten from what
-    remains). Memories with other sources only lose this provenance. Returns what was deleted."""
+    learned only from it, and the digests that drew on it (rewritten from what remains). Memories with
+    other sources only lose this provenance; an older version learned elsewhere that one of the erased
+    memories had superseded is current again. Returns what was deleted."""
     with transaction.atomic():
         lock_user(user)
         lock_messages(user=user, conversation_ids=[conversation.pk])
@@ -26,7 +28,10 @@ def conversation_delete(*, user, conversation: Conversation) -> dict[str, int]:
         periods = [d.ended_at for d in digests]
         for digest in digests:
             digest.delete()
-        erased = memory_erase(user=user, memory_ids=memory_ids)
+        erased = memory_erase(user=user, memory_ids=memory_ids, with_history=False)
+        # The changes it made to memories that stay (e.g. "moved to Berlin" superseding "lives in Paris")
+        # go with it: their revisions quote it.
+        MemoryRevision.objects.filter(memory__user=user, message__conversation=conversation).delete()
         messages = conversation.messages.count()
         conversation.delete()
         transaction.on_commit(lambda: _rewrite_digests(user.pk, periods))

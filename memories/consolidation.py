@@ -192,11 +192,14 @@ def _supersede(old: Memory, new: Memory, message: Message | None, actor: str) ->
     old.valid_until = new.valid_from
     old.superseded_by = new
     old.save(update_fields=["valid_until", "superseded_by", "updated_at"])
-    _record(old, "supersede", actor, message, old_text=old.text, new_text=new.text)
+    # The message ended the old memory; it is not a source of what the old one says (the revision keeps it).
+    _record(old, "supersede", actor, message, old_text=old.text, new_text=new.text, source=False)
 
 
-def _record(memory: Memory, action: str, actor: str, message: Message | None, *, old_text="", new_text="") -> None:
-    if message is not None:
+def _record(
+    memory: Memory, action: str, actor: str, message: Message | None, *, old_text="", new_text="", source=True
+) -> None:
+    if message is not None and source:
         memory.source_messages.add(message)
     MemoryRevision.objects.create(
         memory=memory, action=action, actor=actor, old_text=old_text, new_text=new_text, message=message
@@ -228,18 +231,22 @@ def memory_forget_matching(*, user, text: str, subject: str = "", embedding: lis
     return memory_erase(user=user, memory_ids=matches)
 
 
-def memory_erase(*, user, memory_ids) -> int:
-    """Delete memories (scoped to `user`) with everything derived from them: the older versions they
-    superseded (their history), revisions, recall records, the turn episodes and conversation summaries
-    of their source messages (which are marked so that nothing learns from them again; summaries are
-    rewritten without them after commit), and the digests that quote them (rewritten too). Newer
+def memory_erase(*, user, memory_ids, with_history: bool = True) -> int:
+    """Delete memories (scoped to `user`) with everything derived from them: revisions, recall records,
+    the turn episodes and conversation summaries of their source messages (which are marked so that
+    nothing learns from them again; summaries are rewritten without them after commit), and the digests
+    that quote them (rewritten too). `with_history`: the older versions they superseded go too (forgetting
+    a thing forgets what it was before); without it (deleting a conversation takes only what was learned
+    from it) the older versions stay, and take the place of what is erased (`_close_history_gaps`). Newer
     versions that superseded them are other memories and stay. Call inside a transaction."""
     ids = set(memory_ids)
-    frontier = set(ids)
+    frontier = set(ids) if with_history else set()
     while frontier:  # walk the history back: versions superseded by what is erased
         older = Memory.objects.for_user(user).filter(superseded_by__in=frontier).values_list("pk", flat=True)
         frontier = set(older) - ids
         ids |= frontier
+    successors = dict(Memory.objects.for_user(user).filter(pk__in=ids).values_list("pk", "superseded_by_id"))
+    orphans = list(Memory.objects.for_user(user).filter(superseded_by__in=ids).exclude(pk__in=ids).defer("embedding"))
     memories = Memory.objects.for_user(user).filter(pk__in=ids)
     texts = list(memories.values_list("text", flat=True))
     sources = list(
@@ -260,8 +267,38 @@ def memory_erase(*, user, memory_ids) -> int:
     periods = list(episodes.filter(Q(kind=Episode.Kind.DIGEST) & digests).distinct().values_list("ended_at", flat=True))
     episodes.filter(Q(kind=Episode.Kind.DIGEST) & digests).delete()
     deleted, _ = memories.delete()
+    _close_history_gaps(orphans, successors)
     transaction.on_commit(lambda: _rewrite_derived(user, summarized, periods))
     return len(ids) if deleted else 0
+
+
+def _close_history_gaps(orphans: list[Memory], successors: dict[int, int | None]) -> None:
+    """Older versions whose newer version was erased: each is now superseded by the first version after
+    it that remains; when none remains, the most recent of them is current again (what the user said
+    before is the latest left), unless the same statement is current already."""
+    restorable: dict[int, list[Memory]] = {}
+    for memory in orphans:
+        successor = memory.superseded_by_id
+        while successor in successors:
+            successor = successors[successor]
+        if successor is not None:
+            memory.superseded_by_id = successor
+            memory.save(update_fields=["superseded_by"])
+        else:
+            restorable.setdefault(memory.superseded_by_id, []).append(memory)
+    for versions in restorable.values():
+        latest, *earlier = sorted(versions, key=lambda m: (m.valid_until, m.pk), reverse=True)
+        current = Memory.objects.filter(user_id=latest.user_id, kind=latest.kind, fingerprint=latest.fingerprint)
+        if current.current().exists():
+            successor = current.current().get()
+        else:
+            latest.valid_until, latest.superseded_by = None, None
+            latest.save(update_fields=["valid_until", "superseded_by", "updated_at"])
+            _record(latest, "restore", MemoryRevision.Actor.USER, None)
+            successor = latest
+        for memory in earlier:
+            memory.superseded_by = successor
+            memory.save(update_fields=["superseded_by"])
 
 
 def _quotes(text: str, quoted: list[str]) -> bool:

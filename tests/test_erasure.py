@@ -23,7 +23,7 @@ from memories.retrieval import build_context
 from memories.services import message_process
 from memories.summaries import user_digest
 from memoryweb.ai.embeddings import embed_texts
-from tests.factories import memories_saying, message_starting
+from tests.factories import memories_saying, memory_saying, message_starting
 from vault.fields import EncryptedTextField
 
 MARKER = "Zorblax"
@@ -197,3 +197,38 @@ def test_the_next_turn_is_re_embedded_without_the_forgotten_message(alice, run_o
     [alone] = embed_texts([message_episode_embedding_text(said[1])])
     assert _vector_hits([with_marker]) == []
     assert _vector_hits([alone]) == ["memories_episode.embedding"]
+
+
+def _locations(user) -> tuple[list[str], list[str]]:
+    """(current, older) location memories' texts, each oldest first."""
+    memories = Memory.objects.for_user(user).filter(subject="location").order_by("valid_from", "pk")
+    return [m.text for m in memories if m.valid_until is None], [m.text for m in memories if m.valid_until]
+
+
+def test_deleting_the_conversation_of_a_change_brings_back_what_was_true_before(alice, run_on_commit):
+    _say(alice, run_on_commit, "I live in Paris.")
+    moved = _say(alice, run_on_commit, "I moved to Berlin.")
+    assert _locations(alice) == (["User lives in Berlin"], ["User lives in Paris"])
+
+    run_on_commit(conversation_delete, user=alice, conversation=moved)
+
+    assert _locations(alice) == (["User lives in Paris"], [])
+    paris = memory_saying("User lives in Paris", user=alice)
+    assert paris.superseded_by is None and paris.revisions.filter(action="restore", actor="user").exists()
+    assert [i.text for i in build_context(alice, "Where do I live?").items if i.type == "memory"][:1] == [
+        "User lives in Paris"
+    ]
+
+
+def test_deleting_a_conversation_in_the_middle_of_a_history_keeps_the_history_linked(alice, run_on_commit):
+    _say(alice, run_on_commit, "I live in Paris.")
+    middle = _say(alice, run_on_commit, "I moved to Berlin.")
+    _say(alice, run_on_commit, "I moved to Lisbon.")
+
+    run_on_commit(conversation_delete, user=alice, conversation=middle)
+
+    assert _locations(alice) == (["User lives in Lisbon"], ["User lives in Paris"])
+    lisbon = memory_saying("User lives in Lisbon", user=alice)
+    assert memory_saying("User lives in Paris", user=alice).superseded_by == lisbon
+    revisions = MemoryRevision.objects.filter(memory__user=alice)
+    assert not any("Berlin" in r.old_text + r.new_text for r in revisions)  # the deleted chat's changes went
