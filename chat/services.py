@@ -59,7 +59,7 @@ def chat_turn(
     `conversation` None starts a new one (`temporary` or not); it must belong to `user` and be open
     (callers look it up scoped to the user). What memory may do follows `accounts.selectors.memory_policy`.
     `api_key`: the key of an API call, recorded in the user's access log.
-    Raises ValidationError for bad text or an ended conversation.
+    Raises ValidationError for bad text, an ended conversation, or one deleted meanwhile.
     """
     text = validate_text(text)
     if conversation is not None and not conversation.is_open:
@@ -73,6 +73,9 @@ def chat_turn(
     context = build_context(user, text, exclude_conversation=conversation, policy=policy)
     reply_text = _reply(context, history, text)
     with transaction.atomic():
+        # The user may have deleted the chat (or forgotten everything) while the reply was written.
+        if not Conversation.objects.select_for_update().filter(pk=conversation.pk).values_list("pk").first():
+            raise ValidationError("This conversation was deleted while the reply was being written.")
         reply = Message.objects.create(
             conversation=conversation, role=Message.Role.ASSISTANT, content=reply_text, created_at=timezone.now()
         )

@@ -166,3 +166,24 @@ def test_no_due_soon_banner_in_a_temporary_chat(alice_client, alice):
     temporary = chat_turn(user=alice, conversation=None, text="hi", temporary=True).conversation
     assert b"The API launch is due" not in alice_client.get(f"/chat/{temporary.pk}/").content
     assert b"The API launch is due" in alice_client.get("/chat/").content
+
+
+def test_a_chat_deleted_while_the_reply_is_written_is_a_clear_error(alice, monkeypatch):
+    from django.core.exceptions import ValidationError
+
+    from chat import services
+    from chat.models import Conversation, Message
+    from chat.privacy import conversation_delete
+
+    conversation = services.chat_turn(user=alice, conversation=None, text="Hello").conversation
+    reply = services._reply
+
+    def deleted_meanwhile(*args):  # the user deletes the chat in another tab during the model call
+        conversation_delete(user=alice, conversation=conversation)
+        return reply(*args)
+
+    monkeypatch.setattr(services, "_reply", deleted_meanwhile)
+    with pytest.raises(ValidationError, match="deleted while the reply"):
+        services.chat_turn(user=alice, conversation=conversation, text="Are you there?")
+    assert not Conversation.objects.filter(pk=conversation.pk).exists()
+    assert not Message.objects.filter(conversation_id=conversation.pk).exists()
