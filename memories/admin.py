@@ -4,6 +4,7 @@ Every view of a user's memories is logged for that user; text is masked without 
 from django.contrib import admin, messages
 from django.db import transaction
 
+from accounts.models import SensitiveCategory
 from memories.admin_audit import AuditedAdmin, can_read_text
 from memories.models import (
     Episode,
@@ -33,6 +34,21 @@ class FlaggedFilter(admin.SimpleListFilter):
             return queryset.exclude(flag_reasons=[])
         if self.value() == "no":
             return queryset.filter(flag_reasons=[])
+        return queryset
+
+
+class SensitiveCategoryFilter(admin.SimpleListFilter):
+    title = "sensitive category"
+    parameter_name = "sensitive"
+
+    def lookups(self, request, model_admin):
+        return [("none", "None"), *SensitiveCategory.choices]
+
+    def queryset(self, request, queryset):
+        if self.value() == "none":
+            return queryset.filter(sensitive_categories=[])
+        if self.value():
+            return queryset.filter(sensitive_categories__contains=[self.value()])
         return queryset
 
 
@@ -70,8 +86,8 @@ def reject(modeladmin, request, queryset):
 
 
 class MemoryAdmin(AuditedAdmin):
-    list_display = ("kind", "user", "source", "review_status", "sensitive_category", "pinned", "valid_from")
-    list_filter = ("kind", "source", "sensitive_category", "review_status", FlaggedFilter, "pinned")
+    list_display = ("kind", "user", "source", "review_status", "sensitive", "pinned", "valid_from")
+    list_filter = ("kind", "source", SensitiveCategoryFilter, "review_status", FlaggedFilter, "pinned")
     search_fields = ("subject", "user__username")
     text_fields = ("text", "subject", "attributes")  # what it is about is the user's data too
     searches_text = True
@@ -80,6 +96,10 @@ class MemoryAdmin(AuditedAdmin):
     actions = [approve, reject]
     inlines = [RevisionInline]
     list_select_related = ("user",)
+
+    @admin.display(description="sensitive categories")
+    def sensitive(self, obj) -> str:
+        return ", ".join(obj.sensitive_categories)
 
     def get_actions(self, request):
         actions = super().get_actions(request)

@@ -128,7 +128,7 @@ def _add(user, item: ExtractedItem, embedding, message: Message | None, source: 
                 importance=0.8 if item.pinned else 0.5,
                 source=source,
                 pinned=item.pinned,
-                sensitive_category=min(sensitive_categories(item.text), default=""),
+                sensitive_categories=sorted(sensitive_categories(item.text)),
                 review_status=Memory.Review.PENDING if reasons else Memory.Review.APPROVED,
                 flag_reasons=reasons,
                 valid_from=message.created_at if message else timezone.now(),
@@ -173,11 +173,11 @@ def memory_rewrite(
     under review, and a revision keeps the old text."""
     old_text = memory.text
     memory.text, memory.fingerprint, memory.embedding = text, fingerprint(text), embedding
-    memory.sensitive_category = min(sensitive_categories(text), default="")
+    memory.sensitive_categories = sorted(sensitive_categories(text))
     for field, value in changes.items():
         setattr(memory, field, value)
     hold_if_poisoned(memory)
-    fields = ["text", "fingerprint", "embedding", "sensitive_category", "review_status", "flag_reasons", "updated_at"]
+    fields = ["text", "fingerprint", "embedding", "sensitive_categories", "review_status", "flag_reasons", "updated_at"]
     memory.save(update_fields=[*fields, *changes])
     _record(memory, action, actor, message, old_text=old_text, new_text=text)
 

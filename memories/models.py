@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorField
 from django.db import models
@@ -38,7 +39,7 @@ class MemoryQuerySet(TextSearchQuerySet):
         if not policy.inject:
             return self.none()
         return self.current().filter(
-            Q(sensitive_category="") | Q(sensitive_category__in=policy.sensitive_categories),
+            sensitive_categories__contained_by=sorted(policy.sensitive_categories),
             review_status=Memory.Review.APPROVED,
             use_in_context=True,
             confidence__gte=settings.CONTEXT_MIN_CONFIDENCE,
@@ -96,8 +97,12 @@ class Memory(FullTextSearchable):
     importance = models.FloatField(default=0.5)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.STATED)
     pinned = models.BooleanField(default=False, help_text="The user asked to remember this.")
-    sensitive_category = models.CharField(
-        max_length=20, blank=True, help_text="A special category (GDPR art. 9) the text touches, if any."
+    sensitive_categories = ArrayField(
+        models.CharField(max_length=20),
+        default=list,
+        blank=True,
+        help_text="The special categories (GDPR art. 9) the text touches, if any: it is used only when the user "
+        "opted in to every one of them.",
     )
     review_status = models.CharField(
         max_length=10, choices=Review.choices, default=Review.APPROVED, help_text="Only approved memories are used."

@@ -86,7 +86,7 @@ def _memories_export(user) -> list[dict[str, Any]]:
             "importance": m.importance,
             "source": m.source,
             "pinned": m.pinned,
-            "sensitive_category": m.sensitive_category,
+            "sensitive_categories": m.sensitive_categories,
             "review_status": m.review_status,
             "flag_reasons": m.flag_reasons,
             "use_in_context": m.use_in_context,

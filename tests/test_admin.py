@@ -111,3 +111,15 @@ def test_conversation_messages_are_masked_and_the_view_logged(operator_client, a
 
     assert b"saffron" not in page and b"hidden:" in page
     assert AccessEvent.objects.filter(user=alice, actor="admin", purpose="admin: conversation").exists()
+
+
+def test_memories_filter_by_sensitive_category(root_client, alice):
+    both = make_memory(alice, "User fasts for Ramadan despite diabetes", sensitive_categories=["health", "religion"])
+    plain = make_memory(alice, "User owns a red bicycle")
+
+    def listed(value: str) -> set[int]:
+        page = root_client.get("/admin/memories/memory/", {"sensitive": value}).content
+        return {m.pk for m in (both, plain) if f"/admin/memories/memory/{m.pk}/change/".encode() in page}
+
+    assert listed("religion") == {both.pk} and listed("health") == {both.pk}
+    assert listed("none") == {plain.pk} and listed("politics") == set()

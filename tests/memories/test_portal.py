@@ -24,7 +24,7 @@ def test_a_sensitive_memory_is_used_only_with_the_categorys_consent(alice_client
     from accounts.services import consent_set
 
     alice_client.post("/memories/remember/", {"kind": "preference", "text": "User is allergic to peanuts"})
-    assert Memory.objects.get(user=alice).sensitive_category == "health"
+    assert Memory.objects.get(user=alice).sensitive_categories == ["health"]
     assert build_context(alice, "snack ideas").items == []
 
     consent_set(user=alice, purpose="sensitive:health", granted=True, method="test")

@@ -50,4 +50,19 @@ def test_with_opt_in_it_is_stored_and_labelled(alice, run_on_commit):
     _say(alice, run_on_commit, "I'm allergic to peanuts.")
 
     memory = Memory.objects.get(user=alice)
-    assert (memory.text, memory.sensitive_category) == ("User is allergic to peanuts", "health")
+    assert (memory.text, memory.sensitive_categories) == ("User is allergic to peanuts", ["health"])
+
+
+def test_a_memory_in_two_categories_is_used_only_with_both_opted_in(alice):
+    from memories.retrieval import build_context
+    from memories.services import memory_remember
+
+    for category in ("health", "religion"):
+        consent_set(user=alice, purpose=f"sensitive:{category}", granted=True, method="consent page")
+    memory, _ = memory_remember(user=alice, kind="fact", text="User fasts for Ramadan despite diabetes")
+    assert sorted(memory.sensitive_categories) == ["health", "religion"]
+    assert build_context(alice, "fasting and diabetes").memory_ids == [memory.pk]
+
+    consent_set(user=alice, purpose="sensitive:religion", granted=False, method="consent page")
+
+    assert build_context(alice, "fasting and diabetes").memory_ids == []
