@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
-from accounts.models import ConsentRecord, MemorySettings, SensitiveCategory, User
+from accounts.models import ConsentRecord, MemorySettings, SensitiveCategory, User, time_zone_names
 
 
 class SignupForm(UserCreationForm):
@@ -13,7 +13,34 @@ class SignupForm(UserCreationForm):
 
     class Meta(UserCreationForm.Meta):
         model = User
-        fields = ("username",)
+        fields = ("username", "time_zone")
+        # Filled in by static/js/time_zone.js with the browser's zone; UTC without JavaScript.
+        widgets = {"time_zone": forms.HiddenInput(attrs={"data-detect-time-zone": ""})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].required = False  # no JavaScript: UTC
+
+    def clean_time_zone(self) -> str:
+        value = self.cleaned_data.get("time_zone") or "UTC"
+        return value if value in time_zone_names() else "UTC"  # an odd browser value is not the user's fault
+
+
+class TimeZoneForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(
+        label="My time zone", required=False, help_text="What 'today', 'yesterday' or 'next Friday' mean."
+    )
+
+    class Meta:
+        model = User
+        fields = ("time_zone",)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = [(name, name) for name in sorted(time_zone_names())]
+
+    def clean_time_zone(self) -> str:
+        return self.cleaned_data["time_zone"] or self.instance.time_zone  # not sent: unchanged
 
 
 class MemorySettingsForm(forms.ModelForm):

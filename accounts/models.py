@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import secrets
+import zoneinfo
+from datetime import datetime
+from functools import cache
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -10,8 +13,27 @@ from django.utils import timezone
 from memoryweb.models import OwnedQuerySet
 
 
+@cache
+def time_zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
 class User(AbstractUser):
     """The product's user; custom from the first migration so it can grow without a table swap."""
+
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        help_text="IANA name, e.g. Europe/Paris: what 'today', 'yesterday' or 'next Friday' mean for this user.",
+    )
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone if self.time_zone in time_zone_names() else "UTC")
+
+    def local(self, moment: datetime) -> datetime:
+        """`moment` on the user's clock (timezone-aware)."""
+        return moment.astimezone(self.zone)
 
 
 class MemorySettings(models.Model):

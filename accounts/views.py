@@ -8,7 +8,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.export import export_expire, export_request
-from accounts.forms import ConsentForm, ForgetEverythingForm, MemorySettingsForm, SignupForm, consent_purposes
+from accounts.forms import (
+    ConsentForm,
+    ForgetEverythingForm,
+    MemorySettingsForm,
+    SignupForm,
+    TimeZoneForm,
+    consent_purposes,
+)
 from accounts.models import AccessEvent, ConsentRecord, DataExport
 from accounts.privacy import exports_dir, forget_everything
 from accounts.selectors import consents_in_force, export_of_user, exports_list, memory_settings_get
@@ -32,13 +39,15 @@ def signup(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def memory_settings(request):
-    """Memory on/off, use of past chats, how long temporary chats are kept."""
+    """Memory on/off, use of past chats, how long temporary chats are kept; the user's time zone."""
     form = MemorySettingsForm(request.POST or None, instance=memory_settings_get(user=request.user))
-    if request.method == "POST" and form.is_valid():
+    zone_form = TimeZoneForm(request.POST or None, instance=request.user, prefix="account")
+    if request.method == "POST" and form.is_valid() and zone_form.is_valid():
         memory_settings_update(user=request.user, **form.cleaned_data)
+        zone_form.save()
         messages.success(request, "Memory settings saved. They apply from your next message.")
         return redirect("memory_settings")
-    return render(request, "accounts/memory_settings.html", {"form": form})
+    return render(request, "accounts/memory_settings.html", {"form": form, "zone_form": zone_form})
 
 
 @login_required

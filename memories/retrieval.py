@@ -110,7 +110,7 @@ def build_context(
     policy = policy or memory_policy(user=user)
     if not policy.inject:
         return Context(items=[], text="", tokens=0)
-    now = now or timezone.now()
+    now = user.local(now or timezone.now())  # "last week", "due soon" on the user's clock
     vector = _embed(query)
     window = window_in(query, now)
     memories = Memory.objects.for_user(user).usable(policy).defer(*UNREAD)

@@ -39,7 +39,8 @@ def due_soon(*, user, conversation=None, now: datetime | None = None) -> list[Me
     """Deadlines and events within two days and open action items, for the session-start banner;
     none in a temporary chat or when memory may not be used."""
     policy = memory_policy(user=user, conversation=conversation)
-    return upcoming(Memory.objects.for_user(user).usable(policy).defer("embedding"), now or timezone.now())
+    today = user.local(now or timezone.now())  # "within two days" on the user's clock
+    return upcoming(Memory.objects.for_user(user).usable(policy).defer("embedding"), today)
 
 
 def memory_get(*, user, memory_id) -> Memory:

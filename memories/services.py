@@ -44,7 +44,9 @@ def message_process(*, message_id: int) -> bool:
     )[::-1]
     history = [(m.pk, m.content) for m in earlier]
     try:
-        items, extractor = extract(message.content, history, now=message.created_at, message_id=message.pk)
+        # Relative dates ("next Friday") are resolved on the user's clock.
+        now = message.conversation.user.local(message.created_at)
+        items, extractor = extract(message.content, history, now=now, message_id=message.pk)
     except Exception:  # a bug in a rule must not leave the message to be retried for ever
         logger.exception("extraction failed for message %s; storing its episode only", message.pk)
         items, extractor = [], "none (extractor error)"

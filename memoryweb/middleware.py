@@ -1,6 +1,8 @@
-"""Security headers Django 5.2 does not set by itself."""
+"""Security headers Django 5.2 does not set by itself, and the signed-in user's time zone."""
 
 from __future__ import annotations
+
+from django.utils import timezone
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -28,3 +30,21 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         return response
+
+
+class UserTimeZoneMiddleware:
+    """Pages show times on the signed-in user's clock (their `time_zone`); UTC otherwise."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            timezone.activate(user.zone)
+        else:
+            timezone.deactivate()
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
