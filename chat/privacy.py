@@ -12,6 +12,7 @@ from chat.models import Conversation, Message, Recall
 from memories.consolidation import memory_erase
 from memories.models import MemoryRevision
 from memories.privacy import digests_drawing_on, lock_messages, memories_learned_only_from
+from memories.services import memory_changes_undo
 
 
 def conversation_delete(*, user, conversation: Conversation) -> dict[str, int]:
@@ -22,7 +23,8 @@ def conversation_delete(*, user, conversation: Conversation) -> dict[str, int]:
     with transaction.atomic():
         lock_user(user)
         lock_messages(user=user, conversation_ids=[conversation.pk])
-        conversation = Conversation.objects.for_user(user).select_for_update().get(pk=conversation.pk)
+        conversation = Conversation.objects.for_user(user).select_for_update().defer("title").get(pk=conversation.pk)
+        memory_changes_undo(user=user, message_ids=conversation.messages.values_list("pk", flat=True))
         memory_ids = memories_learned_only_from(user=user, messages=conversation.messages.all())
         digests = digests_drawing_on(user=user, conversation=conversation)
         periods = [d.ended_at for d in digests]

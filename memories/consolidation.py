@@ -166,11 +166,19 @@ def _update(memory: Memory, item: ExtractedItem, embedding, message: Message | N
 
 
 def memory_rewrite(
-    memory: Memory, text: str, embedding, *, action: str, actor: str, message: Message | None = None, **changes
+    memory: Memory,
+    text: str,
+    embedding,
+    *,
+    action: str,
+    actor: str,
+    message: Message | None = None,
+    keep_old_text: bool = True,
+    **changes,
 ) -> None:
     """Give a memory new text (with its embedding), and whatever other field `changes` say: its
     fingerprint and sensitive category follow the text, new text that reads as an instruction puts it
-    under review, and a revision keeps the old text."""
+    under review, and a revision keeps the old text (unless it is being erased: `keep_old_text`)."""
     old_text = memory.text
     memory.text, memory.fingerprint, memory.embedding = text, fingerprint(text), embedding
     memory.sensitive_categories = sorted(sensitive_categories(text))
@@ -179,7 +187,7 @@ def memory_rewrite(
     hold_if_poisoned(memory)
     fields = ["text", "fingerprint", "embedding", "sensitive_categories", "review_status", "flag_reasons", "updated_at"]
     memory.save(update_fields=[*fields, *changes])
-    _record(memory, action, actor, message, old_text=old_text, new_text=text)
+    _record(memory, action, actor, message, old_text=old_text if keep_old_text else "", new_text=text)
 
 
 def hold_if_poisoned(memory: Memory) -> None:
@@ -245,7 +253,12 @@ def memory_erase(*, user, memory_ids, with_history: bool = True) -> int:
         older = Memory.objects.for_user(user).filter(superseded_by__in=frontier).values_list("pk", flat=True)
         frontier = set(older) - ids
         ids |= frontier
-    successors = dict(Memory.objects.for_user(user).filter(pk__in=ids).values_list("pk", "superseded_by_id"))
+    erased = {
+        pk: (successor, valid_until is None)
+        for pk, successor, valid_until in Memory.objects.for_user(user)
+        .filter(pk__in=ids)
+        .values_list("pk", "superseded_by_id", "valid_until")
+    }
     orphans = list(Memory.objects.for_user(user).filter(superseded_by__in=ids).exclude(pk__in=ids).defer("embedding"))
     memories = Memory.objects.for_user(user).filter(pk__in=ids)
     texts = list(memories.values_list("text", flat=True))
@@ -267,38 +280,33 @@ def memory_erase(*, user, memory_ids, with_history: bool = True) -> int:
     periods = list(episodes.filter(Q(kind=Episode.Kind.DIGEST) & digests).distinct().values_list("ended_at", flat=True))
     episodes.filter(Q(kind=Episode.Kind.DIGEST) & digests).delete()
     deleted, _ = memories.delete()
-    _close_history_gaps(orphans, successors)
+    _close_history_gaps(orphans, erased)
     transaction.on_commit(lambda: _rewrite_derived(user, summarized, periods))
     return len(ids) if deleted else 0
 
 
-def _close_history_gaps(orphans: list[Memory], successors: dict[int, int | None]) -> None:
-    """Older versions whose newer version was erased: each is now superseded by the first version after
-    it that remains; when none remains, the most recent of them is current again (what the user said
-    before is the latest left), unless the same statement is current already."""
-    restorable: dict[int, list[Memory]] = {}
+def _close_history_gaps(orphans: list[Memory], erased: dict[int, tuple[int | None, bool]]) -> None:
+    """Older versions whose newer version was erased (`erased`: id → (what superseded it, was it current)).
+    Each is now superseded by the first version after it that remains. When none remains and the last
+    erased one was current, what it had replaced (everything it had ended at once) is current again — what
+    the user said before is the latest left — unless the same statement is current already; when the last
+    erased one had itself ended (retracted, expired), they stay in the history."""
     for memory in orphans:
-        successor = memory.superseded_by_id
-        while successor in successors:
-            successor = successors[successor]
-        if successor is not None:
-            memory.superseded_by_id = successor
-            memory.save(update_fields=["superseded_by"])
-        else:
-            restorable.setdefault(memory.superseded_by_id, []).append(memory)
-    for versions in restorable.values():
-        latest, *earlier = sorted(versions, key=lambda m: (m.valid_until, m.pk), reverse=True)
-        current = Memory.objects.filter(user_id=latest.user_id, kind=latest.kind, fingerprint=latest.fingerprint)
-        if current.current().exists():
-            successor = current.current().get()
-        else:
-            latest.valid_until, latest.superseded_by = None, None
-            latest.save(update_fields=["valid_until", "superseded_by", "updated_at"])
-            _record(latest, "restore", MemoryRevision.Actor.USER, None)
-            successor = latest
-        for memory in earlier:
-            memory.superseded_by = successor
-            memory.save(update_fields=["superseded_by"])
+        successor, current = memory.superseded_by_id, False
+        while successor in erased:
+            successor, current = erased[successor]
+        if successor is None and current:
+            same = Memory.objects.current().filter(
+                user_id=memory.user_id, kind=memory.kind, fingerprint=memory.fingerprint
+            )
+            if (existing := same.first()) is None:
+                memory.valid_until, memory.superseded_by = None, None
+                memory.save(update_fields=["valid_until", "superseded_by", "updated_at"])
+                _record(memory, "restore", MemoryRevision.Actor.USER, None)
+                continue
+            successor = existing.pk
+        memory.superseded_by_id = successor
+        memory.save(update_fields=["superseded_by"])
 
 
 def _quotes(text: str, quoted: list[str]) -> bool:

@@ -7,7 +7,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorField
 from django.db import models
-from django.db.models import Q, TextField, Value
+from django.db.models import Func, Q, TextField, Value
 from pgvector.django import HnswIndex, VectorField
 
 from memoryweb.models import OwnedQuerySet
@@ -48,8 +48,9 @@ class MemoryQuerySet(TextSearchQuerySet):
 
 class FullTextSearchable(models.Model):
     """A `search` column: the English tsvector of the (encrypted) `text`, which the database cannot compute
-    itself, so it is written from the plain text after every save that writes `text`. Plain derived data:
-    its words, stemmed, without their order; erased with the row."""
+    itself, so every save that writes `text` writes it too, in the same statement. Plain derived data: the
+    text's stemmed words without their positions (stripped), so the text cannot be read back in order;
+    erased with the row."""
 
     search = SearchVectorField(null=True, blank=True, editable=False)
 
@@ -57,11 +58,14 @@ class FullTextSearchable(models.Model):
         abstract = True
 
     def save(self, *args, **kwargs):
-        super().save(*args, **kwargs)
         update_fields = kwargs.get("update_fields")
         if update_fields is None or "text" in update_fields:
             vector = SearchVector(Value(self.text, output_field=TextField()), config="english")
-            type(self)._base_manager.filter(pk=self.pk).update(search=vector)
+            self.search = Func(vector, function="strip", output_field=SearchVectorField())
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "search"}
+        super().save(*args, **kwargs)
+        self.__dict__.pop("search", None)  # an expression until read again from the database
 
 
 class Memory(FullTextSearchable):

@@ -17,7 +17,7 @@ from memories.extraction import ExtractedItem, extract
 from memories.models import Episode, Memory, MemoryRevision
 from memories.sensitive import not_allowed
 from memories.summaries import conversation_summarize
-from memoryweb.ai.embeddings import embed_texts
+from memoryweb.ai.embeddings import EmbeddingError, embed_texts
 
 logger = logging.getLogger(__name__)
 
@@ -228,6 +228,38 @@ def memory_edit(*, memory: Memory, text: str) -> Memory:
         source=Memory.Source.STATED,
     )
     return memory
+
+
+def memory_changes_undo(*, user, message_ids) -> int:
+    """The in-place rewrites (UPDATE: the same fact, richer) these messages made to memories that stay are
+    undone: such a memory gets back the text it had before them, when nothing rewrote it since (then
+    it is left as it is); when another current memory says that earlier text already, the rewritten one
+    is deleted (its other sources are the other memory's too). Returns how many were undone. Call inside
+    a transaction, under lock_user, before the messages go."""
+    from memories.extraction import fingerprint
+
+    message_ids = set(message_ids)
+    rewritten = MemoryRevision.objects.filter(memory__user=user, action="update", message_id__in=message_ids)
+    undone = 0
+    for memory in Memory.objects.for_user(user).filter(pk__in=rewritten.values("memory_id")).defer("embedding"):
+        changes = list(memory.revisions.filter(action__in=("update", "edit")).order_by("created_at", "id"))
+        run = []  # the last changes of the text, if they all came from these messages
+        while changes and changes[-1].action == "update" and changes[-1].message_id in message_ids:
+            run.append(changes.pop())
+        if not run or (earlier := run[-1].old_text) in ("", memory.text):
+            continue
+        undone += 1
+        same = Memory.objects.for_user(user).current().filter(kind=memory.kind, fingerprint=fingerprint(earlier))
+        if memory.valid_until is None and (other := same.exclude(pk=memory.pk).first()) is not None:
+            other.source_messages.add(*memory.source_messages.exclude(pk__in=message_ids))
+            memory.delete()
+            continue
+        try:
+            [vector] = embed_texts([earlier])
+        except EmbeddingError:  # the deletion goes on; the memory is found by its words until re-embedded
+            vector = None
+        memory_rewrite(memory, earlier, vector, action="undo", actor=MemoryRevision.Actor.USER, keep_old_text=False)
+    return undone
 
 
 def memory_set_use(*, memory: Memory, use_in_context: bool) -> None:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from celery import shared_task
 from celery.signals import worker_process_init
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -18,7 +19,8 @@ from memories.retention import apply_retention
 logger = logging.getLogger(__name__)
 
 # A task enqueued this recently may still be on its way: the sweep leaves it alone.
-SWEEP_GRACE = timedelta(minutes=2)
+SWEEP_GRACE = timedelta(minutes=2)  # work younger than this is left to its own task
+REQUEUE_AFTER = timedelta(minutes=10)  # a task queued (by its turn or a sweep) is queued again after this
 
 
 @worker_process_init.connect
@@ -92,23 +94,20 @@ def sweep() -> dict:
     for conversation in Conversation.objects.open().filter(last_activity_at__lt=idle_before):
         conversation_end(conversation=conversation)
         ended += 1
-    stale = now - SWEEP_GRACE  # made, and last queued, before this: its task was lost (or is very late)
-    messages = list(
-        Message.objects.unprocessed()
-        .filter(Q(queued_at__isnull=True) | Q(queued_at__lt=stale), created_at__lt=stale)
-        .values_list("pk", flat=True)
+    stale, lapsed = now - SWEEP_GRACE, now - REQUEUE_AFTER
+    messages = _claim(
+        Message.objects.unprocessed().filter(Q(queued_at__isnull=True) | Q(queued_at__lt=lapsed), created_at__lt=stale),
+        "queued_at",
+        now,
     )
-    Message.objects.filter(pk__in=messages).update(queued_at=now)
     for message_id in messages:
         process_message.delay(message_id)
-    conversations = list(
-        Conversation.objects.filter(
-            Q(finalize_queued_at__isnull=True) | Q(finalize_queued_at__lt=stale),
-            finalized_at__isnull=True,
-            ended_at__lt=stale,
-        ).values_list("pk", flat=True)
+    unfinished = Conversation.objects.filter(finalized_at__isnull=True, ended_at__lt=stale)
+    conversations = _claim(
+        unfinished.filter(Q(finalize_queued_at__isnull=True) | Q(finalize_queued_at__lt=lapsed)),
+        "finalize_queued_at",
+        now,
     )
-    Conversation.objects.filter(pk__in=conversations).update(finalize_queued_at=now)
     for conversation_id in conversations:
         finalize_conversation.delay(conversation_id)
     result = {
@@ -121,3 +120,12 @@ def sweep() -> dict:
     if any(result.values()):
         logger.info("sweep re-queued %s", result)
     return result
+
+
+def _claim(queryset, field: str, now) -> list[int]:
+    """Mark the rows as queued `now` and return their ids. Rows another sweep is claiming are skipped,
+    and it finds them queued afterwards: two sweeps at once never queue the same work twice."""
+    with transaction.atomic():
+        ids = list(queryset.select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True))
+        queryset.model.objects.filter(pk__in=ids).update(**{field: now})
+    return ids

@@ -36,6 +36,11 @@ SECRET_KEY = _secret_key()
 # Master keys wrapping each user's data key (vault/): MEMORYWEB_MASTER_KEYS="id:base64key,…", the first
 # current. Local default: one generated in DATA_DIR/master_keys. Keep them out of the database's backups.
 MASTER_KEYS = load_master_keys(env_str("MEMORYWEB_MASTER_KEYS"), DATA_DIR / "master_keys")
+# Keys the memories' de-duplication fingerprints (HMAC), so that a dump cannot confirm a guessed sentence.
+# Same format, one key; changing it needs `manage.py migrate memories 0010` and back (fingerprints rebuilt).
+FINGERPRINT_KEY = load_master_keys(
+    env_str("MEMORYWEB_FINGERPRINT_KEY"), DATA_DIR / "fingerprint_key", source="MEMORYWEB_FINGERPRINT_KEY"
+)[0][1]
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

@@ -18,6 +18,7 @@ from accounts.privacy import forget_everything
 from chat.models import Conversation, Message
 from chat.privacy import conversation_delete
 from chat.services import chat_turn, conversation_end
+from memories.extraction import ExtractedItem, fingerprint
 from memories.models import Episode, Memory, MemoryRevision
 from memories.retrieval import build_context
 from memories.services import message_process
@@ -232,3 +233,31 @@ def test_deleting_a_conversation_in_the_middle_of_a_history_keeps_the_history_li
     assert memory_saying("User lives in Paris", user=alice).superseded_by == lisbon
     revisions = MemoryRevision.objects.filter(memory__user=alice)
     assert not any("Berlin" in r.old_text + r.new_text for r in revisions)  # the deleted chat's changes went
+
+
+def _learn(user, text: str, item: ExtractedItem) -> Conversation:
+    """A conversation whose one message taught `item` (applied as the extractor does)."""
+    from chat.services import conversation_start
+    from memories.consolidation import memory_apply
+
+    conversation = conversation_start(user=user)
+    message = Message.objects.create(conversation=conversation, role="user", content=text, created_at=timezone.now())
+    [vector] = embed_texts([item.text])
+    memory_apply(user=user, item=item, embedding=vector, message=message, source="stated", actor="extractor")
+    return conversation
+
+
+def test_deleting_a_conversation_undoes_what_it_added_to_a_memory_from_elsewhere(alice, run_on_commit):
+    _learn(alice, "I work at Acme.", ExtractedItem("fact", "employer", "User works at Acme", 0.8))
+    richer = _learn(alice, "I'm the CTO there.", ExtractedItem("fact", "employer", "User works at Acme as CTO", 0.8))
+    [memory] = Memory.objects.for_user(alice)
+    assert memory.text == "User works at Acme as CTO"
+
+    run_on_commit(conversation_delete, user=alice, conversation=richer)
+
+    memory.refresh_from_db()
+    assert memory.text == "User works at Acme" and memory.fingerprint == fingerprint("User works at Acme")
+    revisions = MemoryRevision.objects.filter(memory__user=alice)
+    assert not any("CTO" in r.old_text + r.new_text for r in revisions)
+    assert memory.revisions.filter(action="undo", actor="user").exists()
+    assert Memory.objects.for_user(alice).with_words("cto").count() == 0

@@ -8,6 +8,7 @@ compared in SQL: lookups other than `isnull` are refused too — search goes thr
 
 from __future__ import annotations
 
+import logging
 from operator import attrgetter
 
 from django.core.exceptions import FieldError
@@ -15,7 +16,12 @@ from django.db import models
 
 from vault import keys
 
+logger = logging.getLogger(__name__)
+
 ALLOWED_LOOKUPS = {"isnull"}
+# What a value reads as when its data key was destroyed (its owner was forgotten): it cannot come back, and
+# the row can still be shown, exported or erased. Damaged values and missing master keys still raise.
+UNREADABLE = "[unreadable: the encryption key of this text was destroyed]"
 
 
 class EncryptedTextField(models.TextField):
@@ -37,7 +43,11 @@ class EncryptedTextField(models.TextField):
     def from_db_value(self, value, expression, connection):
         if not value:
             return value
-        return keys.decrypt(value)
+        try:
+            return keys.decrypt(value)
+        except keys.KeyDestroyed as error:
+            logger.warning("%s.%s: %s", self.model._meta.label, self.name, error)
+            return UNREADABLE
 
     def get_db_prep_value(self, value, connection, prepared=False):
         value = super().get_db_prep_value(value, connection, prepared)

@@ -1,11 +1,12 @@
 """Envelope encryption of users' text: one data key per user, wrapped by the master keys.
 
 `encrypt(user_id, text)` → a token `enc1:<key id>:<base64(nonce + AES-256-GCM ciphertext)>`; the header is
-authenticated with it. `decrypt(token)` finds the data key by its id, whoever owns it. Data keys are
-unwrapped once per process and kept in memory by key id (a key id is never reused, so the cache cannot go
-stale); the *current* key of a user is looked up in the database on every write, so that a key destroyed
-by another process is never written with again. `destroy_user_key` is crypto-shredding: the ciphertext
-that survives anywhere (a replica, a dump, a stray copy) cannot be read once the key row is gone."""
+authenticated with it. `decrypt(token)` finds the data key by its id. Key ids are random UUIDs, never
+reused; data keys are unwrapped once per process and kept in memory by key id for at most CACHE_SECONDS
+(so a key destroyed by another process stops working there too); the *current* key of a user is looked
+up in the database on every write, so that a destroyed key is never written with again.
+`destroy_user_key` is crypto-shredding: the ciphertext that survives anywhere (a replica, a dump, a stray
+copy) cannot be read once the key row is gone."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import binascii
 import logging
 import os
 import threading
+import time
+import uuid
 from collections import OrderedDict
 
 from cryptography.exceptions import InvalidTag
@@ -29,6 +32,7 @@ logger = logging.getLogger(__name__)
 PREFIX = "enc1:"
 NONCE_BYTES = 12
 CACHED_KEYS = 4096
+CACHE_SECONDS = 300
 
 
 class VaultError(Exception):
@@ -39,7 +43,7 @@ class KeyDestroyed(VaultError):
     """The data key of this ciphertext was destroyed: its owner was forgotten."""
 
 
-_cache: OrderedDict[int, AESGCM] = OrderedDict()
+_cache: OrderedDict[str, tuple[float, AESGCM]] = OrderedDict()  # key id → (when unwrapped, key)
 _lock = threading.Lock()
 
 
@@ -59,8 +63,8 @@ def decrypt(token: str) -> str:
     if not is_token(token):
         raise VaultError("not an encrypted value: plain text in an encrypted column")
     try:
-        key_part, body = token.removeprefix(PREFIX).split(":", 1)
-        key_id = int(key_part)
+        key_id, body = token.removeprefix(PREFIX).split(":", 1)
+        key_id = str(uuid.UUID(key_id))
         raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
     except (ValueError, binascii.Error):
         raise VaultError("a damaged encrypted value") from None
@@ -73,7 +77,7 @@ def decrypt(token: str) -> str:
 
 def destroy_user_key(user_id: int) -> int:
     """Delete the user's data key: everything encrypted with it becomes unreadable. Returns how many keys."""
-    ids = list(UserKey.objects.filter(user_id=user_id).values_list("pk", flat=True))
+    ids = [str(pk) for pk in UserKey.objects.filter(user_id=user_id).values_list("pk", flat=True)]
     UserKey.objects.filter(pk__in=ids).delete()
     with _lock:
         for key_id in ids:
@@ -87,8 +91,8 @@ def rotate_master_key() -> int:
     rewrapped = 0
     for key in UserKey.objects.exclude(master_key_id=current_id).iterator():
         with transaction.atomic():
-            key = UserKey.objects.select_for_update().get(pk=key.pk)
-            if key.master_key_id == current_id:
+            key = UserKey.objects.select_for_update().filter(pk=key.pk).first()
+            if key is None or key.master_key_id == current_id:  # destroyed meanwhile, or done
                 continue
             data_key = _unwrap(key.user_id, bytes(key.wrapped_key), key.master_key_id)
             key.master_key_id, key.wrapped_key = _wrap(key.user_id, data_key)
@@ -104,33 +108,33 @@ def forget_cached_keys() -> None:
         _cache.clear()
 
 
-def _current_key(user_id: int) -> tuple[int, AESGCM]:
+def _current_key(user_id: int) -> tuple[str, AESGCM]:
     row = UserKey.objects.filter(user_id=user_id).values_list("pk").first()
     if row is None:
         return _create_key(user_id)
-    return row[0], _key_by_id(row[0])
+    return str(row[0]), _key_by_id(str(row[0]))
 
 
-def _create_key(user_id: int) -> tuple[int, AESGCM]:
+def _create_key(user_id: int) -> tuple[str, AESGCM]:
     data_key = AESGCM.generate_key(bit_length=256)
     master_id, wrapped = _wrap(user_id, data_key)
     try:
         with transaction.atomic():
             key = UserKey.objects.create(user_id=user_id, wrapped_key=wrapped, master_key_id=master_id)
     except IntegrityError:  # another process made the user's key first: use that one
-        key_id = UserKey.objects.get(user_id=user_id).pk
+        key_id = str(UserKey.objects.get(user_id=user_id).pk)
         return key_id, _key_by_id(key_id)
     aead = AESGCM(data_key)
-    _remember(key.pk, aead)
-    return key.pk, aead
+    _remember(str(key.pk), aead)
+    return str(key.pk), aead
 
 
-def _key_by_id(key_id: int) -> AESGCM:
+def _key_by_id(key_id: str) -> AESGCM:
     with _lock:
-        aead = _cache.get(key_id)
-        if aead is not None:
+        cached = _cache.get(key_id)
+        if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
             _cache.move_to_end(key_id)
-            return aead
+            return cached[1]
     row = UserKey.objects.filter(pk=key_id).values_list("user_id", "wrapped_key", "master_key_id").first()
     if row is None:
         raise KeyDestroyed(f"data key {key_id} was destroyed")
@@ -140,9 +144,9 @@ def _key_by_id(key_id: int) -> AESGCM:
     return aead
 
 
-def _remember(key_id: int, aead: AESGCM) -> None:
+def _remember(key_id: str, aead: AESGCM) -> None:
     with _lock:
-        _cache[key_id] = aead
+        _cache[key_id] = (time.monotonic(), aead)
         while len(_cache) > CACHED_KEYS:
             _cache.popitem(last=False)
 

@@ -11,6 +11,7 @@ import base64
 import binascii
 import os
 import re
+import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,15 +38,31 @@ def parse_master_keys(raw: str, *, source: str = "MEMORYWEB_MASTER_KEYS") -> tup
     return tuple(keys)
 
 
-def load_master_keys(raw: str, default_file: Path) -> tuple[tuple[str, bytes], ...]:
+def load_master_keys(
+    raw: str, default_file: Path, *, source: str = "MEMORYWEB_MASTER_KEYS"
+) -> tuple[tuple[str, bytes], ...]:
     """The configured keys, or the local default kept (mode 0600) in `default_file`, made on first use."""
     if raw.strip():
-        keys = parse_master_keys(raw)
+        keys = parse_master_keys(raw, source=source)
         if not keys:
-            raise ImproperlyConfigured("MEMORYWEB_MASTER_KEYS holds no key")
+            raise ImproperlyConfigured(f"{source} holds no key")
         return keys
     if not default_file.exists():
-        key = base64.urlsafe_b64encode(os.urandom(32)).decode()
-        default_file.write_text(f"local-{datetime.now(UTC):%Y%m%d%H%M%S}:{key}\n")
-        default_file.chmod(0o600)
+        _create_key_file(default_file)
     return parse_master_keys(default_file.read_text(), source=str(default_file))
+
+
+def _create_key_file(path: Path) -> None:
+    """Write a new key to a private temporary file, then link it into place: processes starting together
+    (web, worker, beat) all end up with the one that got there first, and never read a half-written file."""
+    key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(f"local-{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(3)}:{key}\n")
+        os.link(temporary, path)
+    except FileExistsError:
+        pass  # another process made it first: use theirs
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from django.conf import settings
 
 KINDS = ("fact", "preference", "relationship", "project", "instruction", "event")
 OPS = ("add", "retract", "forget")
@@ -63,9 +66,10 @@ class ExtractedItem:
 
 
 def fingerprint(text: str) -> str:
-    """The same statement, however cased or punctuated, gives the same fingerprint."""
+    """The same statement, however cased or punctuated, gives the same fingerprint: an HMAC keyed by
+    FINGERPRINT_KEY, so that stored fingerprints cannot be matched against guessed sentences."""
     words = re.findall(r"[a-z0-9]+", text.lower())
-    return hashlib.sha256(" ".join(words).encode()).hexdigest()
+    return hmac.new(settings.FINGERPRINT_KEY, " ".join(words).encode(), hashlib.sha256).hexdigest()
 
 
 def unique(items: Iterable[ExtractedItem]) -> list[ExtractedItem]:

@@ -33,8 +33,8 @@ class Migration(migrations.Migration):
         ),
         migrations.RunSQL(
             [
-                "UPDATE memories_memory SET search = to_tsvector('english'::regconfig, COALESCE(text, ''))",
-                "UPDATE memories_episode SET search = to_tsvector('english'::regconfig, COALESCE(text, ''))",
+                "UPDATE memories_memory SET search = strip(to_tsvector('english'::regconfig, COALESCE(text, '')))",
+                "UPDATE memories_episode SET search = strip(to_tsvector('english'::regconfig, COALESCE(text, '')))",
             ],
             migrations.RunSQL.noop,
         ),

@@ -1,8 +1,23 @@
 # Every special category a memory touches, not only one: a memory about health and religion is used only
-# when the user opted in to both. Existing rows keep their one category.
+# when the user opted in to both. Existing rows are classified again from their (decrypted) text.
 
 import django.contrib.postgres.fields
 from django.db import migrations, models
+
+
+def classify_again(apps, schema_editor):
+    from memories.sensitive import sensitive_categories
+    from vault import keys
+
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT id, text, sensitive_category FROM memories_memory")
+        for pk, token, old in cursor.fetchall():
+            try:
+                found = sensitive_categories(keys.decrypt(token)) if token else set()
+            except keys.VaultError:  # unreadable: keep what was known
+                found = set()
+            categories = sorted(found | ({old} if old else set()))
+            cursor.execute("UPDATE memories_memory SET sensitive_categories = %s WHERE id = %s", [categories, pk])
 
 
 class Migration(migrations.Migration):
@@ -23,8 +38,9 @@ class Migration(migrations.Migration):
                 size=None,
             ),
         ),
+        migrations.RunPython(classify_again, migrations.RunPython.noop),
         migrations.RunSQL(
-            "UPDATE memories_memory SET sensitive_categories = ARRAY[sensitive_category] WHERE sensitive_category <> ''",
+            migrations.RunSQL.noop,
             "UPDATE memories_memory SET sensitive_category = COALESCE(sensitive_categories[1], '')",
         ),
         migrations.RemoveField(model_name="memory", name="sensitive_category"),

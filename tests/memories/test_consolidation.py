@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from chat.models import Message
 from chat.services import conversation_start
-from memories.consolidation import memory_apply, memory_forget_matching
+from memories.consolidation import _supersede, memory_apply, memory_erase, memory_forget_matching
 from memories.extraction import ExtractedItem
 from memories.models import Episode, Memory, MemoryRevision
 from memoryweb.ai.embeddings import embed_texts
@@ -140,3 +141,45 @@ def test_a_new_diet_supersedes_even_when_the_words_are_close(alice, say):
     vegan, decision = say(ExtractedItem("preference", "diet", "User is vegan", 0.9))
     assert decision == "supersede"
     assert [m.text for m in Memory.objects.for_user(alice).current()] == ["User is vegan"]
+
+
+def _history(memory_id: int) -> tuple[bool, int | None]:
+    memory = Memory.objects.get(pk=memory_id)
+    return memory.valid_until is None, memory.superseded_by_id
+
+
+def test_erasing_what_ended_several_memories_at_once_brings_them_all_back(alice):
+    flat = make_memory(alice, "User has a flat in Paris", subject="home")
+    lives = make_memory(alice, "User lives in Paris", subject="home")
+    moved = make_memory(alice, "User lives in Berlin", subject="home")
+    for old in (flat, lives):
+        _supersede(old, moved, None, "user")
+
+    with transaction.atomic():
+        memory_erase(user=alice, memory_ids=[moved.pk], with_history=False)
+
+    assert _history(flat.pk) == (True, None) and _history(lives.pk) == (True, None)
+
+
+def test_an_older_version_saying_what_is_current_again_points_at_it(alice):
+    old = make_memory(alice, "User lives in Paris", subject="location")
+    moved = make_memory(alice, "User lives in Berlin", subject="location")
+    _supersede(old, moved, None, "user")
+    again = make_memory(alice, "User lives in Paris", subject="location:again")  # said again elsewhere
+
+    with transaction.atomic():
+        memory_erase(user=alice, memory_ids=[moved.pk], with_history=False)
+
+    assert _history(old.pk) == (False, again.pk) and _history(again.pk) == (True, None)
+
+
+def test_what_an_erased_retracted_memory_had_replaced_stays_in_the_history(alice):
+    old = make_memory(alice, "User eats fish", subject="diet")
+    vegan = make_memory(alice, "User is vegan", subject="diet")
+    _supersede(old, vegan, None, "user")
+    Memory.objects.filter(pk=vegan.pk).update(valid_until=timezone.now())  # "I'm not vegan any more"
+
+    with transaction.atomic():
+        memory_erase(user=alice, memory_ids=[vegan.pk], with_history=False)
+
+    assert _history(old.pk) == (False, None)

@@ -17,6 +17,7 @@ from memories.models import Episode, Memory, MemoryRevision
 from memories.services import memory_edit
 from tests.factories import make_memory
 from vault import keys
+from vault.fields import UNREADABLE
 from vault.master import load_master_keys, parse_master_keys
 from vault.migration_ops import encrypt_column
 from vault.models import UserKey
@@ -139,6 +140,15 @@ def test_forgetting_destroys_the_key_so_old_copies_cannot_be_read(alice, bob, pl
     assert Message.objects.filter(conversation__user=alice).first().content == "Hello again."
 
 
+def test_rows_left_under_a_destroyed_key_read_as_unreadable_and_can_still_be_erased(alice, planted):
+    keys.destroy_user_key(alice.pk)  # e.g. rows restored from a backup after the user was forgotten
+    keys.forget_cached_keys()
+
+    assert Message.objects.filter(conversation__user=alice).first().content == UNREADABLE
+    forget_everything(user=alice, delete_account=False)
+    assert not Message.objects.filter(conversation__user=alice).exists()
+
+
 def test_deleting_the_account_deletes_the_key(alice, planted):
     forget_everything(user=alice, delete_account=True)
     assert not UserKey.objects.filter(user_id=alice.pk).exists()
@@ -198,3 +208,33 @@ def test_the_migration_encrypts_existing_plain_rows(alice):
     with connection.schema_editor() as editor:
         operation.reverse_code(None, editor)
     assert _stored("SELECT text FROM memories_memory WHERE user_id = %s", alice) == ["User likes green tea"]
+
+
+def test_processes_starting_together_share_one_local_master_key(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "master_keys"
+    with ThreadPoolExecutor(8) as pool:
+        loaded = list(pool.map(lambda _: load_master_keys("", path), range(16)))
+    assert len(set(loaded)) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["master_keys"]  # no temporary file left
+
+
+def test_a_data_key_under_a_master_key_no_longer_configured_fails_the_database_check(alice, settings):
+    from vault.checks import every_data_key_can_be_unwrapped, master_keys_from_the_environment
+
+    make_memory(alice, text="User likes tea")
+    assert every_data_key_can_be_unwrapped(None, databases=["default"]) == []
+    settings.MASTER_KEYS = (_new_master(),)
+    [error] = every_data_key_can_be_unwrapped(None, databases=["default"])
+    assert error.id == "vault.E001" and "1 data key(s)" in error.msg
+    assert [w.id for w in master_keys_from_the_environment(None)] in (["vault.W001"], [])
+
+
+def test_the_search_column_keeps_words_without_their_order(alice):
+    memory = make_memory(alice, text="User secretly visits the oncology clinic on Fridays")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT search::text FROM memories_memory WHERE id = %s", [memory.pk])
+        [(stored,)] = cursor.fetchall()
+    assert "clinic" in stored and ":" not in stored  # lexemes only: no positions to rebuild the sentence from
+    assert Memory.objects.for_user(alice).with_words("oncology fridays").get() == memory
