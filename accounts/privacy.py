@@ -19,6 +19,8 @@ from memories.privacy import erase_memory_data
 
 logger = logging.getLogger(__name__)
 
+FORGET_PHRASE = "forget everything"  # typed to confirm, on the page and in the API
+
 
 def forget_everything(*, user, delete_account: bool) -> None:
     """Erase every conversation, message, memory (with revisions), episode, summary and digest of `user`,

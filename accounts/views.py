@@ -2,15 +2,15 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404
+from django.http import FileResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.export import export_expire, export_request
+from accounts.export import ExportExpired, export_archive, export_request
 from accounts.forms import ConsentForm, ForgetEverythingForm, MemorySettingsForm, SignupForm, consent_purposes
 from accounts.models import AccessEvent, ConsentRecord, DataExport
-from accounts.privacy import exports_dir, forget_everything
+from accounts.privacy import FORGET_PHRASE, forget_everything
 from accounts.selectors import consents_in_force, export_of_user, exports_list, memory_settings_get
 from accounts.services import consent_set, memory_settings_update
 
@@ -66,9 +66,6 @@ def consent_change(request):
     else:
         messages.error(request, "That consent could not be changed.")
     return redirect("consent")
-
-
-FORGET_PHRASE = "forget everything"
 
 
 @login_required
@@ -130,12 +127,8 @@ def export_download(request, token: str):
     """The export's zip, as an attachment, for its owner only (anyone else: 404) while its link lasts;
     after that the file is deleted and the link answers 410 Gone."""
     export = export_of_user(user=request.user, token=token)
-    if export.status == DataExport.Status.READY and not export.is_downloadable:
-        export_expire(export=export)
-    if export.status == DataExport.Status.EXPIRED:
+    try:
+        path, filename = export_archive(export=export)
+    except ExportExpired:
         return render(request, "accounts/export_expired.html", {"link_hours": settings.EXPORT_LINK_HOURS}, status=410)
-    path = exports_dir() / export.file_name
-    if not export.is_downloadable or not export.file_name or not path.is_file():
-        raise Http404("This export is not ready.")
-    filename = f"memoryweb-export-{request.user.username}-{export.created_at:%Y-%m-%d}.zip"
     return FileResponse(path.open("rb"), as_attachment=True, filename=filename, content_type="application/zip")
