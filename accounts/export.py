@@ -53,6 +53,7 @@ EXPORTED_MODELS: dict[str, str] = {
     "accounts.ConsentRecord": "consents",
     "accounts.ApiKey": "api_keys",
     "accounts.AccessEvent": "access_events",
+    "accounts.AppGrant": "app_grants",
     "accounts.DataExport": "exports",
     "admin.LogEntry": "admin_actions",
     "chat.Conversation": "conversations",
