@@ -7,8 +7,7 @@ from collections.abc import Iterator
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import StreamingHttpResponse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -34,6 +33,15 @@ class ChatOutputSerializer(serializers.Serializer):
     recalled = ContextItemSerializer(many=True, help_text="What the reply drew on from memory.")
 
 
+ServerSentEvent = inline_serializer(
+    name="ChatEvent",
+    fields={
+        "event": serializers.ChoiceField(choices=["start", "delta", "done"]),
+        "data": serializers.CharField(help_text="JSON: {conversation, message}, {text}, or the chat's output."),
+    },
+)
+
+
 def _chat_output(result: services.TurnResult) -> dict:
     return {
         "conversation": result.conversation.pk,
@@ -57,7 +65,7 @@ class ChatApi(APIView):
         request=Input,
         responses={
             (200, "application/json"): ChatOutputSerializer,
-            (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description=STREAM_DESCRIPTION),
+            (200, "text/event-stream"): OpenApiResponse(ServerSentEvent, description=STREAM_DESCRIPTION),
         },
         tags=["chat"],
     )

@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular import openapi
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiParameter, inline_serializer
@@ -53,6 +54,12 @@ def _first_message(detail) -> str:
 
 def _auth_headers(response) -> dict:
     return {k: v for k, v in response.items() if k in ("WWW-Authenticate", "Retry-After")}
+
+
+@csrf_exempt  # nothing is done here: a POST to a wrong URL is a 404 like any other
+def not_found(request, *args, **kwargs) -> JsonResponse:
+    """A URL under /api/v1/ that names no endpoint (or an id that is not a number): 404 in the error shape."""
+    return JsonResponse({"error": {"code": "not_found", "message": "Not found."}}, status=404)
 
 
 def bad_request(message: str) -> Response:

@@ -1,6 +1,6 @@
 """The REST API, version 1 (/api/v1/). The schema is at /api/schema/, the interactive docs at /api/docs/."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from accounts.api import (
     AccessLogApi,
@@ -22,6 +22,7 @@ from memories.api import (
     ProfileApi,
     PushApi,
 )
+from memoryweb.api import not_found
 
 urlpatterns = [
     path("chat", ChatApi.as_view(), name="api-chat"),
@@ -44,4 +45,5 @@ urlpatterns = [
     path("me/exports/<int:export_id>/download", ExportDownloadApi.as_view(), name="api-export-download"),
     path("me/access-log", AccessLogApi.as_view(), name="api-access-log"),
     path("me/forget", ForgetApi.as_view(), name="api-forget"),
+    re_path(r"", not_found),  # anything else here (e.g. /memories/abc): 404 in the error shape, not HTML
 ]
