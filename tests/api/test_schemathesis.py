@@ -31,7 +31,7 @@ from accounts.services import api_key_create
 from chat.services import chat_turn
 from tests.api.conftest import ready_export
 
-MAX_EXAMPLES = 6
+MAX_EXAMPLES = 25
 # No 5xx, and the responses as documented. Not checked: that every schema-violating request is refused
 # (DRF coerces on purpose: "1" is a fine integer, 0 a fine boolean, 12 a fine message).
 CHECKS = [
