@@ -59,7 +59,7 @@ def _call(client, method, url, body, data):
 def test_every_endpoint_is_listed_here():
     from django.urls import get_resolver
 
-    routes = {str(p.pattern) for p in get_resolver("memoryweb.api_urls").url_patterns}
+    routes = {str(p.pattern) for p in get_resolver("memoryweb.api_urls").url_patterns} - {""}  # "": the 404
     tested = {u.removeprefix("/api/v1/").split("?")[0] for _, u, *_ in ENDPOINTS}
     as_routes = {
         r.replace("<int:conversation_id>", "{conversation}")
@@ -168,6 +168,13 @@ def test_a_disabled_app_gets_401(alice, calendar):
     app.disabled_at = timezone.now()
     app.save()
     assert app_client(secret, "alice").get("/api/v1/memories").status_code == 401
+
+
+@pytest.mark.parametrize("method", ["get", "post", "delete"])
+@pytest.mark.parametrize("url", ["/api/v1/nothing", "/api/v1/memories/abc", "/api/v1/conversations/1.5/end"])
+def test_an_unknown_api_url_is_a_404_in_the_error_shape(alice_api, method, url):
+    response = getattr(alice_api, method)(url)
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
 
 
 def test_a_session_needs_its_csrf_token(alice):
