@@ -168,6 +168,23 @@ class ConversationDetailApi(APIView):
         return Response(conversation_delete(user=request.user, conversation=conversation))
 
 
+class ConversationMessagesApi(APIView):
+    """A conversation's messages in order, in pages, each reply with what it recalled."""
+
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(ConversationDetailApi.Output.MessageWithRecalls, "Message")},
+    )
+    def get(self, request, conversation_id: int):
+        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        return paginated_response(
+            request,
+            self,
+            selectors.message_list(conversation=conversation),
+            ConversationDetailApi.Output.MessageWithRecalls,
+        )
+
+
 class MessageDetailApi(APIView):
     @extend_schema(responses={200: MessageSerializer})
     def get(self, request, message_id: int):

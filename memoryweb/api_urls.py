@@ -11,7 +11,14 @@ from accounts.api import (
     ForgetApi,
     SettingsApi,
 )
-from chat.api import ChatApi, ConversationDetailApi, ConversationEndApi, ConversationListApi, MessageDetailApi
+from chat.api import (
+    ChatApi,
+    ConversationDetailApi,
+    ConversationEndApi,
+    ConversationListApi,
+    ConversationMessagesApi,
+    MessageDetailApi,
+)
 from memories.api import (
     ContextApi,
     MemoryDetailApi,
@@ -28,6 +35,7 @@ urlpatterns = [
     path("chat", ChatApi.as_view(), name="api-chat"),
     path("conversations", ConversationListApi.as_view(), name="api-conversations"),
     path("conversations/<int:conversation_id>", ConversationDetailApi.as_view(), name="api-conversation"),
+    path("conversations/<int:conversation_id>/messages", ConversationMessagesApi.as_view(), name="api-messages"),
     path("conversations/<int:conversation_id>/end", ConversationEndApi.as_view(), name="api-conversation-end"),
     path("messages/<int:message_id>", MessageDetailApi.as_view(), name="api-message"),
     path("memories", MemoryListApi.as_view(), name="api-memories"),

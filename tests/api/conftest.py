@@ -21,6 +21,8 @@ from memories.models import Memory
 @pytest.fixture(autouse=True)
 def _fresh_throttle_and_data_dir(settings, tmp_path):
     settings.DATA_DIR = tmp_path
+    # Hundreds of users are made here: a fast hasher (the real one takes a quarter of a second per user).
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()
     yield
     cache.clear()

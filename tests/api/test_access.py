@@ -19,6 +19,7 @@ ENDPOINTS = [
     ("post", "/api/v1/chat", {"message": "Hello"}, 200, None),
     ("get", "/api/v1/conversations", None, 200, None),
     ("get", "/api/v1/conversations/{conversation}", None, 200, None),
+    ("get", "/api/v1/conversations/{conversation}/messages", None, 200, None),
     ("post", "/api/v1/conversations/{conversation}/end", None, 200, None),
     ("delete", "/api/v1/conversations/{conversation}", None, 200, None),
     ("get", "/api/v1/messages/{message}", None, 200, None),

@@ -121,6 +121,10 @@ def test_the_conversation_list_pages_and_deleting_one_takes_what_was_learned_onl
     listed = alice_api.get("/api/v1/conversations?page_size=1").json()
     assert listed["count"] == 2 and len(listed["results"]) == 1
 
+    messages = alice_api.get(f"/api/v1/conversations/{first['conversation']}/messages?page_size=1").json()
+    assert messages["count"] == 2 and messages["results"][0]["content"] == "I live in Lisbon."
+    assert messages["next"].endswith("page=2&page_size=1")
+
     deleted = alice_api.delete(f"/api/v1/conversations/{first['conversation']}")
     assert deleted.status_code == 200 and deleted.json() == {"messages": 2, "memories": 1, "digests": 0}
     assert alice_api.get(f"/api/v1/conversations/{first['conversation']}").status_code == 404
