@@ -298,8 +298,9 @@ def memory_report(*, memory: Memory, reason: str = "other") -> bool:
 def memory_push(
     *, user, app_name: str, kind: str, text: str, confidence: float, hold: bool
 ) -> tuple[Memory | None, str]:
-    """A fact or observation pushed by a registered app: source "api", the app's name in its attributes
-    (`{"app": name}`), through the same consolidation and poisoning check as everything else.
+    """A fact or observation pushed by a registered app (or the user's own API key, `app_name` ""): source
+    "api", the app's name in its attributes (`{"app": name}`), through the same consolidation and poisoning
+    check as everything else.
 
     Nothing is stored (returns None with "memory-off" or "sensitive") when the user's memory policy
     forbids learning, or the text touches a special category the user did not opt in to. With `hold`
@@ -317,7 +318,8 @@ def memory_push(
             return None, "memory-off"
         if not_allowed(text, policy.sensitive_categories):
             return None, "sensitive"
-        item = ExtractedItem(kind=kind, subject="", text=text, confidence=confidence, attributes={"app": app_name})
+        attributes = {"app": app_name} if app_name else {}
+        item = ExtractedItem(kind=kind, subject="", text=text, confidence=confidence, attributes=attributes)
         subject = "app:" + fingerprint(text)[:16] if hold else memory_subject_for(user=user, item=item)
         item = dataclasses.replace(item, subject=subject)
         memory, decision = memory_apply(

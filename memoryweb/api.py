@@ -40,16 +40,21 @@ def exception_handler(exc, context):
     return Response({"error": body}, status=response.status_code, headers=_auth_headers(response))
 
 
-def _first_message(detail) -> str:
-    """The first error message in a validation error's detail (nested lists and dicts)."""
+def _first_message(detail, field: str = "") -> str:
+    """The first error message in a validation error's detail, with the field it is about ("text: This
+    field may not be blank.")."""
     if isinstance(detail, dict):
-        detail = list(detail.values())
-    if isinstance(detail, list):
-        for item in detail:
-            if message := _first_message(item):
+        for key, value in detail.items():
+            name = key if key != "non_field_errors" else ""
+            if message := _first_message(value, f"{field}.{name}" if field and name else field or name):
                 return message
         return ""
-    return str(detail)
+    if isinstance(detail, list):
+        for item in detail:
+            if message := _first_message(item, field):
+                return message
+        return ""
+    return f"{field}: {detail}" if field else str(detail)
 
 
 def _auth_headers(response) -> dict:
