@@ -58,7 +58,7 @@ def _authenticate_app(request, secret: str):
     """An app's request: its secret must be valid; the user it names without a grant in force is answered
     404 by `ApiAccess` (never 401, so that an app learns nothing about users who did not grant it)."""
     username = request.META.get("HTTP_X_MEMORYWEB_USER", "").strip()
-    if not username:
+    if not username or "\x00" in username:
         raise exceptions.AuthenticationFailed(f"An app names the user it acts for in the {APP_USER_HEADER} header.")
     access = app_authenticate(secret=secret, username=username[:150])
     if access is None:

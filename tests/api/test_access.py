@@ -151,7 +151,14 @@ def test_an_app_reaches_no_other_users_objects_through_its_grant(alice_data, cal
 
 @pytest.mark.parametrize(
     "secret, username, status",
-    [("mwapp_wrong", "alice", 401), (None, None, 401), (None, "", 401), (None, "nobody", 404)],
+    [
+        ("mwapp_wrong", "alice", 401),
+        (None, None, 401),
+        (None, "", 401),
+        (None, "nul\x00", 401),
+        (None, "nobody", 404),
+        (None, "ALICE", 404),
+    ],
 )
 def test_app_credentials(alice, calendar, secret, username, status):
     app, real = calendar

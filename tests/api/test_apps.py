@@ -30,6 +30,11 @@ def test_a_pushed_fact_is_stored_with_source_api_and_the_apps_name(calendar_for_
     assert memory.revisions.get().actor == "api"
 
 
+def test_a_user_may_push_with_their_own_key_and_no_app_is_named(alice_api):
+    body = _push(alice_api, "User has a dentist appointment on Friday").json()
+    assert body["memory"]["source"] == "api" and body["memory"]["app"] is None
+
+
 def test_pushing_the_same_fact_again_reinforces_it(calendar_for_alice):
     first = _push(calendar_for_alice, "User plays chess").json()
     second = _push(calendar_for_alice, "User plays chess").json()
