@@ -118,6 +118,13 @@ class MessageSerializer(serializers.ModelSerializer):
         fields = ("id", "conversation", "role", "content", "created_at")
 
 
+class MessageWithRecallsSerializer(MessageSerializer):
+    recalled = RecallSerializer(source="recalls", many=True)
+
+    class Meta(MessageSerializer.Meta):
+        fields = ("id", "role", "content", "created_at", "recalled")
+
+
 class ConversationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Conversation
@@ -137,20 +144,14 @@ class ConversationDetailApi(APIView):
     only from it (the portal's "Delete a conversation")."""
 
     class Output(ConversationSerializer):
-        class MessageWithRecalls(MessageSerializer):
-            recalled = RecallSerializer(source="recalls", many=True)
-
-            class Meta(MessageSerializer.Meta):
-                fields = ("id", "role", "content", "created_at", "recalled")
-
         messages = serializers.SerializerMethodField()
 
         class Meta(ConversationSerializer.Meta):
             fields = (*ConversationSerializer.Meta.fields, "messages")
 
-        @extend_schema_field(MessageWithRecalls(many=True))
+        @extend_schema_field(MessageWithRecallsSerializer(many=True))
         def get_messages(self, conversation) -> list[dict]:
-            return self.MessageWithRecalls(selectors.message_list(conversation=conversation), many=True).data
+            return MessageWithRecallsSerializer(selectors.message_list(conversation=conversation), many=True).data
 
     class Deleted(serializers.Serializer):
         messages = serializers.IntegerField()
@@ -173,7 +174,7 @@ class ConversationMessagesApi(APIView):
 
     @extend_schema(
         parameters=PAGE_PARAMETERS,
-        responses={200: paginated(ConversationDetailApi.Output.MessageWithRecalls, "Message")},
+        responses={200: paginated(MessageWithRecallsSerializer, "Message")},
     )
     def get(self, request, conversation_id: int):
         conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
@@ -181,7 +182,7 @@ class ConversationMessagesApi(APIView):
             request,
             self,
             selectors.message_list(conversation=conversation),
-            ConversationDetailApi.Output.MessageWithRecalls,
+            MessageWithRecallsSerializer,
         )
 
 

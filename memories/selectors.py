@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.selectors import memory_policy
 from chat.models import Message
 from memories.models import Memory
-from memories.retrieval import _core as core_profile
+from memories.retrieval import _core as core_profile  # the context builder's own definition of the profile
 from memories.retrieval import upcoming
 
 
