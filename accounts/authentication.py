@@ -1,16 +1,25 @@
-"""`Authorization: Bearer <personal API key>` for the API."""
+"""Who is calling the API, and what they may do.
+
+- `Authorization: Bearer <personal API key>`: the key's owner, every endpoint.
+- `Authorization: Bearer <app secret>` + `X-Memoryweb-User: <username>`: a registered app acting for a
+  user who granted it access (accounts.apps_access); only the endpoints whose scope the grant holds.
+- A browser session (with CSRF): the logged-in user, every endpoint.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
-from rest_framework import authentication, exceptions
+from rest_framework import authentication, exceptions, permissions, throttling
 
+from accounts.apps_access import APP_SECRET_PREFIX, AppAccess, access_record, app_authenticate
 from accounts.models import ApiKey
 from accounts.services import hash_key
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # don't write on every request
+APP_USER_HEADER = "X-Memoryweb-User"
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -26,6 +35,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             key = header[1].decode()
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Invalid API key.") from None
+        if key.startswith(APP_SECRET_PREFIX):
+            return _authenticate_app(request, key)
         api_key = (
             ApiKey.objects.active()
             .select_related("user")
@@ -43,6 +54,68 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return self.keyword
 
 
+def _authenticate_app(request, secret: str):
+    """An app's request: its secret must be valid; the user it names without a grant in force is answered
+    404 by `ApiAccess` (never 401, so that an app learns nothing about users who did not grant it)."""
+    username = request.META.get("HTTP_X_MEMORYWEB_USER", "").strip()
+    if not username or "\x00" in username:
+        raise exceptions.AuthenticationFailed(f"An app names the user it acts for in the {APP_USER_HEADER} header.")
+    access = app_authenticate(secret=secret, username=username[:150])
+    if access is None:
+        raise exceptions.AuthenticationFailed("Invalid or disabled app secret.")
+    return (access.grant.user if access.grant else AnonymousUser()), access
+
+
+class ApiAccess(permissions.BasePermission):
+    """Signed in; and for an app, a grant in force from the user (else 404) holding the scope the view
+    names for this method in `app_scopes` (else 403: views without one are not for apps)."""
+
+    def has_permission(self, request, view) -> bool:
+        access = app_of(request)
+        if access is None:
+            return bool(request.user and request.user.is_authenticated)
+        if access.grant is None:
+            raise exceptions.NotFound()
+        scope = getattr(view, "app_scopes", {}).get(request.method)
+        if not access.allows(scope):
+            raise exceptions.PermissionDenied(
+                f"This app's grant does not include the scope {scope}." if scope else "Apps may not use this endpoint."
+            )
+        return True
+
+
+class PerKeyThrottle(throttling.SimpleRateThrottle):
+    """A request budget per API key, per app and user, or per signed-in user (API_THROTTLE_RATE)."""
+
+    scope = "api"
+
+    def get_cache_key(self, request, view) -> str | None:
+        if isinstance(request.auth, ApiKey):
+            ident = f"key:{request.auth.pk}"
+        elif (access := app_of(request)) is not None:
+            ident = f"app:{access.app.pk}:user:{request.user.pk}"
+        elif request.user and request.user.is_authenticated:
+            ident = f"user:{request.user.pk}"
+        else:
+            ident = f"anon:{self.get_ident(request)}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
 def api_key_of(request) -> ApiKey | None:
-    """The personal API key a request was authenticated with (None for a browser session)."""
+    """The personal API key a request was authenticated with (None for a browser session or an app)."""
     return request.auth if isinstance(request.auth, ApiKey) else None
+
+
+def app_of(request) -> AppAccess | None:
+    """The registered app a request comes from, with the user's grant (None for keys and sessions)."""
+    return request.auth if isinstance(request.auth, AppAccess) else None
+
+
+def record_read(request, *, purpose: str, items: int) -> None:
+    """Log a read of the user's memories by an API key or an app in their access log (the user's own
+    browser session reads nothing of anyone else's)."""
+    access, api_key = app_of(request), api_key_of(request)
+    if access is not None or api_key is not None:
+        access_record(
+            user=request.user, purpose=purpose, items=items, api_key=api_key, app=access.app if access else None
+        )

@@ -21,6 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.http import Http404
 from django.utils import timezone
 
 from accounts import privacy as accounts_privacy
@@ -54,6 +55,7 @@ EXPORTED_MODELS: dict[str, str] = {
     "accounts.ConsentRecord": "consents",
     "accounts.ApiKey": "api_keys",
     "accounts.AccessEvent": "access_events",
+    "accounts.AppGrant": "app_grants",
     "accounts.DataExport": "exports",
     "admin.LogEntry": "admin_actions",
     "chat.Conversation": "conversations",
@@ -392,6 +394,24 @@ def export_expire(*, export: DataExport) -> None:
         _delete_files(exports_dir() / export.file_name)
     DataExport.objects.filter(pk=export.pk).update(status=DataExport.Status.EXPIRED, file_name="")
     export.status, export.file_name = DataExport.Status.EXPIRED, ""
+
+
+class ExportExpired(Exception):
+    """The export's download link is past its life: its file is deleted (answered 410 Gone)."""
+
+
+def export_archive(*, export: DataExport) -> tuple[Path, str]:
+    """The archive of an export to download, and the file name to give it. An export whose link just
+    ran out is expired now (its file deleted: the first late request does what the cleanup would).
+    Raises ExportExpired for an expired export, Http404 for one not ready (pending, failed, file gone)."""
+    if export.status == DataExport.Status.READY and not export.is_downloadable:
+        export_expire(export=export)
+    if export.status == DataExport.Status.EXPIRED:
+        raise ExportExpired(export.pk)
+    path = exports_dir() / export.file_name
+    if not export.is_downloadable or not export.file_name or not path.is_file():
+        raise Http404("This export is not ready.")
+    return path, f"memoryweb-export-{export.user.username}-{export.created_at:%Y-%m-%d}.zip"
 
 
 def exports_cleanup(*, now: datetime | None = None) -> dict[str, int]:

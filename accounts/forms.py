@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
-from accounts.models import ConsentRecord, MemorySettings, SensitiveCategory, User, time_zone_names
+from accounts.models import ConsentRecord, MemorySettings, RegisteredApp, SensitiveCategory, User, time_zone_names
 
 
 class SignupForm(UserCreationForm):
@@ -106,3 +106,12 @@ class ConfirmDestructiveForm(forms.Form):
 
 class ForgetEverythingForm(ConfirmDestructiveForm):
     delete_account = forms.BooleanField(required=False, label="Also delete my account")
+
+
+class AppGrantForm(forms.Form):
+    """Grant a registered app access to my memory, with the scopes I tick."""
+
+    app = forms.IntegerField(widget=forms.HiddenInput)
+    scopes = forms.MultipleChoiceField(
+        choices=RegisteredApp.Scope.choices, widget=forms.CheckboxSelectMultiple, label="What it may do"
+    )

@@ -117,6 +117,66 @@ class ApiKey(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
 
+class RegisteredAppQuerySet(models.QuerySet):
+    def active(self) -> RegisteredAppQuerySet:
+        return self.filter(disabled_at__isnull=True)
+
+
+class RegisteredApp(models.Model):
+    """An app an operator registered (in the admin) that may read or write a user's memory over the API,
+    but only for users who granted it access in the portal. It authenticates with its own secret (only its
+    SHA-256 is stored; the secret is shown once, when the app is registered)."""
+
+    class Scope(models.TextChoices):
+        CONTEXT_READ = "context:read", "Read my memories, profile and context"
+        MEMORIES_WRITE = "memories:write", "Add facts and observations to my memory"
+
+    name = models.CharField(max_length=100, unique=True, help_text="Shown to users on the apps page.")
+    description = models.TextField(blank=True, help_text="What the app does with memory, for users.")
+    prefix = models.CharField(max_length=14, editable=False, help_text="The secret's first characters.")
+    hashed_secret = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    disabled_at = models.DateTimeField(null=True, blank=True, help_text="Set: the app's secret stops working.")
+
+    objects = RegisteredAppQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "registered app"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AppGrantQuerySet(OwnedQuerySet):
+    def active(self) -> AppGrantQuerySet:
+        return self.filter(revoked_at__isnull=True)
+
+
+class AppGrant(models.Model):
+    """A user's grant of access to a registered app, with its scopes; revoked (kept as history) in the portal."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="app_grants")
+    app = models.ForeignKey(RegisteredApp, on_delete=models.CASCADE, related_name="grants")
+    scopes = models.JSONField(default=list, help_text="Values of RegisteredApp.Scope.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AppGrantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "app"], condition=models.Q(revoked_at__isnull=True), name="app_grant_active_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"grant of app {self.app_id} by user {self.user_id}"
+
+
 class AccessEventQuerySet(OwnedQuerySet):
     pass
 
@@ -127,6 +187,7 @@ class AccessEvent(models.Model):
     class Actor(models.TextChoices):
         ASSISTANT = "assistant", "The assistant"
         API = "api", "An API client"
+        APP = "app", "A registered app"
         ADMIN = "admin", "An administrator"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_events")
@@ -134,6 +195,7 @@ class AccessEvent(models.Model):
     purpose = models.CharField(max_length=100, help_text="e.g. 'chat reply', 'context API'")
     conversation = models.ForeignKey("chat.Conversation", null=True, blank=True, on_delete=models.SET_NULL)
     api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL)
+    app = models.ForeignKey(RegisteredApp, null=True, blank=True, on_delete=models.SET_NULL)
     items = models.PositiveIntegerField(default=0, help_text="How many memories/episodes were read.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.db import transaction
 
-from accounts.models import AccessEvent, ApiKey, ConsentRecord, DataExport
+from accounts.models import AccessEvent, ApiKey, AppGrant, ConsentRecord, DataExport
 from accounts.selectors import memory_settings_get
 from accounts.services import lock_user
 from chat.privacy import erase_chat_data
@@ -19,6 +19,8 @@ from memories.privacy import erase_memory_data
 from vault.keys import destroy_user_key
 
 logger = logging.getLogger(__name__)
+
+FORGET_PHRASE = "forget everything"  # typed to confirm, on the page and in the API
 
 
 def forget_everything(*, user, delete_account: bool) -> None:
@@ -86,7 +88,7 @@ _ADMIN_ACTIONS = {ADDITION: "addition", CHANGE: "change", DELETION: "deletion"}
 
 def export_user_data(*, user) -> dict[str, Any]:
     """Everything the accounts app keeps about `user`: the account (never the password hash), memory
-    settings, consent records, the access log, API keys (never their hashes), data exports (never their
+    settings, consent records, the access log, API keys (never their hashes), grants to apps, data exports (never their
     tokens) and actions the user took as an administrator (without the changed object's text)."""
     return {
         "account": _account(user),
@@ -109,6 +111,7 @@ def export_user_data(*, user) -> dict[str, Any]:
                 "purpose": e.purpose,
                 "conversation_id": e.conversation_id,
                 "api_key_id": e.api_key_id,
+                "app_id": e.app_id,
                 "items": e.items,
                 "created_at": e.created_at,
             }
@@ -124,6 +127,17 @@ def export_user_data(*, user) -> dict[str, Any]:
                 "revoked_at": k.revoked_at,
             }
             for k in ApiKey.objects.for_user(user).order_by("created_at", "id")
+        ],
+        "app_grants": [
+            {
+                "id": g.pk,
+                "app_id": g.app_id,
+                "app_name": g.app.name,
+                "scopes": g.scopes,
+                "created_at": g.created_at,
+                "revoked_at": g.revoked_at,
+            }
+            for g in AppGrant.objects.for_user(user).select_related("app").order_by("created_at", "id")
         ],
         "exports": [
             {

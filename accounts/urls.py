@@ -12,6 +12,9 @@ urlpatterns = [
     path("privacy/consent/change/", views.consent_change, name="consent_change"),
     path("privacy/forget/", views.forget_everything_view, name="forget_everything"),
     path("privacy/access-log/", views.access_log, name="access_log"),
+    path("privacy/apps/", views.apps, name="apps"),
+    path("privacy/apps/grant/", views.app_grant_view, name="app_grant"),
+    path("privacy/apps/<int:grant_id>/revoke/", views.app_revoke_view, name="app_revoke"),
     path("privacy/export/", views.data_export, name="export"),
     path("privacy/export/<slug:token>/download/", views.export_download, name="export_download"),
 ]

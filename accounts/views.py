@@ -2,13 +2,15 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404
+from django.http import FileResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.export import export_expire, export_request
+from accounts.apps_access import app_grant, app_revoke, apps_with_grants, grant_of_user
+from accounts.export import ExportExpired, export_archive, export_request
 from accounts.forms import (
+    AppGrantForm,
     ConsentForm,
     ForgetEverythingForm,
     MemorySettingsForm,
@@ -16,8 +18,8 @@ from accounts.forms import (
     TimeZoneForm,
     consent_purposes,
 )
-from accounts.models import AccessEvent, ConsentRecord, DataExport
-from accounts.privacy import exports_dir, forget_everything
+from accounts.models import AccessEvent, AppGrant, ConsentRecord, DataExport, RegisteredApp
+from accounts.privacy import FORGET_PHRASE, forget_everything
 from accounts.selectors import consents_in_force, export_of_user, exports_list, memory_settings_get
 from accounts.services import consent_set, memory_settings_update
 
@@ -77,9 +79,6 @@ def consent_change(request):
     return redirect("consent")
 
 
-FORGET_PHRASE = "forget everything"
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def forget_everything_view(request):
@@ -100,7 +99,7 @@ def forget_everything_view(request):
 @login_required
 def access_log(request):
     """Who used or read my memories, and when: the assistant (in which conversation), API keys, admins."""
-    events = AccessEvent.objects.for_user(request.user).select_related("conversation", "api_key")[:500]
+    events = AccessEvent.objects.for_user(request.user).select_related("conversation", "api_key", "app")[:500]
     return render(request, "accounts/access_log.html", {"events": events})
 
 
@@ -139,12 +138,39 @@ def export_download(request, token: str):
     """The export's zip, as an attachment, for its owner only (anyone else: 404) while its link lasts;
     after that the file is deleted and the link answers 410 Gone."""
     export = export_of_user(user=request.user, token=token)
-    if export.status == DataExport.Status.READY and not export.is_downloadable:
-        export_expire(export=export)
-    if export.status == DataExport.Status.EXPIRED:
+    try:
+        path, filename = export_archive(export=export)
+    except ExportExpired:
         return render(request, "accounts/export_expired.html", {"link_hours": settings.EXPORT_LINK_HOURS}, status=410)
-    path = exports_dir() / export.file_name
-    if not export.is_downloadable or not export.file_name or not path.is_file():
-        raise Http404("This export is not ready.")
-    filename = f"memoryweb-export-{request.user.username}-{export.created_at:%Y-%m-%d}.zip"
     return FileResponse(path.open("rb"), as_attachment=True, filename=filename, content_type="application/zip")
+
+
+@login_required
+def apps(request):
+    """Registered apps that may use my memory over the API once I grant it: each with my grant in force
+    (its scopes, since when), a form to grant it and a button to revoke it; my earlier grants below."""
+    rows = [(app, grant, AppGrantForm(initial={"app": app.pk})) for app, grant in apps_with_grants(user=request.user)]
+    history = AppGrant.objects.for_user(request.user).select_related("app")[:100]
+    return render(request, "accounts/apps.html", {"rows": rows, "history": history})
+
+
+@login_required
+@require_POST
+def app_grant_view(request):
+    form = AppGrantForm(request.POST)
+    app = RegisteredApp.objects.active().filter(pk=form.cleaned_data["app"]).first() if form.is_valid() else None
+    if app is None:
+        messages.error(request, "Choose what the app may do.")
+    else:
+        app_grant(user=request.user, app=app, scopes=form.cleaned_data["scopes"])
+        messages.success(request, f"{app.name} now has access. You can revoke it here at any time.")
+    return redirect("apps")
+
+
+@login_required
+@require_POST
+def app_revoke_view(request, grant_id: int):
+    grant = grant_of_user(user=request.user, grant_id=grant_id)
+    app_revoke(user=request.user, grant=grant)
+    messages.success(request, f"{grant.app.name} no longer has access to your memory.")
+    return redirect("apps")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -61,6 +62,54 @@ def chat_turn(
     `api_key`: the key of an API call, recorded in the user's access log.
     Raises ValidationError for bad text, an ended conversation, or one deleted meanwhile.
     """
+    turn = _turn_begin(user=user, conversation=conversation, text=text, temporary=temporary)
+    return _turn_finish(turn, _reply(turn.context, turn.history, turn.text), api_key)
+
+
+@dataclass
+class StreamedTurn:
+    """A turn whose reply is being written: the user's message is stored; iterate `chunks` for the reply's
+    text as it comes; once they are all read (or the reader stops early), `result` holds the stored turn."""
+
+    conversation: Conversation
+    user_message: Message
+    chunks: Iterator[str]
+    result: TurnResult | None = None
+
+
+def chat_turn_stream(
+    *, user, conversation: Conversation | None, text: str, temporary: bool = False, api_key=None
+) -> StreamedTurn:
+    """`chat_turn`, with the reply streamed: the model's tokens as they arrive (or the offline reply, line by
+    line). The reply is stored (with its recalls, the access log, and extraction queued) when the stream
+    ends, with what was written so far if the reader went away. Raises as `chat_turn`, before any chunk."""
+    turn = _turn_begin(user=user, conversation=conversation, text=text, temporary=temporary)
+    streamed = StreamedTurn(turn.conversation, turn.user_message, iter(()))
+
+    def chunks() -> Iterator[str]:
+        written: list[str] = []
+        try:
+            for chunk in _reply_chunks(turn.context, turn.history, turn.text):
+                written.append(chunk)
+                yield chunk
+        finally:
+            streamed.result = _turn_finish(turn, "".join(written).strip() or "…", api_key)
+
+    streamed.chunks = chunks()
+    return streamed
+
+
+@dataclass
+class _Turn:
+    conversation: Conversation
+    user_message: Message
+    history: list[Message]
+    context: Context
+    text: str
+
+
+def _turn_begin(*, user, conversation: Conversation | None, text: str, temporary: bool) -> _Turn:
+    """Validate, store the user's message (in a new conversation if none), build the context."""
     text = validate_text(text)
     if conversation is not None and not conversation.is_open:
         raise ValidationError("This conversation has ended; start a new one.")
@@ -71,7 +120,12 @@ def chat_turn(
     )
     policy = memory_policy(user=user, conversation=conversation)
     context = build_context(user, text, exclude_conversation=conversation, policy=policy)
-    reply_text = _reply(context, history, text)
+    return _Turn(conversation, user_message, history, context, text)
+
+
+def _turn_finish(turn: _Turn, reply_text: str, api_key) -> TurnResult:
+    """Store the reply with what it recalled, log the access, queue the user's message for extraction."""
+    conversation, user = turn.conversation, turn.conversation.user
     with transaction.atomic():
         # The user may have deleted the chat (or forgotten everything) while the reply was written.
         if not Conversation.objects.select_for_update().filter(pk=conversation.pk).values_list("pk").first():
@@ -79,13 +133,14 @@ def chat_turn(
         reply = Message.objects.create(
             conversation=conversation, role=Message.Role.ASSISTANT, content=reply_text, created_at=timezone.now()
         )
-        _record_recall(user, conversation, reply, context, api_key)
+        _record_recall(user, conversation, reply, turn.context, api_key)
         conversation.last_activity_at = reply.created_at
-        conversation.title = conversation.title or text[:80]
+        conversation.title = conversation.title or turn.text[:80]
         conversation.save(update_fields=["last_activity_at", "title"])  # save(): the title is encrypted
-        transaction.on_commit(lambda: _enqueue_processing(user_message.pk))
+        user_message_id = turn.user_message.pk
+        transaction.on_commit(lambda: _enqueue_processing(user_message_id))
     conversation.refresh_from_db()
-    return TurnResult(conversation, user_message, reply, context)
+    return TurnResult(conversation, turn.user_message, reply, turn.context)
 
 
 def _reply(context: Context, history: list[Message], text: str) -> str:
@@ -95,7 +150,27 @@ def _reply(context: Context, history: list[Message], text: str) -> str:
         return llm.complete(prompts.compose_messages(context, history, text))
     except llm.LLMError as exc:
         logger.warning("chat reply failed: %s", exc)
-        return "Sorry, the language model could not answer just now (" + str(exc) + "). Your message is saved."
+        return _model_failed(exc)
+
+
+def _model_failed(exc: Exception) -> str:
+    return "Sorry, the language model could not answer just now (" + str(exc) + "). Your message is saved."
+
+
+def _reply_chunks(context: Context, history: list[Message], text: str) -> Iterator[str]:
+    """The reply in pieces: the model's streamed tokens, or the offline reply line by line."""
+    if not llm.is_configured():
+        lines = prompts.offline_reply(context).split("\n")
+        yield from (line + "\n" if i < len(lines) - 1 else line for i, line in enumerate(lines))
+        return
+    started = False
+    try:
+        for chunk in llm.stream(prompts.compose_messages(context, history, text)):
+            started = True
+            yield chunk
+    except llm.LLMError as exc:
+        logger.warning("chat reply failed: %s", exc)
+        yield ("\n\n" if started else "") + _model_failed(exc)
 
 
 def _record_recall(user, conversation: Conversation, reply: Message, context: Context, api_key) -> None:

@@ -1,91 +1,248 @@
-"""Memory API: list memories, and the context for a query (the chat's own context builder)."""
+"""Memory API: the user's memories (list, get, remember, edit, delete, history, report, search) and the
+context for apps (profile, context for a query, pushed facts). The same services as the portal; the
+context and search come from the chat's own context builder (`build_context`)."""
 
-from rest_framework import serializers
-from rest_framework.pagination import PageNumberPagination
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.authentication import api_key_of
-from accounts.models import AccessEvent
+from accounts.authentication import app_of, record_read
+from accounts.models import RegisteredApp
 from chat.services import validate_text
-from memories import selectors
-from memories.models import Memory
+from memories import selectors, services
+from memories.forms import MEMORY_MAX_CHARS
+from memories.models import Memory, MemoryRevision
 from memories.retrieval import build_context
+from memoryweb.api import PAGE_PARAMETERS, paginated, paginated_response
+
+READ = RegisteredApp.Scope.CONTEXT_READ.value
+WRITE = RegisteredApp.Scope.MEMORIES_WRITE.value
+SEARCH_BUDGET_TOKENS = 4000  # a search returns more than a reply's context; pages of it
 
 
 class ContextItemSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    type = serializers.CharField()
-    kind = serializers.CharField()
+    type = serializers.ChoiceField(choices=["memory", "episode"])
+    kind = serializers.CharField(help_text="A memory's kind, or an episode's: turn, summary, digest.")
     text = serializers.CharField()
     score = serializers.FloatField()
     when = serializers.DateTimeField()
-    sources = serializers.ListField(child=serializers.IntegerField())
+    sources = serializers.ListField(child=serializers.IntegerField(), help_text="Ids of the source messages.")
+
+
+class MemorySerializer(serializers.ModelSerializer):
+    sources = serializers.SerializerMethodField()
+    app = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Memory
+        fields = (
+            "id",
+            "kind",
+            "subject",
+            "text",
+            "confidence",
+            "source",
+            "app",
+            "pinned",
+            "use_in_context",
+            "review_status",
+            "valid_from",
+            "created_at",
+            "last_recalled_at",
+            "sources",
+        )
+
+    def get_sources(self, memory) -> list[int]:
+        return [m.pk for m in memory.source_messages.all()]
+
+    def get_app(self, memory) -> str | None:
+        """The registered app that pushed it (source "api")."""
+        app = memory.attributes.get("app") if isinstance(memory.attributes, dict) else None
+        return app if isinstance(app, str) else None
+
+
+class RevisionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MemoryRevision
+        fields = ("id", "action", "actor", "old_text", "new_text", "message", "created_at")
+
+
+class MemoryDetailSerializer(MemorySerializer):
+    history = serializers.SerializerMethodField()
+
+    class Meta(MemorySerializer.Meta):
+        fields = (*MemorySerializer.Meta.fields, "valid_until", "history")
+
+    def get_history(self, memory) -> list[dict]:
+        return [
+            {"action": r.action, "actor": r.actor, "created_at": r.created_at, "message": r.message_id}
+            for r in memory.revisions.all()
+        ]
 
 
 class MemoryListApi(APIView):
-    class Output(serializers.ModelSerializer):
-        sources = serializers.SerializerMethodField()
+    """The user's current memories; "remember this"."""
 
-        class Meta:
-            model = Memory
-            fields = (
-                "id",
-                "kind",
-                "subject",
-                "text",
-                "confidence",
-                "source",
-                "pinned",
-                "valid_from",
-                "created_at",
-                "last_recalled_at",
-                "sources",
-            )
+    app_scopes = {"GET": READ}
 
-        def get_sources(self, memory) -> list[int]:
-            return [m.pk for m in memory.source_messages.all()]
+    class Filters(serializers.Serializer):
+        kind = serializers.ChoiceField(choices=Memory.Kind.choices, required=False)
+        source = serializers.ChoiceField(choices=Memory.Source.choices, required=False)
+        since = serializers.DateField(required=False, help_text="Learned on or after this day (YYYY-MM-DD).")
+        until = serializers.DateField(required=False, help_text="Learned on or before this day (YYYY-MM-DD).")
 
+    class Input(serializers.Serializer):
+        kind = serializers.ChoiceField(choices=Memory.Kind.choices, default=Memory.Kind.FACT)
+        text = serializers.CharField(max_length=MEMORY_MAX_CHARS)
+
+    class Output(serializers.Serializer):
+        decision = serializers.ChoiceField(
+            choices=["add", "reinforce", "update", "supersede"], help_text="What remembering it did."
+        )
+        memory = MemorySerializer()
+
+    @extend_schema(
+        parameters=[Filters, *PAGE_PARAMETERS],
+        responses={200: paginated(MemorySerializer, "Memory")},
+        tags=["memories"],
+    )
     def get(self, request):
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(selectors.memory_list(user=request.user), request, view=self)
-        return paginator.get_paginated_response(self.Output(page, many=True).data)
+        filters = self.Filters(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        memories = selectors.memory_list(user=request.user, **filters.validated_data)
+        response = paginated_response(request, self, memories, MemorySerializer)
+        record_read(request, purpose="memories API", items=len(response.data["results"]))
+        return response
+
+    @extend_schema(request=Input, responses={201: Output}, tags=["memories"])
+    def post(self, request):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        memory, decision = services.memory_remember(
+            user=request.user, kind=data.validated_data["kind"], text=data.validated_data["text"]
+        )
+        return Response({"decision": decision, "memory": MemorySerializer(memory).data}, status=status.HTTP_201_CREATED)
 
 
 class MemoryDetailApi(APIView):
-    class Output(MemoryListApi.Output):
-        history = serializers.SerializerMethodField()
+    """One memory with its sources and history; correct it, "don't use this", delete it (with its history)."""
 
-        class Meta(MemoryListApi.Output.Meta):
-            fields = (*MemoryListApi.Output.Meta.fields, "valid_until", "history")
+    app_scopes = {"GET": READ}
 
-        def get_history(self, memory) -> list[dict]:
-            return [
-                {"action": r.action, "actor": r.actor, "created_at": r.created_at, "message": r.message_id}
-                for r in memory.revisions.all()
-            ]
+    class Input(serializers.Serializer):
+        text = serializers.CharField(max_length=MEMORY_MAX_CHARS, required=False)
+        use_in_context = serializers.BooleanField(required=False, help_text='False: "don\'t use this".')
 
+    @extend_schema(responses={200: MemoryDetailSerializer}, tags=["memories"])
     def get(self, request, memory_id: int):
-        return Response(self.Output(selectors.memory_get(user=request.user, memory_id=memory_id)).data)
+        memory = selectors.memory_get(user=request.user, memory_id=memory_id)
+        record_read(request, purpose="memories API", items=1)
+        return Response(MemoryDetailSerializer(memory).data)
+
+    @extend_schema(request=Input, responses={200: MemoryDetailSerializer}, tags=["memories"])
+    def patch(self, request, memory_id: int):
+        memory = selectors.memory_get(user=request.user, memory_id=memory_id)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        if "text" in data.validated_data:
+            services.memory_edit(memory=memory, text=data.validated_data["text"])
+        if "use_in_context" in data.validated_data:
+            services.memory_set_use(memory=memory, use_in_context=data.validated_data["use_in_context"])
+        return Response(MemoryDetailSerializer(selectors.memory_get(user=request.user, memory_id=memory.pk)).data)
+
+    @extend_schema(responses={204: None}, tags=["memories"])
+    def delete(self, request, memory_id: int):
+        memory = selectors.memory_get(user=request.user, memory_id=memory_id)
+        services.memory_delete(user=request.user, memory=memory)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MemoryHistoryApi(APIView):
+    """What changed in a memory, when and by whom (oldest first)."""
+
+    app_scopes = {"GET": READ}
+
+    @extend_schema(
+        parameters=PAGE_PARAMETERS, responses={200: paginated(RevisionSerializer, "Revision")}, tags=["memories"]
+    )
+    def get(self, request, memory_id: int):
+        memory = selectors.memory_get(user=request.user, memory_id=memory_id)
+        response = paginated_response(request, self, memory.revisions.order_by("created_at", "id"), RevisionSerializer)
+        record_read(request, purpose="memory history API", items=len(response.data["results"]))
+        return response
+
+
+class MemoryReportApi(APIView):
+    """Report a memory: held for review (not used) and sent to the moderators' queue."""
+
+    class Input(serializers.Serializer):
+        reason = serializers.ChoiceField(choices=services.REPORT_REASONS, default="other")
+
+    class Output(serializers.Serializer):
+        memory = serializers.IntegerField()
+        review_status = serializers.ChoiceField(choices=Memory.Review.choices)
+        reported = serializers.BooleanField(help_text="False: it was already held or rejected.")
+
+    @extend_schema(request=Input, responses={200: Output}, tags=["memories"])
+    def post(self, request, memory_id: int):
+        memory = selectors.memory_get(user=request.user, memory_id=memory_id)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        reported = services.memory_report(memory=memory, reason=data.validated_data["reason"])
+        memory.refresh_from_db(fields=["review_status"])
+        return Response({"memory": memory.pk, "review_status": memory.review_status, "reported": reported})
+
+
+class MemorySearchApi(APIView):
+    """Search memories and past conversations with the chat's own hybrid retrieval (vectors, BM25, full
+    text, fused), best first, in pages."""
+
+    app_scopes = {"GET": READ}
+
+    class Query(serializers.Serializer):
+        q = serializers.CharField(max_length=settings.MESSAGE_MAX_CHARS, help_text="What to look for.")
+
+    @extend_schema(
+        parameters=[Query, *PAGE_PARAMETERS],
+        responses={200: paginated(ContextItemSerializer, "ContextItem")},
+        tags=["memories"],
+    )
+    def get(self, request):
+        data = self.Query(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        query = validate_text(data.validated_data["q"], field="query")
+        context = build_context(request.user, query, budget_tokens=SEARCH_BUDGET_TOKENS)
+        response = paginated_response(request, self, context.items, ContextItemSerializer)
+        record_read(request, purpose="search API", items=len(response.data["results"]))
+        return response
 
 
 class ContextApi(APIView):
+    """The context for a query within a token budget: what the chat would inject, as text and items."""
+
+    app_scopes = {"POST": READ}
+
     class Input(serializers.Serializer):
         query = serializers.CharField(trim_whitespace=True, allow_blank=False)
         budget_tokens = serializers.IntegerField(required=False, min_value=50, max_value=8000)
 
+    class Output(serializers.Serializer):
+        context = serializers.CharField(help_text="The items quoted as data, as the chat's prompt holds them.")
+        tokens = serializers.IntegerField()
+        items = ContextItemSerializer(many=True)
+
+    @extend_schema(request=Input, responses={200: Output}, tags=["context"])
     def post(self, request):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         query = validate_text(data.validated_data["query"], field="query")
         context = build_context(request.user, query, budget_tokens=data.validated_data.get("budget_tokens"))
-        AccessEvent.objects.create(
-            user=request.user,
-            actor=AccessEvent.Actor.API,
-            purpose="context API",
-            api_key=api_key_of(request),
-            items=len(context.items),
-        )
+        record_read(request, purpose="context API", items=len(context.items))
         return Response(
             {
                 "context": context.text,
@@ -93,3 +250,56 @@ class ContextApi(APIView):
                 "items": ContextItemSerializer(context.items, many=True).data,
             }
         )
+
+
+class ProfileApi(APIView):
+    """The user's always-on profile (what every reply's context starts from): pinned memories,
+    instructions, name, diet, occupation, location, allergies."""
+
+    app_scopes = {"GET": READ}
+
+    @extend_schema(
+        parameters=PAGE_PARAMETERS, responses={200: paginated(MemorySerializer, "Profile")}, tags=["context"]
+    )
+    def get(self, request):
+        response = paginated_response(request, self, selectors.profile(user=request.user), MemorySerializer)
+        record_read(request, purpose="profile API", items=len(response.data["results"]))
+        return response
+
+
+class PushApi(APIView):
+    """A registered app adds a fact or observation about the user: source "api" with the app's name, the
+    poisoning check, and (with API_PUSH_REVIEW) held for review. Refused (409) when the user's memory is
+    off or the text touches a sensitive category they did not opt in to."""
+
+    app_scopes = {"POST": WRITE}
+
+    class Input(serializers.Serializer):
+        kind = serializers.ChoiceField(choices=Memory.Kind.choices, default=Memory.Kind.FACT)
+        text = serializers.CharField(max_length=MEMORY_MAX_CHARS, help_text='A sentence about "User".')
+        confidence = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.8)
+
+    class Output(serializers.Serializer):
+        decision = serializers.ChoiceField(choices=["add", "reinforce", "update", "supersede"])
+        memory = MemorySerializer()
+
+    @extend_schema(request=Input, responses={201: Output, 409: None}, tags=["context"])
+    def post(self, request):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        access = app_of(request)
+        memory, decision = services.memory_push(
+            user=request.user,
+            app_name=access.app.name if access else "",
+            kind=data.validated_data["kind"],
+            text=data.validated_data["text"],
+            confidence=data.validated_data["confidence"],
+            hold=settings.API_PUSH_REVIEW,
+        )
+        if memory is None:
+            message = {
+                "memory-off": "This user's memory is off or not consented to: nothing was stored.",
+                "sensitive": "This touches a sensitive category the user has not opted in to: nothing was stored.",
+            }[decision]
+            return Response({"error": {"code": decision, "message": message}}, status=status.HTTP_409_CONFLICT)
+        return Response({"decision": decision, "memory": MemorySerializer(memory).data}, status=status.HTTP_201_CREATED)

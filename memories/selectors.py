@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
@@ -11,11 +11,15 @@ from django.utils import timezone
 from accounts.selectors import memory_policy
 from chat.models import Message
 from memories.models import Memory
+from memories.retrieval import _core as core_profile  # the context builder's own definition of the profile
 from memories.retrieval import upcoming
 
 
-def memory_list(*, user, query: str = "", kind: str = "", source: str = ""):
-    """Current memories, optionally searched (words in the text) and filtered by kind and source, with
+def memory_list(
+    *, user, query: str = "", kind: str = "", source: str = "", since: date | None = None, until: date | None = None
+):
+    """Current memories, optionally searched (words in the text) and filtered by kind, source and the day
+    they were learned (`since` and `until` included), with
     their source messages, those messages' conversations, and the older versions they superseded."""
     sources = Message.objects.select_related("conversation").order_by("created_at")
     history = Memory.objects.defer("embedding", "search").order_by("-valid_until")
@@ -32,6 +36,10 @@ def memory_list(*, user, query: str = "", kind: str = "", source: str = ""):
         memories = memories.filter(kind=kind)
     if source:
         memories = memories.filter(source=source)
+    if since:
+        memories = memories.filter(created_at__date__gte=since)
+    if until:
+        memories = memories.filter(created_at__date__lte=until)
     return memories
 
 
@@ -45,3 +53,9 @@ def due_soon(*, user, conversation=None, now: datetime | None = None) -> list[Me
 
 def memory_get(*, user, memory_id) -> Memory:
     return get_object_or_404(Memory.objects.for_user(user), pk=memory_id)
+
+
+def profile(*, user) -> list[Memory]:
+    """The user's always-on profile as the context builder injects it with every reply (pinned memories,
+    instructions, name, diet, occupation, location, allergies), under the user's memory policy."""
+    return core_profile(Memory.objects.for_user(user).usable(memory_policy(user=user)).defer("embedding", "search"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 
@@ -302,3 +303,68 @@ def turns_reembed_after(*, message_ids) -> int:
         episode.embedding = vector
         episode.save(update_fields=["embedding"])
     return len(todo)
+
+
+# --- reports and apps ----------------------------------------------------------------------------------
+
+REPORT_REASONS = ("wrong", "not-mine", "instruction", "other")
+
+
+@transaction.atomic
+def memory_report(*, memory: Memory, reason: str = "other") -> bool:
+    """The user reports a memory (wrong, not theirs, an instruction slipped in): it is held for review, so
+    never injected until a moderator approves it, and shows in the admin's moderation queue with the
+    reason among its `flag_reasons` ("reported:<reason>"); the report is in its history.
+    Returns False when it was already held or rejected (nothing changes)."""
+    if reason not in REPORT_REASONS:
+        raise ValueError(f"unknown report reason {reason!r}")
+    lock_user(memory.user_id)
+    memory = Memory.objects.select_for_update().get(pk=memory.pk)
+    if memory.review_status != Memory.Review.APPROVED:
+        return False
+    memory.review_status = Memory.Review.PENDING
+    memory.flag_reasons = [*memory.flag_reasons, f"reported:{reason}"]
+    memory.save(update_fields=["review_status", "flag_reasons", "updated_at"])
+    MemoryRevision.objects.create(memory=memory, action="report", actor=MemoryRevision.Actor.USER)
+    return True
+
+
+def memory_push(
+    *, user, app_name: str, kind: str, text: str, confidence: float, hold: bool
+) -> tuple[Memory | None, str]:
+    """A fact or observation pushed by a registered app (or the user's own API key, `app_name` ""): source
+    "api", the app's name in its attributes (`{"app": name}`), through the same consolidation and poisoning
+    check as everything else.
+
+    Nothing is stored (returns None with "memory-off" or "sensitive") when the user's memory policy
+    forbids learning, or the text touches a special category the user did not opt in to. With `hold`
+    (the operator's API_PUSH_REVIEW) a new memory is held for review ("app-push" among its flag reasons)
+    and, filed under a subject of its own, supersedes nothing; restating a known memory reinforces it.
+    Returns (the memory now current, the decision)."""
+    from memories.extraction import fingerprint
+
+    text = text.strip()
+    [vector] = embed_texts([text])
+    with transaction.atomic():
+        lock_user(user)  # then decide under the lock: consent may have been withdrawn meanwhile
+        policy = memory_policy(user=user)
+        if not policy.extract:
+            return None, "memory-off"
+        if not_allowed(text, policy.sensitive_categories):
+            return None, "sensitive"
+        attributes = {"app": app_name} if app_name else {}
+        item = ExtractedItem(kind=kind, subject="", text=text, confidence=confidence, attributes=attributes)
+        subject = "app:" + fingerprint(text)[:16] if hold else memory_subject_for(user=user, item=item)
+        item = dataclasses.replace(item, subject=subject)
+        memory, decision = memory_apply(
+            user=user,
+            item=item,
+            embedding=vector,
+            message=None,
+            source=Memory.Source.API,
+            actor=MemoryRevision.Actor.API,
+        )
+        if hold and decision == "add" and memory.review_status == Memory.Review.APPROVED:
+            memory.review_status, memory.flag_reasons = Memory.Review.PENDING, [*memory.flag_reasons, "app-push"]
+            memory.save(update_fields=["review_status", "flag_reasons", "updated_at"])
+    return memory, decision

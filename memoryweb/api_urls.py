@@ -1,14 +1,57 @@
-from django.urls import path
+"""The REST API, version 1 (/api/v1/). The schema is at /api/schema/, the interactive docs at /api/docs/."""
 
-from chat.api import ChatApi, ConversationDetailApi, ConversationEndApi, MessageDetailApi
-from memories.api import ContextApi, MemoryDetailApi, MemoryListApi
+from django.urls import path, re_path
+
+from accounts.api import (
+    AccessLogApi,
+    ConsentApi,
+    ExportDetailApi,
+    ExportDownloadApi,
+    ExportListApi,
+    ForgetApi,
+    SettingsApi,
+)
+from chat.api import (
+    ChatApi,
+    ConversationDetailApi,
+    ConversationEndApi,
+    ConversationListApi,
+    ConversationMessagesApi,
+    MessageDetailApi,
+)
+from memories.api import (
+    ContextApi,
+    MemoryDetailApi,
+    MemoryHistoryApi,
+    MemoryListApi,
+    MemoryReportApi,
+    MemorySearchApi,
+    ProfileApi,
+    PushApi,
+)
+from memoryweb.api import not_found
 
 urlpatterns = [
     path("chat", ChatApi.as_view(), name="api-chat"),
+    path("conversations", ConversationListApi.as_view(), name="api-conversations"),
     path("conversations/<int:conversation_id>", ConversationDetailApi.as_view(), name="api-conversation"),
+    path("conversations/<int:conversation_id>/messages", ConversationMessagesApi.as_view(), name="api-messages"),
     path("conversations/<int:conversation_id>/end", ConversationEndApi.as_view(), name="api-conversation-end"),
     path("messages/<int:message_id>", MessageDetailApi.as_view(), name="api-message"),
     path("memories", MemoryListApi.as_view(), name="api-memories"),
+    path("memories/search", MemorySearchApi.as_view(), name="api-memory-search"),
     path("memories/<int:memory_id>", MemoryDetailApi.as_view(), name="api-memory"),
+    path("memories/<int:memory_id>/history", MemoryHistoryApi.as_view(), name="api-memory-history"),
+    path("memories/<int:memory_id>/report", MemoryReportApi.as_view(), name="api-memory-report"),
     path("context", ContextApi.as_view(), name="api-context"),
+    path("context/profile", ProfileApi.as_view(), name="api-profile"),
+    path("context/push", PushApi.as_view(), name="api-push"),
+    path("me/settings", SettingsApi.as_view(), name="api-settings"),
+    path("me/consents", ConsentApi.as_view(), name="api-consents"),
+    path("me/exports", ExportListApi.as_view(), name="api-exports"),
+    path("me/exports/<int:export_id>", ExportDetailApi.as_view(), name="api-export"),
+    path("me/exports/<int:export_id>/download", ExportDownloadApi.as_view(), name="api-export-download"),
+    path("me/access-log", AccessLogApi.as_view(), name="api-access-log"),
+    path("me/forget", ForgetApi.as_view(), name="api-forget"),
+    re_path(r"", not_found),  # anything else here (e.g. /memories/abc): 404 in the error shape, not HTML
 ]

@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from static: the docs page works offline
     "memoryweb",
     "vault",
     "accounts",
@@ -135,14 +137,43 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # --- REST API ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "accounts.authentication.ApiKeyAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "accounts.authentication.ApiKeyAuthentication",  # personal keys, and registered apps' secrets
+        "rest_framework.authentication.SessionAuthentication",  # the browser, with CSRF
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.authentication.ApiAccess"],
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.authentication.PerKeyThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api": env_str("API_THROTTLE_RATE", "600/min")},
+    "DEFAULT_PAGINATION_CLASS": "memoryweb.pagination.Pagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "memoryweb.api.AutoSchema",
     "EXCEPTION_HANDLER": "memoryweb.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
+}
+# Apps' pushed facts wait in the moderation queue until approved (instead of being used at once).
+API_PUSH_REVIEW = env_bool("API_PUSH_REVIEW", False)
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "memoryweb API",
+    "DESCRIPTION": (
+        "The memory of an AI assistant, under its user's control: chat, memories, context for apps, privacy. "
+        "Authenticate with `Authorization: Bearer <personal API key>`, or as a registered app with its secret "
+        "and `X-Memoryweb-User: <username>` (only for users who granted it access), or with a browser session "
+        '(and its CSRF token). Errors: `{"error": {"code", "message", "fields"?}}`. Lists are paginated.'
+    ),
+    "VERSION": "1",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "MemoryKind": "memories.models.Memory.Kind",
+        "MemorySource": "memories.models.Memory.Source",
+        "ReviewStatus": "memories.models.Memory.Review",
+    },
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Celery -----------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from functools import lru_cache
 
 import openai
@@ -51,6 +52,26 @@ def complete(messages: list[dict], *, model: str | None = None) -> str:
         refusal = getattr(choice.message, "refusal", None) if choice else None
         raise LLMError("The language model refused." if refusal else "The language model returned no text.")
     return content
+
+
+def stream(messages: list[dict], *, model: str | None = None) -> Iterator[str]:
+    """One chat completion, streamed: yields the reply's text as it arrives. Raises LLMError on any failure,
+    also midway (the caller keeps what came before); a stream with no text at all is a failure too."""
+    received = False
+    try:
+        response = client().chat.completions.create(
+            model=model or settings.LLM_CHAT_MODEL, messages=messages, stream=True
+        )
+        for chunk in response:
+            choice = chunk.choices[0] if getattr(chunk, "choices", None) else None
+            text = (choice.delta.content or "") if choice is not None and choice.delta is not None else ""
+            if text:
+                received = True
+                yield text
+    except (openai.OpenAIError, ValueError) as exc:
+        raise LLMError(f"The language model failed: {type(exc).__name__}") from exc
+    if not received:
+        raise LLMError("The language model returned no text.")
 
 
 def structured(messages: list[dict], *, name: str, schema: dict, model: str | None = None) -> dict:

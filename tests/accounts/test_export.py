@@ -22,6 +22,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts import export as export_service
+from accounts.apps_access import app_grant, app_register
 from accounts.export import EXPORTED_MODELS, OMITTED_FIELDS, export_document, export_request, exports_cleanup
 from accounts.models import AccessEvent, ApiKey, DataExport
 from accounts.privacy import forget_everything
@@ -43,7 +44,7 @@ def _data_dir(settings, tmp_path):
 @pytest.fixture
 def full_alice(alice, alice_api, run_on_commit):
     """Alice with at least one row of every kind: a superseded memory, recalls, summaries, a digest, an API
-    read, an admin action, a group and a permission, and an earlier export."""
+    read, a grant to an app, an admin action, a group and a permission, and an earlier export."""
     run_on_commit(chat_turn, user=alice, conversation=None, text="I live in Paris.")
     run_on_commit(chat_turn, user=alice, conversation=None, text="I live in Berlin.")
     first = run_on_commit(chat_turn, user=alice, conversation=None, text="Remember that I'm vegetarian.").conversation
@@ -51,6 +52,7 @@ def full_alice(alice, alice_api, run_on_commit):
     run_on_commit(conversation_end, conversation=first)
     user_digest(user=alice, period_end=timezone.now() + timedelta(seconds=1))
     alice_api.post("/api/v1/context", {"query": "dinner"}, format="json")
+    app_grant(user=alice, app=app_register(name="Calendar")[0], scopes=["context:read"])
     LogEntry.objects.create(
         user=alice,
         content_type=ContentType.objects.get_for_model(Memory),

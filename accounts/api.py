@@ -1,0 +1,197 @@
+"""Privacy API (/api/v1/me/...): memory settings, consent, the data export, the access log and "forget
+everything". The same services as the privacy portal's pages; apps may use none of these."""
+
+from __future__ import annotations
+
+from django.contrib.auth import logout
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.export import ExportExpired, export_archive, export_request
+from accounts.forms import consent_purposes
+from accounts.models import AccessEvent, DataExport, MemorySettings
+from accounts.privacy import FORGET_PHRASE, forget_everything
+from accounts.selectors import consents_in_force, memory_settings_get
+from accounts.services import consent_set, memory_settings_update
+from memoryweb.api import PAGE_PARAMETERS, ErrorSerializer, paginated, paginated_response
+
+
+class SettingsApi(APIView):
+    """Memory on/off, use of past chats, how long temporary chats are kept. Changes apply to the next message."""
+
+    class Output(serializers.ModelSerializer):
+        updated_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="Null: never changed.")
+
+        class Meta:
+            model = MemorySettings
+            fields = ("memory_enabled", "use_past_chats", "temporary_chat_hours", "updated_at")
+
+    class Input(serializers.ModelSerializer):
+        class Meta:
+            model = MemorySettings
+            fields = ("memory_enabled", "use_past_chats", "temporary_chat_hours")
+            extra_kwargs = {"temporary_chat_hours": {"min_value": 1, "max_value": 720}}
+
+    @extend_schema(responses={200: Output}, tags=["privacy"])
+    def get(self, request):
+        return Response(self.Output(memory_settings_get(user=request.user)).data)
+
+    @extend_schema(request=Input, responses={200: Output}, tags=["privacy"])
+    def patch(self, request):
+        data = self.Input(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        return Response(self.Output(memory_settings_update(user=request.user, **data.validated_data)).data)
+
+
+class ConsentSerializer(serializers.Serializer):
+    purpose = serializers.CharField()
+    label = serializers.CharField()
+    granted = serializers.BooleanField()
+    since = serializers.DateTimeField(allow_null=True, help_text="When the record in force was made.")
+    method = serializers.CharField(allow_null=True)
+    policy_version = serializers.CharField(allow_null=True)
+
+
+class ConsentApi(APIView):
+    """Each purpose (memory, each sensitive category) with the consent in force; grant or withdraw one,
+    in force at once, recorded with the policy version and the method "api"."""
+
+    class Input(serializers.Serializer):
+        purpose = serializers.ChoiceField(choices=list(consent_purposes()))
+        granted = serializers.BooleanField()
+
+    @extend_schema(
+        parameters=PAGE_PARAMETERS, responses={200: paginated(ConsentSerializer, "Consent")}, tags=["privacy"]
+    )
+    def get(self, request):
+        in_force = consents_in_force(user=request.user)
+        rows = [_consent(purpose, label, in_force.get(purpose)) for purpose, label in consent_purposes().items()]
+        return paginated_response(request, self, rows, ConsentSerializer)
+
+    @extend_schema(request=Input, responses={200: ConsentSerializer}, tags=["privacy"])
+    def post(self, request):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        purpose = data.validated_data["purpose"]
+        record = consent_set(user=request.user, purpose=purpose, granted=data.validated_data["granted"], method="api")
+        return Response(ConsentSerializer(_consent(purpose, consent_purposes()[purpose], record)).data)
+
+
+def _consent(purpose: str, label: str, record) -> dict:
+    return {
+        "purpose": purpose,
+        "label": label,
+        "granted": bool(record and record.granted),
+        "since": record.created_at if record else None,
+        "method": record.method if record else None,
+        "policy_version": record.policy_version if record else None,
+    }
+
+
+class ExportSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DataExport
+        fields = ("id", "status", "progress", "error", "created_at", "finished_at", "expires_at")
+
+
+class ExportListApi(APIView):
+    """The user's data exports; prepare a new one (built by a task: poll it for its progress)."""
+
+    @extend_schema(parameters=PAGE_PARAMETERS, responses={200: paginated(ExportSerializer, "Export")}, tags=["privacy"])
+    def get(self, request):
+        return paginated_response(request, self, DataExport.objects.for_user(request.user), ExportSerializer)
+
+    @extend_schema(
+        request=None,
+        responses={202: OpenApiResponse(ExportSerializer, description="Queued (or the one already being prepared).")},
+        tags=["privacy"],
+    )
+    def post(self, request):
+        export, _ = export_request(user=request.user)
+        return Response(ExportSerializer(export).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ExportDetailApi(APIView):
+    """One export: its status and progress (0-100)."""
+
+    @extend_schema(responses={200: ExportSerializer}, tags=["privacy"])
+    def get(self, request, export_id: int):
+        return Response(ExportSerializer(_export(request, export_id)).data)
+
+
+class ExportDownloadApi(APIView):
+    """The export's zip (export.json + export.md) while its link lasts; then 410 and the file is deleted."""
+
+    @extend_schema(
+        responses={
+            (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The archive."),
+            410: OpenApiResponse(ErrorSerializer, description="The link expired; the file is deleted."),
+        },
+        tags=["privacy"],
+    )
+    def get(self, request, export_id: int):
+        try:
+            path, filename = export_archive(export=_export(request, export_id))
+        except ExportExpired:
+            return Response(
+                {"error": {"code": "expired", "message": "This export's link has expired. Prepare a new one."}},
+                status=status.HTTP_410_GONE,
+            )
+        return FileResponse(path.open("rb"), as_attachment=True, filename=filename, content_type="application/zip")
+
+
+def _export(request, export_id: int) -> DataExport:
+    return get_object_or_404(DataExport.objects.for_user(request.user).select_related("user"), pk=export_id)
+
+
+class AccessEventSerializer(serializers.ModelSerializer):
+    app = serializers.CharField(source="app.name", allow_null=True, default=None)
+
+    class Meta:
+        model = AccessEvent
+        fields = ("id", "actor", "purpose", "conversation", "api_key", "app", "items", "created_at")
+
+
+class AccessLogApi(APIView):
+    """Who used or read the user's memories, newest first: the assistant, API keys, apps, admins."""
+
+    @extend_schema(
+        parameters=PAGE_PARAMETERS, responses={200: paginated(AccessEventSerializer, "AccessEvent")}, tags=["privacy"]
+    )
+    def get(self, request):
+        events = AccessEvent.objects.for_user(request.user).select_related("app")
+        return paginated_response(request, self, events, AccessEventSerializer)
+
+
+class ForgetApi(APIView):
+    """Forget everything: every conversation, message, memory (with its history), episode, summary, digest
+    and export; with `delete_account`, the account too. Asks for the typed confirmation."""
+
+    class Input(serializers.Serializer):
+        confirmation = serializers.CharField(help_text=f'Exactly "{FORGET_PHRASE}".')
+        delete_account = serializers.BooleanField(default=False)
+
+        def validate_confirmation(self, value: str) -> str:
+            if value.strip().lower() != FORGET_PHRASE:
+                raise serializers.ValidationError(f'Type exactly "{FORGET_PHRASE}".')
+            return value
+
+    class Output(serializers.Serializer):
+        forgotten = serializers.BooleanField()
+        account_deleted = serializers.BooleanField()
+
+    @extend_schema(request=Input, responses={200: Output}, tags=["privacy"])
+    def post(self, request):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        delete_account = data.validated_data["delete_account"]
+        forget_everything(user=request.user, delete_account=delete_account)
+        if delete_account and isinstance(request.successful_authenticator, SessionAuthentication):
+            logout(request._request)
+        return Response({"forgotten": True, "account_deleted": delete_account})

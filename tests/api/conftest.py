@@ -1,0 +1,82 @@
+"""API fixtures: alice's data (a conversation, a memory, a ready export), registered apps and their
+clients, and a fresh throttling cache for every test."""
+
+from __future__ import annotations
+
+import zipfile
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from accounts.apps_access import app_grant, app_register
+from accounts.models import DataExport
+from accounts.privacy import export_file_name, exports_dir
+from chat.services import chat_turn
+from memories.models import Memory
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle_and_data_dir(settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    # Hundreds of users are made here: a fast hasher (the real one takes a quarter of a second per user).
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def alice_data(alice, run_on_commit):
+    """Alice's conversation (her message and the reply), the memory learned from it, and a ready export."""
+    turn = run_on_commit(chat_turn, user=alice, conversation=None, text="I live in Lisbon.")
+    memory = Memory.objects.get(user=alice, text="User lives in Lisbon")
+    export = ready_export(alice)
+    return {
+        "conversation": turn.conversation.pk,
+        "message": turn.user_message.pk,
+        "reply": turn.reply.pk,
+        "memory": memory.pk,
+        "export": export.pk,
+    }
+
+
+def ready_export(user) -> DataExport:
+    """An export of `user` that is ready to download (a small zip in the exports folder)."""
+    export = DataExport.objects.create(
+        user=user,
+        status=DataExport.Status.READY,
+        progress=100,
+        finished_at=timezone.now(),
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+    export.file_name = export_file_name(user_id=user.pk, token=export.token)
+    with zipfile.ZipFile(exports_dir() / export.file_name, "w") as archive:
+        archive.writestr("export.json", "{}")
+    export.save(update_fields=["file_name"])
+    return export
+
+
+def app_client(secret: str, username: str | None) -> APIClient:
+    client = APIClient()
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    if username is not None:
+        headers["HTTP_X_MEMORYWEB_USER"] = username
+    client.credentials(**headers)
+    return client
+
+
+@pytest.fixture
+def calendar(db):
+    """A registered app and its secret."""
+    return app_register(name="Calendar", description="Reminds you of what matters.")
+
+
+@pytest.fixture
+def calendar_for_alice(calendar, alice):
+    """The Calendar app acting for alice, who granted it both scopes."""
+    app, secret = calendar
+    app_grant(user=alice, app=app, scopes=["context:read", "memories:write"])
+    return app_client(secret, "alice")

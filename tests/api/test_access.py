@@ -1,0 +1,206 @@
+"""Who may call what, for every endpoint: nobody anonymous (401); the owner (2xx); another user gets 404
+for the owner's objects and none of them in lists; an app without a grant gets 404 everywhere; an app
+whose grant lacks the endpoint's scope gets 403 (endpoints for the user alone are never for apps)."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from accounts.apps_access import app_grant, app_revoke
+from accounts.models import AppGrant
+from tests.api.conftest import app_client
+
+READ, WRITE = "context:read", "memories:write"
+
+# (method, url, body, the owner's status, the scope an app needs (None: not for apps))
+ENDPOINTS = [
+    ("post", "/api/v1/chat", {"message": "Hello"}, 200, None),
+    ("get", "/api/v1/conversations", None, 200, None),
+    ("get", "/api/v1/conversations/{conversation}", None, 200, None),
+    ("get", "/api/v1/conversations/{conversation}/messages", None, 200, None),
+    ("post", "/api/v1/conversations/{conversation}/end", None, 200, None),
+    ("delete", "/api/v1/conversations/{conversation}", None, 200, None),
+    ("get", "/api/v1/messages/{message}", None, 200, None),
+    ("get", "/api/v1/messages/{reply}", None, 200, None),
+    ("get", "/api/v1/memories", None, 200, READ),
+    ("post", "/api/v1/memories", {"kind": "fact", "text": "User likes green tea"}, 201, None),
+    ("get", "/api/v1/memories/search?q=Lisbon", None, 200, READ),
+    ("get", "/api/v1/memories/{memory}", None, 200, READ),
+    ("patch", "/api/v1/memories/{memory}", {"use_in_context": False}, 200, None),
+    ("delete", "/api/v1/memories/{memory}", None, 204, None),
+    ("get", "/api/v1/memories/{memory}/history", None, 200, READ),
+    ("post", "/api/v1/memories/{memory}/report", {"reason": "wrong"}, 200, None),
+    ("post", "/api/v1/context", {"query": "Where do I live?"}, 200, READ),
+    ("get", "/api/v1/context/profile", None, 200, READ),
+    ("post", "/api/v1/context/push", {"text": "User plays chess on Sundays"}, 201, WRITE),
+    ("get", "/api/v1/me/settings", None, 200, None),
+    ("patch", "/api/v1/me/settings", {"use_past_chats": False}, 200, None),
+    ("get", "/api/v1/me/consents", None, 200, None),
+    ("post", "/api/v1/me/consents", {"purpose": "sensitive:health", "granted": True}, 200, None),
+    ("get", "/api/v1/me/exports", None, 200, None),
+    ("post", "/api/v1/me/exports", None, 202, None),
+    ("get", "/api/v1/me/exports/{export}", None, 200, None),
+    ("get", "/api/v1/me/exports/{export}/download", None, 200, None),
+    ("get", "/api/v1/me/access-log", None, 200, None),
+    ("post", "/api/v1/me/forget", {"confirmation": "forget everything"}, 200, None),
+]
+OBJECT_ENDPOINTS = [e for e in ENDPOINTS if "{" in e[1]]
+IDS = [f"{m} {u}" for m, u, *_ in ENDPOINTS]
+
+
+def _call(client, method, url, body, data):
+    url = url.format(**data)
+    if body is None:
+        return getattr(client, method)(url)
+    return getattr(client, method)(url, body, format="json")
+
+
+def test_every_endpoint_is_listed_here():
+    from django.urls import get_resolver
+
+    routes = {str(p.pattern) for p in get_resolver("memoryweb.api_urls").url_patterns} - {""}  # "": the 404
+    tested = {u.removeprefix("/api/v1/").split("?")[0] for _, u, *_ in ENDPOINTS}
+    as_routes = {
+        r.replace("<int:conversation_id>", "{conversation}")
+        .replace("<int:message_id>", "{message}")
+        .replace("<int:memory_id>", "{memory}")
+        .replace("<int:export_id>", "{export}")
+        for r in routes
+    }
+    assert as_routes <= tested
+
+
+@pytest.mark.parametrize("method, url, body, owner_status, scope", ENDPOINTS, ids=IDS)
+def test_anonymous_gets_401(db, method, url, body, owner_status, scope):
+    ids = {"conversation": 1, "message": 1, "reply": 1, "memory": 1, "export": 1}
+    response = _call(APIClient(), method, url, body, ids)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+    assert response["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("method, url, body, owner_status, scope", ENDPOINTS, ids=IDS)
+def test_the_owner_gets_it(alice_api, alice_data, method, url, body, owner_status, scope):
+    response = _call(alice_api, method, url, body, alice_data)
+    assert response.status_code == owner_status, response.content
+
+
+@pytest.mark.parametrize(
+    "method, url, body, owner_status, scope", OBJECT_ENDPOINTS, ids=[f"{m} {u}" for m, u, *_ in OBJECT_ENDPOINTS]
+)
+def test_another_user_gets_404_for_the_owners_objects(alice_data, bob_api, method, url, body, owner_status, scope):
+    response = _call(bob_api, method, url, body, alice_data)
+    assert response.status_code == 404, response.content
+    assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "url, key", [("conversations", "id"), ("memories", "id"), ("me/exports", "id"), ("context/profile", "id")]
+)
+def test_another_user_sees_none_of_the_owners_objects_in_lists(alice_data, bob_api, url, key):
+    response = bob_api.get(f"/api/v1/{url}")
+    assert response.status_code == 200 and response.json()["results"] == []
+
+
+def test_another_user_finds_nothing_of_the_owners_by_search_or_context(alice_data, bob_api):
+    assert bob_api.get("/api/v1/memories/search?q=Lisbon").json()["results"] == []
+    assert bob_api.post("/api/v1/context", {"query": "Lisbon"}, format="json").json()["items"] == []
+
+
+@pytest.mark.parametrize("method, url, body, owner_status, scope", ENDPOINTS, ids=IDS)
+def test_an_app_without_a_grant_gets_404(alice_data, calendar, bob, method, url, body, owner_status, scope):
+    app, secret = calendar
+    app_grant(user=bob, app=app, scopes=[READ, WRITE])  # bob's grant gives nothing of alice's
+    response = _call(app_client(secret, "alice"), method, url, body, alice_data)
+    assert response.status_code == 404, response.content
+    assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("method, url, body, owner_status, scope", ENDPOINTS, ids=IDS)
+def test_an_app_with_a_revoked_grant_gets_404(alice, alice_data, calendar, method, url, body, owner_status, scope):
+    app, secret = calendar
+    app_revoke(user=alice, grant=app_grant(user=alice, app=app, scopes=[READ, WRITE]))
+    response = _call(app_client(secret, "alice"), method, url, body, alice_data)
+    assert response.status_code == 404, response.content
+
+
+@pytest.mark.parametrize("granted", [[READ], [WRITE], [READ, WRITE]])
+@pytest.mark.parametrize("method, url, body, owner_status, scope", ENDPOINTS, ids=IDS)
+def test_an_app_gets_what_its_scopes_allow_and_403_for_the_rest(
+    alice, alice_data, calendar, granted, method, url, body, owner_status, scope
+):
+    app, secret = calendar
+    app_grant(user=alice, app=app, scopes=granted)
+    response = _call(app_client(secret, "alice"), method, url, body, alice_data)
+    if scope in granted:
+        assert response.status_code == owner_status, response.content
+    else:
+        assert response.status_code == 403, response.content
+        assert response.json()["error"]["code"] == "permission_denied"
+
+
+def test_an_app_reaches_no_other_users_objects_through_its_grant(alice_data, calendar, bob):
+    app, secret = calendar
+    app_grant(user=bob, app=app, scopes=[READ])
+    client = app_client(secret, "bob")
+    assert client.get(f"/api/v1/memories/{alice_data['memory']}").status_code == 404
+    assert client.get("/api/v1/memories").json()["results"] == []
+
+
+@pytest.mark.parametrize(
+    "secret, username, status",
+    [
+        ("mwapp_wrong", "alice", 401),
+        (None, None, 401),
+        (None, "", 401),
+        (None, "nul\x00", 401),
+        (None, "nobody", 404),
+        (None, "ALICE", 404),
+    ],
+)
+def test_app_credentials(alice, calendar, secret, username, status):
+    app, real = calendar
+    app_grant(user=alice, app=app, scopes=[READ])
+    response = app_client(secret or real, username).get("/api/v1/memories")
+    assert response.status_code == status
+    assert "error" in response.json()
+
+
+def test_a_disabled_app_gets_401(alice, calendar):
+    from django.utils import timezone
+
+    app, secret = calendar
+    app_grant(user=alice, app=app, scopes=[READ])
+    app.disabled_at = timezone.now()
+    app.save()
+    assert app_client(secret, "alice").get("/api/v1/memories").status_code == 401
+
+
+@pytest.mark.parametrize("method", ["get", "post", "delete"])
+@pytest.mark.parametrize("url", ["/api/v1/nothing", "/api/v1/memories/abc", "/api/v1/conversations/1.5/end"])
+def test_an_unknown_api_url_is_a_404_in_the_error_shape(alice_api, method, url):
+    response = getattr(alice_api, method)(url)
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def test_a_session_needs_its_csrf_token(alice):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    assert client.get("/api/v1/memories").status_code == 200
+    refused = client.post("/api/v1/memories", {"text": "User likes tea"}, content_type="application/json")
+    assert refused.status_code == 403 and "CSRF" in refused.json()["error"]["message"]
+    client.get("/accounts/privacy/consent/")
+    token = client.cookies["csrftoken"].value
+    accepted = client.post(
+        "/api/v1/memories", {"text": "User likes tea"}, content_type="application/json", HTTP_X_CSRFTOKEN=token
+    )
+    assert accepted.status_code == 201
+
+
+def test_an_active_grant_is_replaced_by_a_new_one(alice, calendar):
+    app, _ = calendar
+    app_grant(user=alice, app=app, scopes=[READ])
+    app_grant(user=alice, app=app, scopes=[WRITE])
+    assert list(AppGrant.objects.for_user(alice).active().values_list("scopes", flat=True)) == [[WRITE]]
