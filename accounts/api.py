@@ -15,28 +15,37 @@ from rest_framework.views import APIView
 
 from accounts.export import ExportExpired, export_archive, export_request
 from accounts.forms import consent_purposes
-from accounts.models import AccessEvent, DataExport, MemorySettings
+from accounts.models import AccessEvent, DataExport, MemorySettings, time_zone_names
 from accounts.privacy import FORGET_PHRASE, forget_everything
 from accounts.selectors import consents_in_force, memory_settings_get
-from accounts.services import consent_set, memory_settings_update
+from accounts.services import consent_set, memory_settings_update, time_zone_set
 from memoryweb.api import PAGE_PARAMETERS, ErrorSerializer, paginated, paginated_response
 
 
 class SettingsApi(APIView):
-    """Memory on/off, use of past chats, how long temporary chats are kept. Changes apply to the next message."""
+    """Memory on/off, use of past chats, how long temporary chats are kept, and the user's time zone (what
+    "today" or "next Friday" mean). Changes apply to the next message."""
 
     class Output(serializers.ModelSerializer):
         updated_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="Null: never changed.")
+        time_zone = serializers.CharField(source="user.time_zone", help_text="IANA name, e.g. Europe/Paris.")
 
         class Meta:
             model = MemorySettings
-            fields = ("memory_enabled", "use_past_chats", "temporary_chat_hours", "updated_at")
+            fields = ("memory_enabled", "use_past_chats", "temporary_chat_hours", "time_zone", "updated_at")
 
     class Input(serializers.ModelSerializer):
+        time_zone = serializers.CharField(required=False, help_text="IANA name, e.g. Europe/Paris.")
+
         class Meta:
             model = MemorySettings
-            fields = ("memory_enabled", "use_past_chats", "temporary_chat_hours")
+            fields = ("memory_enabled", "use_past_chats", "temporary_chat_hours", "time_zone")
             extra_kwargs = {"temporary_chat_hours": {"min_value": 1, "max_value": 720}}
+
+        def validate_time_zone(self, value: str) -> str:
+            if value not in time_zone_names():
+                raise serializers.ValidationError("Not a time zone name (e.g. Europe/Paris).")
+            return value
 
     @extend_schema(responses={200: Output}, tags=["privacy"])
     def get(self, request):
@@ -46,7 +55,10 @@ class SettingsApi(APIView):
     def patch(self, request):
         data = self.Input(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        return Response(self.Output(memory_settings_update(user=request.user, **data.validated_data)).data)
+        changes = dict(data.validated_data)
+        if "time_zone" in changes:
+            time_zone_set(user=request.user, time_zone=changes.pop("time_zone"))
+        return Response(self.Output(memory_settings_update(user=request.user, **changes)).data)
 
 
 class ConsentSerializer(serializers.Serializer):

@@ -26,21 +26,18 @@ class SignupForm(UserCreationForm):
         return value if value in time_zone_names() else "UTC"  # an odd browser value is not the user's fault
 
 
-class TimeZoneForm(forms.ModelForm):
+class TimeZoneForm(forms.Form):
     time_zone = forms.ChoiceField(
         label="My time zone", required=False, help_text="What 'today', 'yesterday' or 'next Friday' mean."
     )
 
-    class Meta:
-        model = User
-        fields = ("time_zone",)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, initial={"time_zone": user.time_zone}, **kwargs)
+        self.user = user
         self.fields["time_zone"].choices = [(name, name) for name in sorted(time_zone_names())]
 
     def clean_time_zone(self) -> str:
-        return self.cleaned_data["time_zone"] or self.instance.time_zone  # not sent: unchanged
+        return self.cleaned_data["time_zone"] or self.user.time_zone  # not sent: unchanged
 
 
 class MemorySettingsForm(forms.ModelForm):

@@ -46,6 +46,17 @@ def memory_settings_update(*, user, **changes) -> MemorySettings:
     return memory_settings
 
 
+def time_zone_set(*, user, time_zone: str) -> None:
+    """The user's clock (an IANA name): relative dates, time words and "due soon" follow it."""
+    from accounts.models import time_zone_names
+
+    if time_zone not in time_zone_names():
+        raise ValueError(f"unknown time zone: {time_zone!r}")
+    if user.time_zone != time_zone:
+        user.time_zone = time_zone
+        user.save(update_fields=["time_zone"])
+
+
 def lock_user(user) -> None:
     """Take the user's row lock until the transaction ends. Every writer of a user's memory (the worker,
     the portal, erasure, summaries, digests) takes it first, so they run one after another and in the

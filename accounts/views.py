@@ -21,7 +21,7 @@ from accounts.forms import (
 from accounts.models import AccessEvent, AppGrant, ConsentRecord, DataExport, RegisteredApp
 from accounts.privacy import FORGET_PHRASE, forget_everything
 from accounts.selectors import consents_in_force, export_of_user, exports_list, memory_settings_get
-from accounts.services import consent_set, memory_settings_update
+from accounts.services import consent_set, memory_settings_update, time_zone_set
 
 
 @require_http_methods(["GET", "POST"])
@@ -43,10 +43,10 @@ def signup(request):
 def memory_settings(request):
     """Memory on/off, use of past chats, how long temporary chats are kept; the user's time zone."""
     form = MemorySettingsForm(request.POST or None, instance=memory_settings_get(user=request.user))
-    zone_form = TimeZoneForm(request.POST or None, instance=request.user, prefix="account")
+    zone_form = TimeZoneForm(request.POST or None, user=request.user, prefix="account")
     if request.method == "POST" and form.is_valid() and zone_form.is_valid():
         memory_settings_update(user=request.user, **form.cleaned_data)
-        zone_form.save()
+        time_zone_set(user=request.user, time_zone=zone_form.cleaned_data["time_zone"])
         messages.success(request, "Memory settings saved. They apply from your next message.")
         return redirect("memory_settings")
     return render(request, "accounts/memory_settings.html", {"form": form, "zone_form": zone_form})

@@ -15,7 +15,7 @@ from accounts.apps_access import app_grant, app_register
 from accounts.models import DataExport
 from accounts.privacy import export_file_name, exports_dir
 from chat.services import chat_turn
-from memories.models import Memory
+from tests.factories import memory_saying
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +32,7 @@ def _fresh_throttle_and_data_dir(settings, tmp_path):
 def alice_data(alice, run_on_commit):
     """Alice's conversation (her message and the reply), the memory learned from it, and a ready export."""
     turn = run_on_commit(chat_turn, user=alice, conversation=None, text="I live in Lisbon.")
-    memory = Memory.objects.get(user=alice, text="User lives in Lisbon")
+    memory = memory_saying("User lives in Lisbon", user=alice)
     export = ready_export(alice)
     return {
         "conversation": turn.conversation.pk,

@@ -11,7 +11,7 @@ from accounts.models import AccessEvent, AppGrant, ConsentRecord
 from accounts.services import consent_set, memory_settings_update
 from memories.models import HeldMemory, Memory
 from tests.api.conftest import app_client
-from tests.factories import make_memory
+from tests.factories import make_memory, memory_saying
 
 
 def _push(client, text, **extra):
@@ -50,7 +50,7 @@ def test_with_api_push_review_a_push_waits_in_the_moderation_queue(calendar_for_
     held = HeldMemory.objects.get(pk=body["memory"]["id"])
     assert held.review_status == "pending" and "app-push" in held.flag_reasons
     # it supersedes nothing while held, and is not used
-    assert Memory.objects.get(text="User lives in Lisbon").valid_until is None
+    assert memory_saying("User lives in Lisbon").valid_until is None
     context = calendar_for_alice.post("/api/v1/context", {"query": "Where does the user live?"}, format="json")
     assert [i["text"] for i in context.json()["items"] if i["type"] == "memory"] == ["User lives in Lisbon"]
 
@@ -59,7 +59,7 @@ def test_without_review_a_push_supersedes_like_anything_said(calendar_for_alice,
     make_memory(alice, "User lives in Lisbon", subject="location")
     body = _push(calendar_for_alice, "User lives in Porto").json()
     assert body["decision"] == "supersede"
-    assert Memory.objects.get(text="User lives in Lisbon").valid_until is not None
+    assert memory_saying("User lives in Lisbon").valid_until is not None
 
 
 def test_the_poisoning_check_holds_a_push_that_reads_as_an_instruction(calendar_for_alice):

@@ -27,8 +27,17 @@ def test_settings_are_read_and_changed(alice_api, alice):
     assert memory_policy(user=alice).inject is False
 
 
+def test_the_time_zone_is_read_and_changed(alice_api, alice):
+    assert alice_api.get("/api/v1/me/settings").json()["time_zone"] == "UTC"
+    response = alice_api.patch("/api/v1/me/settings", {"time_zone": "Europe/Paris"}, format="json")
+    assert response.status_code == 200 and response.json()["time_zone"] == "Europe/Paris"
+    alice.refresh_from_db()
+    assert alice.time_zone == "Europe/Paris"
+
+
 @pytest.mark.parametrize(
-    "payload", [{"temporary_chat_hours": 0}, {"temporary_chat_hours": 721}, {"memory_enabled": "x"}]
+    "payload",
+    [{"temporary_chat_hours": 0}, {"temporary_chat_hours": 721}, {"memory_enabled": "x"}, {"time_zone": "Mars/Base"}],
 )
 def test_bad_settings_are_a_400(alice_api, payload):
     assert alice_api.patch("/api/v1/me/settings", payload, format="json").status_code == 400
@@ -37,7 +46,13 @@ def test_bad_settings_are_a_400(alice_api, payload):
 def test_a_new_user_sees_the_private_defaults(bob_api, bob):
     bob.memory_settings.delete()
     body = bob_api.get("/api/v1/me/settings").json()
-    assert body == {"memory_enabled": True, "use_past_chats": False, "temporary_chat_hours": 24, "updated_at": None}
+    assert body == {
+        "memory_enabled": True,
+        "use_past_chats": False,
+        "temporary_chat_hours": 24,
+        "time_zone": "UTC",
+        "updated_at": None,
+    }
 
 
 def test_consent_is_listed_granted_and_withdrawn(alice_api, alice):
