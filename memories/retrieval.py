@@ -31,15 +31,15 @@ logger = logging.getLogger(__name__)
 
 RRF_K = 15  # small: the first ranks of each list count much more than the tail
 CANDIDATES = 20
-TURN_CANDIDATES = 40  # turns per ranked list (dense, BM25): enough for a context of 20+ turns
+TURN_CANDIDATES = 40  # turns in the hybrid list (BM25 and vectors, `lexical.search_turns`): a context of 20+ turns
+TURN_SIMILARITIES = 200  # the closest turns whose similarity to the query is read; the others count as the lowest
 CORE_SUBJECTS = ("name", "diet", "occupation", "location")
 CORE_KINDS = (Memory.Kind.INSTRUCTION,)
 DUE_SOON_DAYS = 2
 OUTSIDE_WINDOW = 0.5  # the query names a time: what happened at other times counts half
 EPISODE_WEIGHT = 0.9
 MEMORY_WEIGHT = 0.5  # weights of the ranked lists in the fusion
-VECTOR_WEIGHT = 1.0
-BM25_WEIGHT = 1.0
+TURN_WEIGHT = 2.0  # the turns' one hybrid list stands for two (by meaning and by words)
 UNREAD = ("embedding", "search")  # columns a candidate row needs not bring back (decoding a vector is slow)
 SUMMARY_WEIGHT = 0.5  # a summary repeats turns that rank on their own; it comes after the best of them
 SPEAKER_BOOST = 1.5  # the query names who said it: that person's turns first
@@ -120,7 +120,10 @@ def build_context(
         if exclude_conversation is not None:
             episodes = episodes.exclude(conversation=exclude_conversation)
         excluded = exclude_conversation.pk if exclude_conversation is not None else None
-        found = lexical.search_turns(user, query, TURN_CANDIDATES, exclude_conversation=excluded)
+        similarities = _turn_similarities(episodes, vector)
+        found = lexical.search_turns(
+            user, query, TURN_CANDIDATES, similarities=similarities, exclude_conversation=excluded
+        )
         candidate_lists["episode"] = _episode_candidates(episodes, found, vector, query, window)
     items = _fuse(candidate_lists, window, now)
     if policy.use_past_chats:
@@ -146,14 +149,29 @@ def _memory_candidates(memories, query: str, vector, window: Window | None, now:
 
 
 def _episode_candidates(episodes, found: lexical.Found, vector, query: str, window: Window | None) -> Ranked:
-    """Ranked lists of episodes: turns and summaries by meaning, turns by BM25 (`found`), summaries and
-    digests by full text, and what is from the time the query names."""
+    """Ranked lists of episodes: turns by BM25 and meaning together (`found`), summaries and digests by
+    meaning and by full text, and what is from the time the query names."""
+    summaries = episodes.exclude(kind=Episode.Kind.TURN)
     return [
-        (VECTOR_WEIGHT, _by_vector(episodes, vector, limit=TURN_CANDIDATES)),
-        (BM25_WEIGHT, found.rows),
-        (1.0, _by_text(episodes.exclude(kind=Episode.Kind.TURN), _or_query(query))),
+        (TURN_WEIGHT, found.rows),
+        (1.0, _by_vector(summaries, vector)),
+        (1.0, _by_text(summaries, _or_query(query))),
         (1.0, _in_window(episodes, "started_at", window, vector)),
     ]
+
+
+def _turn_similarities(episodes, vector: list[float] | None) -> dict[int, float] | None:
+    """{turn episode id: cosine similarity to the query} of the TURN_SIMILARITIES closest turns (ids and
+    numbers only: no row, no vector is read back)."""
+    if vector is None:
+        return None
+    closest = (
+        episodes.filter(kind=Episode.Kind.TURN, embedding__isnull=False)
+        .annotate(distance=CosineDistance("embedding", vector))
+        .order_by("distance")
+        .values_list("id", "distance")[:TURN_SIMILARITIES]
+    )
+    return {episode_id: 1.0 - distance for episode_id, distance in closest}
 
 
 def _boost_speakers(items: list[ContextItem], query: str, found: lexical.Found) -> list[ContextItem]:
