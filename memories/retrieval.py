@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
@@ -289,11 +289,12 @@ def _by_vector(queryset, vector: list[float] | None, limit: int = CANDIDATES) ->
 
 
 def _by_text(queryset, tsquery: SearchQuery | None) -> list:
+    """Rows matching the full-text query, ranked on their stored search vector (F("search"): given the
+    column's name, SearchRank would parse the vector's text again into a new one, slowly and wrongly)."""
     if tsquery is None:
         return []
-    return list(
-        queryset.filter(search=tsquery).annotate(rank=SearchRank("search", tsquery)).order_by("-rank")[:CANDIDATES]
-    )
+    rank = SearchRank(F("search"), tsquery)
+    return list(queryset.filter(search=tsquery).annotate(rank=rank).order_by("-rank")[:CANDIDATES])
 
 
 def _core(memories) -> list:
