@@ -167,15 +167,6 @@ class TurnIndex:
         self.max_id = max(self.max_id, row.pk)
         self._adjacency = None
 
-    def adjacent(self, episode_id: int) -> list[TurnRow]:
-        """The turns just before and after a turn in its conversation."""
-        row = self.rows.get(episode_id)
-        if row is None:
-            return []
-        timeline = self.timelines[row.conversation_id or 0]
-        n = bisect.bisect_left(timeline, (row.started_at, row.pk))
-        return [self.rows[timeline[m][1]] for m in (n - 1, n + 1) if 0 <= m < len(timeline)]
-
     def search(
         self,
         query: str,
@@ -184,19 +175,22 @@ class TurnIndex:
         similarities: dict[int, float] | None = None,
         exclude_conversation: int | None = None,
     ) -> list[tuple[int, float]]:
-        """(episode id, score) of the best `limit` turns, best first. Without `similarities`: the turns
-        sharing a word with the query, by BM25. With them ({episode id: cosine similarity to the query},
-        for the closest turns; a turn not in it counts as the lowest of them): every turn by its hybrid
-        score, VECTOR_SHARE of its similarity and the rest of its BM25 score, each divided by the best of
-        its kind, plus NEIGHBOUR_SHARE of its better neighbour's score in each."""
+        """(episode id, score) of the best `limit` turns, best first. Without `similarities`: by BM25. With
+        them ({episode id: cosine similarity to the query}, for the closest turns; a turn not in it counts as
+        the lowest of them): by the hybrid score, VECTOR_SHARE of the turn's similarity and the rest of its
+        BM25 score, each divided by the best of its kind. Either way a turn also scores NEIGHBOUR_SHARE of
+        its better neighbour's (the turn before or after it in its conversation): an answer sits next to
+        its question. Turns scoring 0 are left out."""
         n = len(self.ids)
         if not n:
             return []
         scores = self.bm25(query)
         if similarities:
-            scores = (1 - VECTOR_SHARE) * self._with_neighbour(_scaled(scores)) + VECTOR_SHARE * self._with_neighbour(
-                _scaled(self._similarities(similarities))
-            )
+            by_words = self._with_neighbour(_scaled(scores))
+            by_meaning = self._with_neighbour(_scaled(self._similarities(similarities)))
+            scores = (1 - VECTOR_SHARE) * by_words + VECTOR_SHARE * by_meaning
+        else:
+            scores = self._with_neighbour(scores)
         if exclude_conversation is not None:
             scores[np.asarray(self.conversation_ids) == exclude_conversation] = 0
         best = np.argsort(-scores, kind="stable")[:limit]

@@ -43,8 +43,6 @@ TURN_WEIGHT = 2.0  # the turns' one hybrid list stands for two (by meaning and b
 UNREAD = ("embedding", "search")  # columns a candidate row needs not bring back (decoding a vector is slow)
 SUMMARY_WEIGHT = 0.5  # a summary repeats turns that rank on their own; it comes after the best of them
 SPEAKER_BOOST = 1.5  # the query names who said it: that person's turns first
-NEIGHBOUR_HITS = 5  # the best turns whose neighbours (the turn before and after) join the context
-NEIGHBOUR_SHARE = 0.5  # ... each neighbour scoring this share of its hit's score, at most
 
 
 ALL_CATEGORIES = frozenset(str(c) for c in SensitiveCategory)
@@ -93,19 +91,19 @@ def build_context(
 ) -> Context:
     """The context for `query` from `user`'s memory only.
 
-    Candidates: pgvector cosine over current memories and episodes (above a similarity floor; skipped
-    if the query can't be embedded), BM25 over the turns (`memories.lexical`), Postgres full text over
-    memories, summaries and digests, the core profile (pinned memories, instructions, identity), what is
-    due soon (deadlines within two days, open action items), and, when the query names a time ("last
+    Candidates: the turns by BM25 and cosine similarity together, each also scoring a share of its
+    neighbour's (`memories.lexical.search_turns`), pgvector cosine over current memories, summaries and
+    digests (above a similarity floor; without vectors if the query can't be embedded), Postgres full text
+    over memories, summaries and digests, the core profile (pinned memories, instructions, identity), what
+    is due soon (deadlines within two days, open action items), and, when the query names a time ("last
     week", "in May"), what happened then. Ranked lists are fused by weighted reciprocal rank and weighted
     by confidence, importance that fades with time unless the memory is pinned, recalled or restated, and
-    the time window; the turns of a speaker the query names count more, and the best turns bring their
-    neighbours. Memories under CONTEXT_MIN_CONFIDENCE or held for review are not used; the same text
-    twice is kept once; items are added best first until `budget_tokens`
-    (CONTEXT_TOKEN_BUDGET). Each item carries the ids of its source messages. Episodes of
-    `exclude_conversation` are left out: that history is in the prompt. `policy` (by default the user's
-    `memory_policy`) decides whether memories are used at all and whether episodes (past chats) are;
-    memories marked "don't use this" never are. Reads only; records nothing.
+    the time window; the turns of a speaker the query names count more. Memories under
+    CONTEXT_MIN_CONFIDENCE or held for review are not used; the same text twice is kept once; items are
+    added best first until `budget_tokens` (CONTEXT_TOKEN_BUDGET). Each item carries the ids of its source
+    messages. Episodes of `exclude_conversation` are left out: that history is in the prompt. `policy` (by
+    default the user's `memory_policy`) decides whether memories are used at all and whether episodes (past
+    chats) are; memories marked "don't use this" never are. Reads only; records nothing.
     """
     policy = policy or memory_policy(user=user)
     if not policy.inject:
@@ -127,7 +125,7 @@ def build_context(
         candidate_lists["episode"] = _episode_candidates(episodes, found, vector, query, window)
     items = _fuse(candidate_lists, window, now)
     if policy.use_past_chats:
-        items = _with_neighbours(_boost_speakers(items, query, found), found.index)
+        items = _boost_speakers(items, query, found)
     allowed = policy.sensitive_categories
     may_show = (lambda i: True) if ALL_CATEGORIES <= allowed else (lambda i: _may_show(i, allowed))
     items = _fit(_unique(items), budget_tokens or settings.CONTEXT_TOKEN_BUDGET, may_show)
@@ -187,24 +185,6 @@ def _boost_speakers(items: list[ContextItem], query: str, found: lexical.Found) 
         if row is not None and row.speaker in named:
             item.score *= SPEAKER_BOOST
     return sorted(items, key=lambda i: i.score, reverse=True)
-
-
-def _with_neighbours(items: list[ContextItem], turns: lexical.TurnIndex) -> list[ContextItem]:
-    """The turns just before and after the NEIGHBOUR_HITS best turns join the context right after them
-    (an answer is often in the reply to what was found, or the question before it); best first again."""
-    hits = [i for i in items if i.type == "episode" and i.kind == Episode.Kind.TURN][:NEIGHBOUR_HITS]
-    by_key = {(i.type, i.id): i for i in items}
-    for hit in hits:
-        for row in turns.adjacent(hit.id):
-            score = hit.score * NEIGHBOUR_SHARE
-            known = by_key.get(("episode", row.pk))
-            if known is None:
-                by_key[("episode", row.pk)] = ContextItem(
-                    "episode", row.pk, row.kind, row.text, score, row.started_at, conversation=row.conversation_id
-                )
-            elif known.score < score:
-                known.score = score
-    return sorted(by_key.values(), key=lambda i: i.score, reverse=True)
 
 
 def _embed(query: str) -> list[float] | None:

@@ -73,7 +73,19 @@ def test_a_reply_is_found_by_the_words_of_what_it_answers():
     ranked = [episode_id for episode_id, _ in index.search("paint by the lake", 3)]
 
     assert ranked[0] == 2  # its own "lake" and, at CONTEXT_WEIGHT, the question's "paint"
-    assert [row.pk for row in index.adjacent(2)] == [1] and index.adjacent(3) == []
+
+
+def test_the_turn_next_to_a_match_is_found_by_its_neighbour_s_score():
+    when = timezone.now()
+    index = lexical.TurnIndex()
+    index.add(lexical.TurnRow(1, 7, "Bea: Where did you go last summer?", when, 11, "Bea"))
+    index.add(lexical.TurnRow(2, 7, "Ann: Camping in the Rockies.", when + timedelta(seconds=30), 12, "Ann"))
+    index.add(lexical.TurnRow(3, 8, "Ann: I like winter.", when + timedelta(days=1), 13, "Ann"))
+
+    scores = dict(index.search("Rockies camping", 3))
+
+    assert set(scores) == {1, 2}  # 1 shares no word with the query: it asked what 2 answers
+    assert scores[1] == pytest.approx(lexical.NEIGHBOUR_SHARE * scores[2])
 
 
 def _hybrid_index() -> lexical.TurnIndex:
