@@ -139,6 +139,7 @@ class TurnIndex:
     lengths: list[int] = field(default_factory=list)
     postings: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
     rows: dict[int, TurnRow] = field(default_factory=dict)
+    positions: dict[int, int] = field(default_factory=dict)  # episode id → its position in ids
     timelines: dict[int, list[tuple[datetime, int]]] = field(default_factory=dict)  # conversation → (when, id)
     speakers: set[str] = field(default_factory=set)  # everyone who said a turn
     max_id: int = 0
@@ -155,6 +156,7 @@ class TurnIndex:
             for term in terms(self.rows[timeline[n - 1][1]].text):
                 counts[term] += CONTEXT_WEIGHT
         self.rows[row.pk] = row
+        self.positions[row.pk] = position
         self.speakers.add(row.speaker)
         self.ids.append(row.pk)
         self.conversation_ids.append(row.conversation_id or 0)
@@ -213,10 +215,9 @@ class TurnIndex:
     def _similarities(self, similarities: dict[int, float]) -> np.ndarray:
         """By position; a turn not given (beyond the closest fetched, or without a vector) gets the lowest given."""
         values = np.full(len(self.ids), min(similarities.values()), dtype=np.float32)
-        position = self._positions()
         for episode_id, similarity in similarities.items():
-            if episode_id in position:
-                values[position[episode_id]] = similarity
+            if (position := self.positions.get(episode_id)) is not None:
+                values[position] = similarity
         return np.clip(values, 0, None)  # cosine's 0 is "unrelated": below it says no more
 
     def _with_neighbour(self, scores: np.ndarray) -> np.ndarray:
@@ -224,13 +225,10 @@ class TurnIndex:
         padded = np.append(scores, 0)  # position -1 (no neighbour) reads this 0
         return scores + NEIGHBOUR_SHARE * np.maximum(padded[before], padded[after])
 
-    def _positions(self) -> dict[int, int]:
-        return {episode_id: i for i, episode_id in enumerate(self.ids)}
-
     def _adjacent_positions(self) -> tuple[np.ndarray, np.ndarray]:
         """For each position, the positions of the turns just before and after it in its conversation."""
         if self._adjacency is None:
-            position = self._positions()
+            position = self.positions
             before = np.full(len(self.ids), -1)
             after = np.full(len(self.ids), -1)
             for timeline in self.timelines.values():
