@@ -9,7 +9,8 @@ rewritten in place (a turn is processed once), which is what makes count and hig
 
 `search_turns` ranks every turn by BM25 and, when the caller gives them, its vector similarities to the
 query, fused as a convex combination of the two scores (each divided by its best), each turn also taking a
-share of its better neighbour's score: the answer to a question is often in the reply next to it.
+share of its better neighbour's score (the answer to a question is often in the reply next to it), and the
+turns of a speaker the query names counting more.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ CONTEXT_WEIGHT = 0.25  # a word of the turn before counts this much (a reply is 
 CACHED_USERS = 64  # indexes kept per process, least recently used dropped first
 VECTOR_SHARE = 0.5  # of a turn's hybrid score: the rest is BM25's (both scaled to their best, 1)
 NEIGHBOUR_SHARE = 0.25  # a turn also scores this share of its better neighbour's score (the turn before or after)
+SPEAKER_BOOST = 1.5  # the query names who said it ("What did Caroline research?"): that person's turns count more
 
 # English function words (NLTK's list, as [a-z0-9]+ tokens): they say nothing about what a turn is about.
 STOP_WORDS = frozenset(
@@ -142,6 +144,7 @@ class TurnIndex:
     positions: dict[int, int] = field(default_factory=dict)  # episode id → its position in ids
     timelines: dict[int, list[tuple[datetime, int]]] = field(default_factory=dict)  # conversation → (when, id)
     speakers: set[str] = field(default_factory=set)  # everyone who said a turn
+    said_by: list[str] = field(default_factory=list)  # who said each turn, by position
     max_id: int = 0
     # the positions of each turn's neighbours (-1: none), worked out again after a turn is added
     _adjacency: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
@@ -158,6 +161,7 @@ class TurnIndex:
         self.rows[row.pk] = row
         self.positions[row.pk] = position
         self.speakers.add(row.speaker)
+        self.said_by.append(row.speaker)
         self.ids.append(row.pk)
         self.conversation_ids.append(row.conversation_id or 0)
         self.lengths.append(sum(counts.values()))
@@ -182,7 +186,8 @@ class TurnIndex:
         the lowest of them): by the hybrid score, VECTOR_SHARE of the turn's similarity and the rest of its
         BM25 score, each divided by the best of its kind. Either way a turn also scores NEIGHBOUR_SHARE of
         its better neighbour's (the turn before or after it in its conversation): an answer sits next to
-        its question. Turns scoring 0 are left out."""
+        its question. The turns of the speakers the query names score SPEAKER_BOOST times more. Turns
+        scoring 0 are left out."""
         n = len(self.ids)
         if not n:
             return []
@@ -193,10 +198,19 @@ class TurnIndex:
             scores = (1 - VECTOR_SHARE) * by_words + VECTOR_SHARE * by_meaning
         else:
             scores = self._with_neighbour(scores)
+        if named := self.named_speakers(query):
+            scores = scores * np.where([speaker in named for speaker in self.said_by], SPEAKER_BOOST, 1.0)
         if exclude_conversation is not None:
             scores[np.asarray(self.conversation_ids) == exclude_conversation] = 0
         best = np.argsort(-scores, kind="stable")[:limit]
         return [(self.ids[i], float(scores[i])) for i in best if scores[i] > 0]
+
+    def named_speakers(self, query: str) -> set[str]:
+        """The speakers of the turns whom the query names, unless it names all of them (then none stands out)."""
+        lowered = query.lower()
+        names = {name for name in self.speakers if name and name.lower() != "user"}
+        named = {name for name in names if re.search(rf"\b{re.escape(name.lower())}\b", lowered)}
+        return named if named != names else set()
 
     def bm25(self, query: str) -> np.ndarray:
         """Every turn's BM25 score for `query`, by position."""
@@ -252,8 +266,7 @@ _indexes: OrderedDict[int, tuple[tuple[int, int], TurnIndex]] = OrderedDict()
 @dataclass
 class Found:
     hits: list[tuple[int, float]]  # (turn episode id, score), best first
-    index: TurnIndex  # the user's turns (read only, and only rows and neighbours: another thread may add)
-    speakers: frozenset[str]  # everyone who said one of the user's turns
+    index: TurnIndex  # the user's turns (read only, and only rows: another thread may add)
 
     @property
     def rows(self) -> list[TurnRow]:
@@ -276,7 +289,7 @@ def search_turns(
     with _lock:
         index = _up_to_date(user.pk, turns, signature)
         hits = index.search(query, limit, similarities=similarities, exclude_conversation=exclude_conversation)
-        return Found(hits, index, frozenset(index.speakers))
+        return Found(hits, index)
 
 
 def _up_to_date(user_id: int, turns, signature: tuple[int, int]) -> TurnIndex:

@@ -42,7 +42,6 @@ MEMORY_WEIGHT = 0.5  # weights of the ranked lists in the fusion
 TURN_WEIGHT = 2.0  # the turns' one hybrid list stands for two (by meaning and by words)
 UNREAD = ("embedding", "search")  # columns a candidate row needs not bring back (decoding a vector is slow)
 SUMMARY_WEIGHT = 0.5  # a summary repeats turns that rank on their own; it comes after the best of them
-SPEAKER_BOOST = 1.5  # the query names who said it: that person's turns first
 
 
 ALL_CATEGORIES = frozenset(str(c) for c in SensitiveCategory)
@@ -92,18 +91,19 @@ def build_context(
     """The context for `query` from `user`'s memory only.
 
     Candidates: the turns by BM25 and cosine similarity together, each also scoring a share of its
-    neighbour's (`memories.lexical.search_turns`), pgvector cosine over current memories, summaries and
-    digests (above a similarity floor; without vectors if the query can't be embedded), Postgres full text
-    over memories, summaries and digests, the core profile (pinned memories, instructions, identity), what
-    is due soon (deadlines within two days, open action items), and, when the query names a time ("last
-    week", "in May"), what happened then. Ranked lists are fused by weighted reciprocal rank and weighted
-    by confidence, importance that fades with time unless the memory is pinned, recalled or restated, and
-    the time window; the turns of a speaker the query names count more. Memories under
+    neighbour's, those of a speaker the query names more (`memories.lexical.search_turns`), pgvector
+    cosine over current memories, summaries and digests (above a similarity floor; without vectors if
+    the query can't be embedded), Postgres full text over memories, summaries and digests, the core
+    profile (pinned memories, instructions, identity), what is due soon (deadlines within two days, open
+    action items), and, when the query names a time ("last week", "in May"), what happened then. Ranked
+    lists are fused by weighted reciprocal rank and weighted by confidence, importance that fades with
+    time unless the memory is pinned, recalled or restated, and the time window. Memories under
     CONTEXT_MIN_CONFIDENCE or held for review are not used; the same text twice is kept once; items are
-    added best first until `budget_tokens` (CONTEXT_TOKEN_BUDGET). Each item carries the ids of its source
-    messages. Episodes of `exclude_conversation` are left out: that history is in the prompt. `policy` (by
-    default the user's `memory_policy`) decides whether memories are used at all and whether episodes (past
-    chats) are; memories marked "don't use this" never are. Reads only; records nothing.
+    added best first until `budget_tokens` (CONTEXT_TOKEN_BUDGET). Each item carries the ids of its
+    source messages. Episodes of `exclude_conversation` are left out: that history is in the prompt.
+    `policy` (by default the user's `memory_policy`) decides whether memories are used at all and
+    whether episodes (past chats) are; memories marked "don't use this" never are. Reads only; records
+    nothing.
     """
     policy = policy or memory_policy(user=user)
     if not policy.inject:
@@ -124,8 +124,6 @@ def build_context(
         )
         candidate_lists["episode"] = _episode_candidates(episodes, found, vector, query, window)
     items = _fuse(candidate_lists, window, now)
-    if policy.use_past_chats:
-        items = _boost_speakers(items, query, found)
     allowed = policy.sensitive_categories
     may_show = (lambda i: True) if ALL_CATEGORIES <= allowed else (lambda i: _may_show(i, allowed))
     items = _fit(_unique(items), budget_tokens or settings.CONTEXT_TOKEN_BUDGET, may_show)
@@ -170,21 +168,6 @@ def _turn_similarities(episodes, vector: list[float] | None) -> dict[int, float]
         .values_list("id", "distance")[:TURN_SIMILARITIES]
     )
     return {episode_id: 1.0 - distance for episode_id, distance in closest}
-
-
-def _boost_speakers(items: list[ContextItem], query: str, found: lexical.Found) -> list[ContextItem]:
-    """When the query names some of the people whose turns are stored ("What did Caroline research?"),
-    their turns count SPEAKER_BOOST times more; best first again."""
-    lowered = query.lower()
-    names = {name for name in found.speakers if name and name.lower() != "user"}
-    named = {name for name in names if re.search(rf"\b{re.escape(name.lower())}\b", lowered)}
-    if not named or named == names:
-        return items
-    for item in items:
-        row = found.index.rows.get(item.id) if item.type == "episode" else None
-        if row is not None and row.speaker in named:
-            item.score *= SPEAKER_BOOST
-    return sorted(items, key=lambda i: i.score, reverse=True)
 
 
 def _embed(query: str) -> list[float] | None:

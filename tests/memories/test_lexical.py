@@ -126,6 +126,20 @@ def test_turns_without_a_similarity_count_as_the_least_similar_given():
     assert scores[2] == pytest.approx(scores[3]) and scores[2] > 0  # neither given: both at the lowest, 0.2
 
 
+def test_the_turns_of_a_named_speaker_count_more_before_the_cut():
+    when = timezone.now()
+    index = lexical.TurnIndex()
+    for n, speaker in enumerate(["Ann", "Ann", "Bea"]):  # Ann's turns say "camping" twice: more BM25
+        text = "I went camping" + (" camping" if speaker == "Ann" else "")  # no name in the words here
+        index.add(lexical.TurnRow(n + 1, 7 + n, text, when + timedelta(days=n), 11 + n, speaker))
+
+    assert [pk for pk, _ in index.search("Where did Bea go camping?", 1)] == [3]
+    assert index.search("Where did Bea go camping?", 3)[0][1] == pytest.approx(
+        lexical.SPEAKER_BOOST * dict(index.search("Where did someone go camping?", 3))[3]
+    )
+    assert index.named_speakers("Did Ann or Bea go camping?") == set()  # both named: neither stands out
+
+
 def test_a_rare_word_outweighs_a_common_one(alice):
     lines = [("Ann", f"I went to the park on day {n}") for n in range(8)] + [("Ann", "I moved here from Sweden")]
     episodes = _turns(alice, lines)
