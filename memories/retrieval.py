@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
@@ -31,20 +31,17 @@ logger = logging.getLogger(__name__)
 
 RRF_K = 15  # small: the first ranks of each list count much more than the tail
 CANDIDATES = 20
-TURN_CANDIDATES = 40  # turns per ranked list (dense, BM25): enough for a context of 20+ turns
+TURN_CANDIDATES = 40  # turns in the hybrid list (BM25 and vectors, `lexical.search_turns`): a context of 20+ turns
+TURN_SIMILARITIES = 200  # the closest turns whose similarity to the query is read; the others count as the lowest
 CORE_SUBJECTS = ("name", "diet", "occupation", "location")
 CORE_KINDS = (Memory.Kind.INSTRUCTION,)
 DUE_SOON_DAYS = 2
 OUTSIDE_WINDOW = 0.5  # the query names a time: what happened at other times counts half
 EPISODE_WEIGHT = 0.9
 MEMORY_WEIGHT = 0.5  # weights of the ranked lists in the fusion
-VECTOR_WEIGHT = 1.0
-BM25_WEIGHT = 1.0
+TURN_WEIGHT = 2.0  # the turns' one hybrid list stands for two (by meaning and by words)
 UNREAD = ("embedding", "search")  # columns a candidate row needs not bring back (decoding a vector is slow)
 SUMMARY_WEIGHT = 0.5  # a summary repeats turns that rank on their own; it comes after the best of them
-SPEAKER_BOOST = 1.5  # the query names who said it: that person's turns first
-NEIGHBOUR_HITS = 5  # the best turns whose neighbours (the turn before and after) join the context
-NEIGHBOUR_SHARE = 0.5  # ... each neighbour scoring this share of its hit's score, at most
 
 
 ALL_CATEGORIES = frozenset(str(c) for c in SensitiveCategory)
@@ -93,19 +90,20 @@ def build_context(
 ) -> Context:
     """The context for `query` from `user`'s memory only.
 
-    Candidates: pgvector cosine over current memories and episodes (above a similarity floor; skipped
-    if the query can't be embedded), BM25 over the turns (`memories.lexical`), Postgres full text over
-    memories, summaries and digests, the core profile (pinned memories, instructions, identity), what is
-    due soon (deadlines within two days, open action items), and, when the query names a time ("last
-    week", "in May"), what happened then. Ranked lists are fused by weighted reciprocal rank and weighted
-    by confidence, importance that fades with time unless the memory is pinned, recalled or restated, and
-    the time window; the turns of a speaker the query names count more, and the best turns bring their
-    neighbours. Memories under CONTEXT_MIN_CONFIDENCE or held for review are not used; the same text
-    twice is kept once; items are added best first until `budget_tokens`
-    (CONTEXT_TOKEN_BUDGET). Each item carries the ids of its source messages. Episodes of
-    `exclude_conversation` are left out: that history is in the prompt. `policy` (by default the user's
-    `memory_policy`) decides whether memories are used at all and whether episodes (past chats) are;
-    memories marked "don't use this" never are. Reads only; records nothing.
+    Candidates: the turns by BM25 and cosine similarity together, each also scoring a share of its
+    neighbour's, those of a speaker the query names more (`memories.lexical.search_turns`), pgvector
+    cosine over current memories, summaries and digests (above a similarity floor; without vectors if
+    the query can't be embedded), Postgres full text over memories, summaries and digests, the core
+    profile (pinned memories, instructions, identity), what is due soon (deadlines within two days, open
+    action items), and, when the query names a time ("last week", "in May"), what happened then. Ranked
+    lists are fused by weighted reciprocal rank and weighted by confidence, importance that fades with
+    time unless the memory is pinned, recalled or restated, and the time window. Memories under
+    CONTEXT_MIN_CONFIDENCE or held for review are not used; the same text twice is kept once; items are
+    added best first until `budget_tokens` (CONTEXT_TOKEN_BUDGET). Each item carries the ids of its
+    source messages. Episodes of `exclude_conversation` are left out: that history is in the prompt.
+    `policy` (by default the user's `memory_policy`) decides whether memories are used at all and
+    whether episodes (past chats) are; memories marked "don't use this" never are. Reads only; records
+    nothing.
     """
     policy = policy or memory_policy(user=user)
     if not policy.inject:
@@ -120,11 +118,12 @@ def build_context(
         if exclude_conversation is not None:
             episodes = episodes.exclude(conversation=exclude_conversation)
         excluded = exclude_conversation.pk if exclude_conversation is not None else None
-        found = lexical.search_turns(user, query, TURN_CANDIDATES, exclude_conversation=excluded)
+        similarities = _turn_similarities(episodes, vector)
+        found = lexical.search_turns(
+            user, query, TURN_CANDIDATES, similarities=similarities, exclude_conversation=excluded
+        )
         candidate_lists["episode"] = _episode_candidates(episodes, found, vector, query, window)
     items = _fuse(candidate_lists, window, now)
-    if policy.use_past_chats:
-        items = _with_neighbours(_boost_speakers(items, query, found), found.index)
     allowed = policy.sensitive_categories
     may_show = (lambda i: True) if ALL_CATEGORIES <= allowed else (lambda i: _may_show(i, allowed))
     items = _fit(_unique(items), budget_tokens or settings.CONTEXT_TOKEN_BUDGET, may_show)
@@ -146,47 +145,29 @@ def _memory_candidates(memories, query: str, vector, window: Window | None, now:
 
 
 def _episode_candidates(episodes, found: lexical.Found, vector, query: str, window: Window | None) -> Ranked:
-    """Ranked lists of episodes: turns and summaries by meaning, turns by BM25 (`found`), summaries and
-    digests by full text, and what is from the time the query names."""
+    """Ranked lists of episodes: turns by BM25 and meaning together (`found`), summaries and digests by
+    meaning and by full text, and what is from the time the query names."""
+    summaries = episodes.exclude(kind=Episode.Kind.TURN)
     return [
-        (VECTOR_WEIGHT, _by_vector(episodes, vector, limit=TURN_CANDIDATES)),
-        (BM25_WEIGHT, found.rows),
-        (1.0, _by_text(episodes.exclude(kind=Episode.Kind.TURN), _or_query(query))),
+        (TURN_WEIGHT, found.rows),
+        (1.0, _by_vector(summaries, vector)),
+        (1.0, _by_text(summaries, _or_query(query))),
         (1.0, _in_window(episodes, "started_at", window, vector)),
     ]
 
 
-def _boost_speakers(items: list[ContextItem], query: str, found: lexical.Found) -> list[ContextItem]:
-    """When the query names some of the people whose turns are stored ("What did Caroline research?"),
-    their turns count SPEAKER_BOOST times more; best first again."""
-    lowered = query.lower()
-    names = {name for name in found.speakers if name and name.lower() != "user"}
-    named = {name for name in names if re.search(rf"\b{re.escape(name.lower())}\b", lowered)}
-    if not named or named == names:
-        return items
-    for item in items:
-        row = found.index.rows.get(item.id) if item.type == "episode" else None
-        if row is not None and row.speaker in named:
-            item.score *= SPEAKER_BOOST
-    return sorted(items, key=lambda i: i.score, reverse=True)
-
-
-def _with_neighbours(items: list[ContextItem], turns: lexical.TurnIndex) -> list[ContextItem]:
-    """The turns just before and after the NEIGHBOUR_HITS best turns join the context right after them
-    (an answer is often in the reply to what was found, or the question before it); best first again."""
-    hits = [i for i in items if i.type == "episode" and i.kind == Episode.Kind.TURN][:NEIGHBOUR_HITS]
-    by_key = {(i.type, i.id): i for i in items}
-    for hit in hits:
-        for row in turns.adjacent(hit.id):
-            score = hit.score * NEIGHBOUR_SHARE
-            known = by_key.get(("episode", row.pk))
-            if known is None:
-                by_key[("episode", row.pk)] = ContextItem(
-                    "episode", row.pk, row.kind, row.text, score, row.started_at, conversation=row.conversation_id
-                )
-            elif known.score < score:
-                known.score = score
-    return sorted(by_key.values(), key=lambda i: i.score, reverse=True)
+def _turn_similarities(episodes, vector: list[float] | None) -> dict[int, float] | None:
+    """{turn episode id: cosine similarity to the query} of the TURN_SIMILARITIES closest turns (ids and
+    numbers only: no row, no vector is read back)."""
+    if vector is None:
+        return None
+    closest = (
+        episodes.filter(kind=Episode.Kind.TURN, embedding__isnull=False)
+        .annotate(distance=CosineDistance("embedding", vector))
+        .order_by("distance")
+        .values_list("id", "distance")[:TURN_SIMILARITIES]
+    )
+    return {episode_id: 1.0 - distance for episode_id, distance in closest}
 
 
 def _embed(query: str) -> list[float] | None:
@@ -271,11 +252,12 @@ def _by_vector(queryset, vector: list[float] | None, limit: int = CANDIDATES) ->
 
 
 def _by_text(queryset, tsquery: SearchQuery | None) -> list:
+    """Rows matching the full-text query, ranked on their stored search vector (F("search"): given the
+    column's name, SearchRank would parse the vector's text again into a new one, slowly and wrongly)."""
     if tsquery is None:
         return []
-    return list(
-        queryset.filter(search=tsquery).annotate(rank=SearchRank("search", tsquery)).order_by("-rank")[:CANDIDATES]
-    )
+    rank = SearchRank(F("search"), tsquery)
+    return list(queryset.filter(search=tsquery).annotate(rank=rank).order_by("-rank")[:CANDIDATES])
 
 
 def _core(memories) -> list:

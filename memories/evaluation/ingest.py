@@ -59,6 +59,28 @@ def ingest_sample(sample: Sample) -> IngestedSample:
     )
 
 
+def kept_sample(sample: Sample) -> IngestedSample | None:
+    """`sample` as a run with --keep-users left it: its newest user whose messages are exactly the sample's
+    turns (a run stopped halfway left fewer), read back; None when there is no such user."""
+    users = get_user_model().objects.filter(username__startswith=f"{USERNAME_PREFIX}{sample.sample_id}-")
+    user = users.order_by("-date_joined", "-id").first()
+    if user is None:
+        return None
+    messages = Message.objects.filter(conversation__user=user).values_list("pk", "external_id", "created_at")
+    dia_by_message = {pk: dia_id for pk, dia_id, _ in messages}
+    if sorted(dia_by_message.values()) != sorted(t.dia_id[:100] for t in sample.turns):
+        return None
+    episodes = Episode.objects.filter(user=user, kind=Episode.Kind.TURN).count()
+    return IngestedSample(
+        sample=sample,
+        user=user,
+        dia_by_message=dia_by_message,
+        turns=len(dia_by_message),
+        ended_at=max((created_at for _, _, created_at in messages), default=None),
+        turns_without_episode=len(dia_by_message) - episodes,
+    )
+
+
 def unique_username(sample_id: str) -> str:
     return f"{USERNAME_PREFIX}{sample_id}-{secrets.token_hex(4)}"[:150]
 

@@ -23,8 +23,9 @@ def format_report(report: dict, ks: Sequence[int]) -> str:
         f"context build (memoryweb): p50 {_num(report['context_ms']['p50'])} ms, "
         f"p95 {_num(report['context_ms']['p95'])} ms; mean {_num(report['context_tokens_mean'])} tokens, "
         f"{_num(report['context_sources_mean'])} source turns (budget {report['budget_tokens']} tokens)",
-        f"ingest: {report['turns']} turns in {report['ingest_seconds']} s "
-        f"= {_num(report['ingest_turns_per_s'])} turns/s (rules extraction, local embeddings)",
+        f"ingest: {report['ingested_turns']} turns in {report['ingest_seconds']} s "
+        f"= {_num(report['ingest_turns_per_s'])} turns/s (rules extraction, local embeddings)"
+        + (f"; {report['reused_users']} conversations' users reused" if report["reused_users"] else ""),
     ]
     return "\n".join(lines)
 

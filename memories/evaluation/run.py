@@ -13,7 +13,7 @@ import numpy as np
 from django.utils import timezone
 
 from memories.evaluation.baselines import TurnIndex, embed_all
-from memories.evaluation.ingest import IngestedSample, delete_users, ingest_sample
+from memories.evaluation.ingest import IngestedSample, delete_users, ingest_sample, kept_sample
 from memories.evaluation.locomo import SCORED_CATEGORIES, Question, Sample
 from memories.evaluation.scoring import QuestionResult, first_appearance, percentile, summarise
 from memories.retrieval import build_context
@@ -28,6 +28,7 @@ class Options:
     budget_tokens: int = 4000
     baselines: Sequence[str] = ()
     keep_users: bool = False
+    reuse_users: bool = False  # ask the users a --keep-users run left instead of ingesting again (kept too)
     asked_at: str = "end"  # "end": questions asked as of the conversation's last turn; "now": the clock
 
 
@@ -39,6 +40,8 @@ class Measurements:
     context_sources: list[int] = field(default_factory=list)
     ingest_seconds: float = 0.0
     turns: int = 0
+    ingested_turns: int = 0  # the turns ingested (timed) in this run: not those of reused users
+    reused_users: int = 0
     turns_without_episode: int = 0
     invalid_evidence_ids: int = 0
     questions_without_evidence: int = 0
@@ -55,19 +58,31 @@ def evaluate(path: Path, samples: list[Sample], options: Options, log: Callable[
     users = []
     try:
         for sample in samples:
-            started = time.perf_counter()
-            ingested = ingest_sample(sample)
-            elapsed = time.perf_counter() - started
-            users.append(ingested.user)
-            measurements.ingest_seconds += elapsed
+            ingested = kept_sample(sample) if options.reuse_users else None
+            if ingested is None:
+                ingested = _ingest(sample, measurements, log)
+                users.append(ingested.user)
+            else:
+                measurements.reused_users += 1
+                log(f"{sample.sample_id}: {ingested.turns} turns of {ingested.user.username} reused")
             measurements.turns += ingested.turns
             measurements.turns_without_episode += ingested.turns_without_episode
-            log(f"{sample.sample_id}: {ingested.turns} turns ingested in {elapsed:.1f} s as {ingested.user.username}")
             _measure_sample(ingested, options, measurements)
     finally:
-        if not options.keep_users:
+        if not (options.keep_users or options.reuse_users):
             delete_users(users)
     return _report(path, len(samples), options, measurements)
+
+
+def _ingest(sample: Sample, measurements: Measurements, log: Callable[[str], None]) -> IngestedSample:
+    """`sample` ingested as a new user, timed."""
+    started = time.perf_counter()
+    ingested = ingest_sample(sample)
+    elapsed = time.perf_counter() - started
+    measurements.ingest_seconds += elapsed
+    measurements.ingested_turns += ingested.turns
+    log(f"{sample.sample_id}: {ingested.turns} turns ingested in {elapsed:.1f} s as {ingested.user.username}")
+    return ingested
 
 
 def _measure_sample(ingested: IngestedSample, options: Options, measurements: Measurements) -> None:
@@ -131,7 +146,9 @@ def _report(path: Path, conversations: int, options: Options, m: Measurements) -
         "budget_tokens": options.budget_tokens,
         "asked_at": options.asked_at,
         "ingest_seconds": round(m.ingest_seconds, 2),
-        "ingest_turns_per_s": round(m.turns / m.ingest_seconds, 2) if m.ingest_seconds else None,
+        "ingested_turns": m.ingested_turns,
+        "ingest_turns_per_s": round(m.ingested_turns / m.ingest_seconds, 2) if m.ingest_seconds else None,
+        "reused_users": m.reused_users,
         "invalid_evidence_ids": m.invalid_evidence_ids,
         "questions_without_evidence": m.questions_without_evidence,
         "baselines": {name: summarise(m.results, name, options.ks) for name in options.baselines},

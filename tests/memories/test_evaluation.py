@@ -257,6 +257,31 @@ def test_the_command_keeps_its_users_when_asked(db, toy_dataset):
     assert user.episodes.filter(kind="turn").count() == 6
 
 
+def test_kept_users_are_asked_again_without_ingesting(db, toy_dataset, tmp_path):
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    call_command("evaluate_memory", "--input", str(toy_dataset), "--keep-users", "--json", str(first))
+    user = User.objects.get(username__startswith=USERNAME_PREFIX + "toy-1-")
+
+    call_command("evaluate_memory", "--input", str(toy_dataset), "--reuse-users", "--json", str(second))
+
+    kept, reused = json.loads(first.read_text()), json.loads(second.read_text())
+    assert (kept["reused_users"], kept["ingested_turns"]) == (0, 6)
+    assert (reused["reused_users"], reused["ingested_turns"], reused["ingest_turns_per_s"]) == (1, 0, None)
+    assert reused["turns"] == 6 and reused["by_category"] == kept["by_category"]
+    assert list(User.objects.filter(username__startswith=USERNAME_PREFIX)) == [user]  # asked again, still kept
+
+
+def test_a_kept_user_missing_turns_is_not_reused(db, toy_dataset, tmp_path):
+    call_command("evaluate_memory", "--input", str(toy_dataset), "--keep-users")
+    Message.objects.filter(external_id="D2:3").delete()  # as if that run had stopped halfway
+    report = tmp_path / "report.json"
+
+    call_command("evaluate_memory", "--input", str(toy_dataset), "--reuse-users", "--json", str(report))
+
+    assert json.loads(report.read_text())["reused_users"] == 0
+    assert User.objects.filter(username__startswith=USERNAME_PREFIX).count() == 2  # ingested anew, kept
+
+
 def test_a_missing_input_file_is_a_clear_error(db, tmp_path):
     with pytest.raises(CommandError, match="No data set at"):
         call_command("evaluate_memory", "--input", str(tmp_path / "absent.json"))

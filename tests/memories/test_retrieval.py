@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from chat.services import conversation_start
@@ -97,3 +99,14 @@ def test_the_budget_bounds_the_context(alice):
 
     assert 0 < context.tokens <= 100
     assert all(item.sources == [] for item in context.items)  # these memories have no source message
+
+
+def test_full_text_ranks_on_the_stored_search_vector(alice):
+    _memory(alice, "User plays the cello in an orchestra")
+
+    with CaptureQueriesContext(connection) as queries:
+        context = build_context(alice, "cello orchestra")
+
+    assert "User plays the cello in an orchestra" in _texts(context)
+    ranked = [q["sql"] for q in queries.captured_queries if "ts_rank" in q["sql"]]
+    assert ranked and not any("to_tsvector" in sql for sql in ranked)  # not the vector's text parsed again

@@ -39,6 +39,12 @@ class Command(BaseCommand):
             "or at the current time.",
         )
         parser.add_argument("--keep-users", action="store_true", help="Keep the users (and data) it creates.")
+        parser.add_argument(
+            "--reuse-users",
+            action="store_true",
+            help="Ask the questions of the users an earlier --keep-users run left (the newest holding each "
+            "conversation's turns) instead of ingesting again; conversations without one are ingested. Keeps users.",
+        )
         parser.add_argument("--limit-conversations", type=int, help="Only the first N conversations.")
 
     def handle(self, *args, **options):
@@ -58,6 +64,7 @@ class Command(BaseCommand):
             budget_tokens=options["budget_tokens"],
             baselines=list(dict.fromkeys(options["baseline"])),
             keep_users=options["keep_users"],
+            reuse_users=options["reuse_users"],
             asked_at=options["asked_at"],
         )
         # The product's offline path, whatever the environment configures: rules extraction, local MiniLM.
