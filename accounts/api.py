@@ -13,6 +13,7 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import confirm_password_for_session
 from accounts.export import ExportExpired, export_archive, export_request
 from accounts.forms import consent_purposes
 from accounts.models import AccessEvent, DataExport, MemorySettings, time_zone_names
@@ -177,7 +178,7 @@ class AccessLogApi(APIView):
         parameters=PAGE_PARAMETERS, responses={200: paginated(AccessEventSerializer, "AccessEvent")}, tags=["privacy"]
     )
     def get(self, request):
-        events = AccessEvent.objects.for_user(request.user).select_related("app")
+        events = AccessEvent.objects.for_user(request.user).select_related("app").order_by("-created_at", "-id")
         return paginated_response(request, self, events, AccessEventSerializer)
 
 
@@ -188,6 +189,9 @@ class ForgetApi(APIView):
     class Input(serializers.Serializer):
         confirmation = serializers.CharField(help_text=f'Exactly "{FORGET_PHRASE}".')
         delete_account = serializers.BooleanField(default=False)
+        password = serializers.CharField(
+            required=False, write_only=True, help_text="Needed when called from a browser session (not with a key)."
+        )
 
         def validate_confirmation(self, value: str) -> str:
             if value.strip().lower() != FORGET_PHRASE:
@@ -202,6 +206,7 @@ class ForgetApi(APIView):
     def post(self, request):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
+        confirm_password_for_session(request)
         delete_account = data.validated_data["delete_account"]
         forget_everything(user=request.user, delete_account=delete_account)
         if delete_account and isinstance(request.successful_authenticator, SessionAuthentication):

@@ -14,11 +14,12 @@ import secrets
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from accounts.models import AccessEvent, AppGrant, RegisteredApp
-from accounts.services import consent_set, hash_key
+from accounts.services import consent_set, hash_key, lock_user
 
 APP_SECRET_PREFIX = "mwapp_"
 SCOPES = tuple(RegisteredApp.Scope.values)
@@ -79,6 +80,7 @@ def app_grant(*, user, app: RegisteredApp, scopes: list[str]) -> AppGrant:
     scopes = sorted(set(scopes))
     if not scopes or not set(scopes) <= set(SCOPES):
         raise ValueError(f"scopes must be a non-empty subset of {SCOPES}")
+    lock_user(user)  # two grants at once (a double submit) replace each other in turn
     AppGrant.objects.for_user(user).active().filter(app=app).update(revoked_at=timezone.now())
     grant = AppGrant.objects.create(user=user, app=app, scopes=scopes)
     consent_set(user=user, purpose=consent_purpose(app), granted=True, method="apps page: " + ", ".join(scopes))
@@ -96,9 +98,11 @@ def app_revoke(*, user, grant: AppGrant) -> bool:
 
 
 def apps_with_grants(*, user) -> list[tuple[RegisteredApp, AppGrant | None]]:
-    """Every active registered app, with `user`'s grant in force (or None), for the apps page."""
+    """Every active registered app, with `user`'s grant in force (or None), for the apps page; and a
+    disabled app the user still has a grant for (it would work again were the app enabled): to revoke."""
     grants = {g.app_id: g for g in AppGrant.objects.for_user(user).active()}
-    return [(app, grants.get(app.pk)) for app in RegisteredApp.objects.active()]
+    apps = RegisteredApp.objects.filter(Q(disabled_at__isnull=True) | Q(pk__in=grants))
+    return [(app, grants.get(app.pk)) for app in apps]
 
 
 def grant_of_user(*, user, grant_id) -> AppGrant:

@@ -101,6 +101,15 @@ class PerKeyThrottle(throttling.SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
+def confirm_password_for_session(request) -> None:
+    """A destructive call from a browser session needs the password again (field "password"), as on the
+    portal's pages; with an API key, holding the key is the proof."""
+    if isinstance(request.successful_authenticator, authentication.SessionAuthentication):
+        password = request.data.get("password") if hasattr(request.data, "get") else None
+        if not isinstance(password, str) or not request.user.check_password(password):
+            raise exceptions.PermissionDenied('From the browser, this needs your password again ("password").')
+
+
 def api_key_of(request) -> ApiKey | None:
     """The personal API key a request was authenticated with (None for a browser session or an app)."""
     return request.auth if isinstance(request.auth, ApiKey) else None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
@@ -12,12 +14,14 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.authentication import api_key_of
+from accounts.authentication import api_key_of, confirm_password_for_session
 from chat import selectors, services
 from chat.models import Conversation, Message
 from chat.privacy import conversation_delete
 from memories.api import ContextItemSerializer
 from memoryweb.api import PAGE_PARAMETERS, paginated, paginated_response
+
+logger = logging.getLogger(__name__)
 
 STREAM_DESCRIPTION = (
     "With `stream: true`, a `text/event-stream`: one `start` event (`{conversation, message}`), `delta` "
@@ -86,19 +90,40 @@ class ChatApi(APIView):
         }
         if data.validated_data["stream"]:
             streamed = services.chat_turn_stream(**arguments)
-            response = StreamingHttpResponse(_events(streamed), content_type="text/event-stream")
+            response = StreamingHttpResponse(_EventStream(streamed), content_type="text/event-stream")
             response["Cache-Control"] = "no-cache"
             response["X-Accel-Buffering"] = "no"  # proxies: pass each event on at once
             return response
         return Response(_chat_output(services.chat_turn(**arguments)))
 
 
-def _events(streamed: services.StreamedTurn) -> Iterator[bytes]:
-    """Server-sent events of a streamed turn."""
-    yield _event("start", {"conversation": streamed.conversation.pk, "message": streamed.user_message.pk})
-    for chunk in streamed.chunks:
-        yield _event("delta", {"text": chunk})
-    yield _event("done", _chat_output(streamed.result))
+class _EventStream:
+    """Server-sent events of a streamed turn. The server closes the response when it is sent or the client
+    went away, in the request's own thread: `close` then stores the reply (what was written so far)."""
+
+    def __init__(self, streamed: services.StreamedTurn):
+        self.streamed = streamed
+        self.events = self._events()
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.events
+
+    def _events(self) -> Iterator[bytes]:
+        streamed = self.streamed
+        yield _event("start", {"conversation": streamed.conversation.pk, "message": streamed.user_message.pk})
+        for chunk in streamed.chunks():
+            yield _event("delta", {"text": chunk})
+        try:
+            yield _event("done", _chat_output(streamed.finish()))
+        except ValidationError as error:
+            yield _event("error", {"error": {"code": "conversation_deleted", "message": error.messages[0]}})
+
+    def close(self) -> None:
+        self.events.close()
+        try:
+            self.streamed.finish()
+        except ValidationError:
+            logger.info("streamed reply not stored: conversation %s was deleted", self.streamed.conversation.pk)
 
 
 def _event(name: str, data: dict) -> bytes:
@@ -166,6 +191,7 @@ class ConversationDetailApi(APIView):
     @extend_schema(responses={200: Deleted})
     def delete(self, request, conversation_id: int):
         conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        confirm_password_for_session(request)
         return Response(conversation_delete(user=request.user, conversation=conversation))
 
 

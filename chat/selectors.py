@@ -14,7 +14,7 @@ def conversation_get(*, user, conversation_id) -> Conversation:
 
 
 def conversation_list(*, user):
-    return Conversation.objects.for_user(user).order_by("-last_activity_at")
+    return Conversation.objects.for_user(user).order_by("-last_activity_at", "-id")
 
 
 def message_list(*, conversation: Conversation):

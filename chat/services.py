@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -68,35 +68,46 @@ def chat_turn(
 
 @dataclass
 class StreamedTurn:
-    """A turn whose reply is being written: the user's message is stored; iterate `chunks` for the reply's
-    text as it comes; once they are all read (or the reader stops early), `result` holds the stored turn."""
+    """A turn whose reply is being written: the user's message is stored; iterate `chunks()` for the
+    reply's text as it comes, then call `finish()` — also when the reader stops early (it stores what was
+    written so far) — which stores the reply once and returns the turn."""
 
-    conversation: Conversation
-    user_message: Message
-    chunks: Iterator[str]
+    turn: _Turn
+    api_key: object = None
+    written: list[str] = field(default_factory=list)
     result: TurnResult | None = None
+    finished: bool = False
+
+    @property
+    def conversation(self) -> Conversation:
+        return self.turn.conversation
+
+    @property
+    def user_message(self) -> Message:
+        return self.turn.user_message
+
+    def chunks(self) -> Iterator[str]:
+        for chunk in _reply_chunks(self.turn.context, self.turn.history, self.turn.text):
+            self.written.append(chunk)
+            yield chunk
+
+    def finish(self) -> TurnResult:
+        """Store the reply (what was written): once; raises ValidationError if the chat was deleted meanwhile."""
+        if not self.finished:
+            self.finished = True
+            self.result = _turn_finish(self.turn, "".join(self.written).strip() or "…", self.api_key)
+        if self.result is None:
+            raise ValidationError("This conversation was deleted while the reply was being written.")
+        return self.result
 
 
 def chat_turn_stream(
     *, user, conversation: Conversation | None, text: str, temporary: bool = False, api_key=None
 ) -> StreamedTurn:
     """`chat_turn`, with the reply streamed: the model's tokens as they arrive (or the offline reply, line by
-    line). The reply is stored (with its recalls, the access log, and extraction queued) when the stream
-    ends, with what was written so far if the reader went away. Raises as `chat_turn`, before any chunk."""
-    turn = _turn_begin(user=user, conversation=conversation, text=text, temporary=temporary)
-    streamed = StreamedTurn(turn.conversation, turn.user_message, iter(()))
-
-    def chunks() -> Iterator[str]:
-        written: list[str] = []
-        try:
-            for chunk in _reply_chunks(turn.context, turn.history, turn.text):
-                written.append(chunk)
-                yield chunk
-        finally:
-            streamed.result = _turn_finish(turn, "".join(written).strip() or "…", api_key)
-
-    streamed.chunks = chunks()
-    return streamed
+    line). The caller stores the reply (with its recalls, the access log, and extraction queued) with
+    `finish()` when the stream ends or the reader goes away. Raises as `chat_turn`, before any chunk."""
+    return StreamedTurn(_turn_begin(user=user, conversation=conversation, text=text, temporary=temporary), api_key)
 
 
 @dataclass

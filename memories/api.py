@@ -10,7 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.authentication import app_of, record_read
+from accounts.authentication import app_of, confirm_password_for_session, record_read
 from accounts.models import RegisteredApp
 from chat.services import validate_text
 from memories import selectors, services
@@ -114,7 +114,9 @@ class MemoryListApi(APIView):
     def get(self, request):
         filters = self.Filters(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        memories = selectors.memory_list(user=request.user, **filters.validated_data)
+        # An app sees only what the user lets memory use; the user sees everything.
+        usable_only = app_of(request) is not None
+        memories = selectors.memory_list(user=request.user, usable_only=usable_only, **filters.validated_data)
         response = paginated_response(request, self, memories, MemorySerializer)
         record_read(request, purpose="memories API", items=len(response.data["results"]))
         return response
@@ -140,7 +142,8 @@ class MemoryDetailApi(APIView):
 
     @extend_schema(responses={200: MemoryDetailSerializer}, tags=["memories"])
     def get(self, request, memory_id: int):
-        memory = selectors.memory_get(user=request.user, memory_id=memory_id)
+        usable_only = app_of(request) is not None  # an app: only what memory may use (else 404)
+        memory = selectors.memory_get(user=request.user, memory_id=memory_id, usable_only=usable_only)
         record_read(request, purpose="memories API", items=1)
         return Response(MemoryDetailSerializer(memory).data)
 
@@ -158,14 +161,14 @@ class MemoryDetailApi(APIView):
     @extend_schema(responses={204: None}, tags=["memories"])
     def delete(self, request, memory_id: int):
         memory = selectors.memory_get(user=request.user, memory_id=memory_id)
+        confirm_password_for_session(request)
         services.memory_delete(user=request.user, memory=memory)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MemoryHistoryApi(APIView):
-    """What changed in a memory, when and by whom (oldest first)."""
-
-    app_scopes = {"GET": READ}
+    """What changed in a memory, when and by whom (oldest first). Not for apps: it holds earlier texts the
+    user corrected."""
 
     @extend_schema(
         parameters=PAGE_PARAMETERS, responses={200: paginated(RevisionSerializer, "Revision")}, tags=["memories"]
@@ -280,8 +283,13 @@ class PushApi(APIView):
         confidence = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.8)
 
     class Output(serializers.Serializer):
-        decision = serializers.ChoiceField(choices=["add", "reinforce", "update", "supersede"])
-        memory = MemorySerializer()
+        decision = serializers.ChoiceField(
+            choices=["add", "reinforce", "update", "supersede", "known"],
+            help_text='"known": the user keeps a memory saying this out of use; nothing changed.',
+        )
+        memory = MemorySerializer(
+            allow_null=True, help_text="Null for an app, unless the memory is one the user lets memory use."
+        )
 
     @extend_schema(request=Input, responses={201: Output, 409: None}, tags=["context"])
     def post(self, request):
@@ -296,10 +304,16 @@ class PushApi(APIView):
             confidence=data.validated_data["confidence"],
             hold=settings.API_PUSH_REVIEW,
         )
+        if decision == "known":
+            return Response({"decision": decision, "memory": None}, status=status.HTTP_201_CREATED)
         if memory is None:
             message = {
                 "memory-off": "This user's memory is off or not consented to: nothing was stored.",
                 "sensitive": "This touches a sensitive category the user has not opted in to: nothing was stored.",
             }[decision]
             return Response({"error": {"code": decision, "message": message}}, status=status.HTTP_409_CONFLICT)
+        # An app sees its own new memory, or one memory may use; not what the user keeps out of use.
+        if access is not None and decision != "add" and not selectors.is_usable(user=request.user, memory=memory):
+            return Response({"decision": decision, "memory": None}, status=status.HTTP_201_CREATED)
+        record_read(request, purpose="push API", items=1)
         return Response({"decision": decision, "memory": MemorySerializer(memory).data}, status=status.HTTP_201_CREATED)

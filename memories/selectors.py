@@ -16,19 +16,27 @@ from memories.retrieval import upcoming
 
 
 def memory_list(
-    *, user, query: str = "", kind: str = "", source: str = "", since: date | None = None, until: date | None = None
+    *,
+    user,
+    query: str = "",
+    kind: str = "",
+    source: str = "",
+    since: date | None = None,
+    until: date | None = None,
+    usable_only: bool = False,
 ):
     """Current memories, optionally searched (words in the text) and filtered by kind, source and the day
-    they were learned (`since` and `until` included), with
+    they were learned (`since` and `until` included); `usable_only`: only those the user's memory policy
+    lets be used (what an app may see: not "don't use this", held, or of a category not opted in to); with
     their source messages, those messages' conversations, and the older versions they superseded."""
     sources = Message.objects.select_related("conversation").order_by("created_at")
     history = Memory.objects.defer("embedding", "search").order_by("-valid_until")
     memories = (
-        Memory.objects.for_user(user)
+        _memories_of(user, usable_only)
         .current()
         .defer("embedding", "search")
         .prefetch_related(Prefetch("source_messages", queryset=sources), Prefetch("superseded", queryset=history))
-        .order_by("kind", "-pinned", "-updated_at")
+        .order_by("kind", "-pinned", "-updated_at", "-id")
     )
     if query:
         memories = memories.with_words(query)
@@ -51,8 +59,18 @@ def due_soon(*, user, conversation=None, now: datetime | None = None) -> list[Me
     return upcoming(Memory.objects.for_user(user).usable(policy).defer("embedding"), today)
 
 
-def memory_get(*, user, memory_id) -> Memory:
-    return get_object_or_404(Memory.objects.for_user(user), pk=memory_id)
+def memory_get(*, user, memory_id, usable_only: bool = False) -> Memory:
+    return get_object_or_404(_memories_of(user, usable_only), pk=memory_id)
+
+
+def is_usable(*, user, memory: Memory) -> bool:
+    """Whether the user's memory policy lets this memory be used (and so be seen by an app)."""
+    return _memories_of(user, usable_only=True).filter(pk=memory.pk).exists()
+
+
+def _memories_of(user, usable_only: bool):
+    memories = Memory.objects.for_user(user)
+    return memories.usable(memory_policy(user=user)) if usable_only else memories
 
 
 def profile(*, user) -> list[Memory]:

@@ -337,7 +337,8 @@ def memory_push(
     check as everything else.
 
     Nothing is stored (returns None with "memory-off" or "sensitive") when the user's memory policy
-    forbids learning, or the text touches a special category the user did not opt in to. With `hold`
+    forbids learning, or the text touches a special category the user did not opt in to; nor (None,
+    "known") when an app pushes what a memory the user keeps out of use (held, "don't use this") says. With `hold`
     (the operator's API_PUSH_REVIEW) a new memory is held for review ("app-push" among its flag reasons)
     and, filed under a subject of its own, supersedes nothing; restating a known memory reinforces it.
     Returns (the memory now current, the decision)."""
@@ -353,6 +354,9 @@ def memory_push(
         if not_allowed(text, policy.sensitive_categories):
             return None, "sensitive"
         attributes = {"app": app_name} if app_name else {}
+        current = Memory.objects.for_user(user).current().filter(kind=kind, fingerprint=fingerprint(text))
+        if app_name and current.exists() and not current.usable(policy).exists():
+            return None, "known"  # an app neither strengthens nor learns about what the user keeps out of use
         item = ExtractedItem(kind=kind, subject="", text=text, confidence=confidence, attributes=attributes)
         subject = "app:" + fingerprint(text)[:16] if hold else memory_subject_for(user=user, item=item)
         item = dataclasses.replace(item, subject=subject)

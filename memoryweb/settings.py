@@ -135,6 +135,9 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # --- REST API ---------------------------------------------------------------------------------------
+# Flash messages in the session, not a cookie: an app's secret is shown once through one.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.ApiKeyAuthentication",  # personal keys, and registered apps' secrets
@@ -145,6 +148,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"api": env_str("API_THROTTLE_RATE", "600/min")},
     "DEFAULT_PAGINATION_CLASS": "memoryweb.pagination.Pagination",
     "PAGE_SIZE": 50,
+    # Clients' addresses (anonymous throttling) from REMOTE_ADDR, unless this many proxies set X-Forwarded-For.
+    "NUM_PROXIES": env_int("API_NUM_PROXIES", 0, minimum=0),
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "memoryweb.api.AutoSchema",

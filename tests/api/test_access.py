@@ -30,7 +30,7 @@ ENDPOINTS = [
     ("get", "/api/v1/memories/{memory}", None, 200, READ),
     ("patch", "/api/v1/memories/{memory}", {"use_in_context": False}, 200, None),
     ("delete", "/api/v1/memories/{memory}", None, 204, None),
-    ("get", "/api/v1/memories/{memory}/history", None, 200, READ),
+    ("get", "/api/v1/memories/{memory}/history", None, 200, None),  # earlier texts: not for apps
     ("post", "/api/v1/memories/{memory}/report", {"reason": "wrong"}, 200, None),
     ("post", "/api/v1/context", {"query": "Where do I live?"}, 200, READ),
     ("get", "/api/v1/context/profile", None, 200, READ),
@@ -197,6 +197,24 @@ def test_a_session_needs_its_csrf_token(alice):
         "/api/v1/memories", {"text": "User likes tea"}, content_type="application/json", HTTP_X_CSRFTOKEN=token
     )
     assert accepted.status_code == 201
+
+
+def test_destructive_calls_from_a_session_need_the_password_again(alice, alice_client):
+    from accounts.models import User
+    from memories.models import Memory
+    from tests.factories import make_memory
+
+    memory = make_memory(alice, "User likes tea")
+    url = f"/api/v1/memories/{memory.pk}"
+    assert alice_client.delete(url, content_type="application/json").status_code == 403
+    wrong = alice_client.delete(url, {"password": "guess"}, content_type="application/json")
+    assert wrong.status_code == 403 and "password" in wrong.json()["error"]["message"]
+    assert alice_client.delete(url, {"password": "alice-pass-123"}, content_type="application/json").status_code == 204
+    assert not Memory.objects.filter(pk=memory.pk).exists()
+
+    forget = {"confirmation": "forget everything", "delete_account": True}
+    assert alice_client.post("/api/v1/me/forget", forget, content_type="application/json").status_code == 403
+    assert User.objects.filter(pk=alice.pk).exists()
 
 
 def test_an_active_grant_is_replaced_by_a_new_one(alice, calendar):

@@ -157,3 +157,20 @@ def test_the_admin_registers_an_app_and_shows_its_secret_once(admin_client):
     shown = [str(m) for m in response.context["messages"]]
     secret = next(m.split(": ")[-1] for m in shown if "secret" in m)
     assert secret.startswith("mwapp_") and app.hashed_secret != secret and secret not in app.hashed_secret
+
+
+def test_a_grant_to_a_disabled_app_stays_revocable_on_the_portal(alice_client, alice, calendar, calendar_for_alice):
+    from django.utils import timezone
+
+    from accounts.models import AppGrant, RegisteredApp
+
+    app, _ = calendar
+    RegisteredApp.objects.filter(pk=app.pk).update(disabled_at=timezone.now())
+    grant = AppGrant.objects.get(user=alice, app=app, revoked_at__isnull=True)
+
+    assert f'action="/accounts/privacy/apps/{grant.pk}/revoke/"'.encode() in alice_client.get(
+        "/accounts/privacy/apps/"
+    ).content
+    alice_client.post(f"/accounts/privacy/apps/{grant.pk}/revoke/")
+    grant.refresh_from_db()
+    assert grant.revoked_at is not None

@@ -78,3 +78,29 @@ def test_a_model_that_fails_says_so_in_the_stream(alice_api, llm_server):  # noq
 
     assert "could not answer" in events[-1][1]["reply"]
     assert Message.objects.get(pk=events[-1][1]["reply_message"]).content == events[-1][1]["reply"]
+
+
+def test_a_client_that_goes_away_leaves_what_was_written_stored_when_the_response_closes(transactional_db, alice_api):
+    response = _stream(alice_api, "Hello there")
+    stream = iter(response.streaming_content)
+    start = json.loads(next(stream).decode().split("data: ", 1)[1])
+    assert not Message.objects.filter(conversation_id=start["conversation"], role="assistant").exists()
+
+    response.close()  # the client is gone: the server closes the response, in the request's thread
+
+    [reply] = Message.objects.filter(conversation_id=start["conversation"], role="assistant")
+    assert reply.content  # stored at once, not whenever the garbage collector runs
+
+
+def test_a_chat_deleted_while_streaming_ends_with_an_error_event(alice_api, alice):
+    from chat.privacy import conversation_delete
+
+    response = _stream(alice_api, "Hello there")
+    stream = iter(response.streaming_content)
+    start = json.loads(next(stream).decode().split("data: ", 1)[1])
+    conversation_delete(user=alice, conversation=alice.conversations.get(pk=start["conversation"]))
+
+    rest = b"".join(stream).decode()  # read to the end: the test client closes the response
+
+    assert "event: error" in rest and "deleted while the reply" in rest and "event: done" not in rest
+    assert not Message.objects.filter(conversation_id=start["conversation"]).exists()
