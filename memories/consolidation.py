@@ -51,7 +51,7 @@ def memory_apply(
         memory_forget_matching(user=user, text=item.text, subject=item.subject, embedding=embedding)
         return None, "forget"
     current = Memory.objects.for_user(user).current().filter(kind=item.kind)
-    if same := current.filter(fingerprint=fingerprint(item.text)).first():
+    if same := Memory.objects.for_user(user).saying(item.kind, item.text).first():
         _reinforce(same, item, message, actor)
         return same, "reinforce"
     related = list(current.filter(subject=item.subject)) if item.subject else []
@@ -113,7 +113,6 @@ def _only_adds_to(old: str, new: str) -> bool:
 
 def _add(user, item: ExtractedItem, embedding, message: Message | None, source: str, actor: str) -> Memory:
     """A new memory; text that reads as an instruction to the assistant is held for review."""
-    fp = fingerprint(item.text)
     reasons = poisoning_reasons(item.text)
     try:
         with transaction.atomic():
@@ -123,7 +122,7 @@ def _add(user, item: ExtractedItem, embedding, message: Message | None, source: 
                 subject=item.subject[:200],
                 text=item.text,
                 attributes=item.attributes,
-                fingerprint=fp,
+                fingerprint=fingerprint(item.text),
                 confidence=item.confidence,
                 importance=0.8 if item.pinned else 0.5,
                 source=source,
@@ -135,7 +134,7 @@ def _add(user, item: ExtractedItem, embedding, message: Message | None, source: 
                 embedding=embedding,
             )
     except IntegrityError:  # the same statement was added concurrently: that one is it
-        memory = Memory.objects.for_user(user).current().get(kind=item.kind, fingerprint=fp)
+        memory = Memory.objects.for_user(user).saying(item.kind, item.text).get()
         _reinforce(memory, item, message, actor)
         return memory
     _record(memory, "add", actor, message, new_text=item.text)
@@ -296,9 +295,7 @@ def _close_history_gaps(orphans: list[Memory], erased: dict[int, tuple[int | Non
         while successor in erased:
             successor, current = erased[successor]
         if successor is None and current:
-            same = Memory.objects.current().filter(
-                user_id=memory.user_id, kind=memory.kind, fingerprint=memory.fingerprint
-            )
+            same = Memory.objects.for_user(memory.user_id).saying(memory.kind, memory.text)
             if (existing := same.first()) is None:
                 memory.valid_until, memory.superseded_by = None, None
                 memory.save(update_fields=["valid_until", "superseded_by", "updated_at"])

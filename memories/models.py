@@ -32,6 +32,12 @@ class MemoryQuerySet(TextSearchQuerySet):
         """Memories true now: not superseded or expired."""
         return self.filter(valid_until__isnull=True)
 
+    def saying(self, kind: str, text: str) -> MemoryQuerySet:
+        """The current memory of `kind` that states `text` (same fingerprint; at most one per user)."""
+        from memories.extraction import fingerprint
+
+        return self.current().filter(kind=kind, fingerprint=fingerprint(text))
+
     def usable(self, policy) -> MemoryQuerySet:
         """What may be used in replies, context, banners and digests under an `accounts.selectors.MemoryPolicy`:
         current, approved by review, not switched off by the user ("don't use this"), confident enough, and

@@ -208,15 +208,10 @@ def _base_form(verb: str) -> str:
 def memory_edit(*, memory: Memory, text: str) -> Memory:
     """The user corrects a memory's text: re-embedded, and the change kept in its history.
     Raises ValidationError when another current memory already says the same."""
-    from memories.extraction import fingerprint
-
     old_text, text = memory.text, text.strip()
     if text == old_text:
         return memory
-    duplicate = (
-        Memory.objects.for_user(memory.user_id).current().filter(kind=memory.kind, fingerprint=fingerprint(text))
-    )
-    if duplicate.exclude(pk=memory.pk).exists():
+    if Memory.objects.for_user(memory.user_id).saying(memory.kind, text).exclude(pk=memory.pk).exists():
         raise ValidationError("You already have a memory that says this.")
     [vector] = embed_texts([text])
     memory_rewrite(
@@ -237,7 +232,6 @@ def memory_changes_undo(*, user, message_ids) -> int:
     it is left as it is); when another current memory says that earlier text already, the rewritten one
     is deleted (its other sources are the other memory's too). Returns how many were undone. Call inside
     a transaction, under lock_user, before the messages go."""
-    from memories.extraction import fingerprint
 
     message_ids = set(message_ids)
     rewritten = MemoryRevision.objects.filter(memory__user=user, action="update", message_id__in=message_ids)
@@ -250,8 +244,8 @@ def memory_changes_undo(*, user, message_ids) -> int:
         if not run or (earlier := run[-1].old_text) in ("", memory.text):
             continue
         undone += 1
-        same = Memory.objects.for_user(user).current().filter(kind=memory.kind, fingerprint=fingerprint(earlier))
-        if memory.valid_until is None and (other := same.exclude(pk=memory.pk).first()) is not None:
+        same = Memory.objects.for_user(user).saying(memory.kind, earlier).exclude(pk=memory.pk)
+        if memory.valid_until is None and (other := same.first()) is not None:
             other.source_messages.add(*memory.source_messages.exclude(pk__in=message_ids))
             memory.delete()
             continue
@@ -354,7 +348,7 @@ def memory_push(
         if not_allowed(text, policy.sensitive_categories):
             return None, "sensitive"
         attributes = {"app": app_name} if app_name else {}
-        current = Memory.objects.for_user(user).current().filter(kind=kind, fingerprint=fingerprint(text))
+        current = Memory.objects.for_user(user).saying(kind, text)
         if app_name and current.exists() and not current.usable(policy).exists():
             return None, "known"  # an app neither strengthens nor learns about what the user keeps out of use
         item = ExtractedItem(kind=kind, subject="", text=text, confidence=confidence, attributes=attributes)
