@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 
-from accounts.apps_access import app_secret_set
+from accounts.connected_apps import app_secret_set
 from accounts.models import AccessEvent, ApiKey, AppGrant, RegisteredApp, User
 
 admin.site.register(User, UserAdmin)

@@ -4,7 +4,7 @@ everything". The same services as the privacy portal's pages; apps may use none 
 from __future__ import annotations
 
 from django.contrib.auth import logout
-from django.http import FileResponse
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import confirm_password_for_session
-from accounts.export import ExportExpired, export_archive, export_request
+from accounts.export.jobs import ExportExpired, ExportNotFound, export_archive, export_request
 from accounts.forms import consent_purposes
 from accounts.models import AccessEvent, DataExport, MemorySettings, time_zone_names
 from accounts.privacy import FORGET_PHRASE, forget_everything
@@ -156,6 +156,8 @@ class ExportDownloadApi(APIView):
                 {"error": {"code": "expired", "message": "This export's link has expired. Prepare a new one."}},
                 status=status.HTTP_410_GONE,
             )
+        except ExportNotFound:
+            raise Http404("This export is not ready.") from None
         return FileResponse(path.open("rb"), as_attachment=True, filename=filename, content_type="application/zip")
 
 

@@ -2,7 +2,7 @@
 
 - `Authorization: Bearer <personal API key>`: the key's owner, every endpoint.
 - `Authorization: Bearer <app secret>` + `X-Memoryweb-User: <username>`: a registered app acting for a
-  user who granted it access (accounts.apps_access); only the endpoints whose scope the grant holds.
+  user who granted it access (accounts.connected_apps); only the endpoints whose scope the grant holds.
 - A browser session (with CSRF): the logged-in user, every endpoint.
 """
 
@@ -14,7 +14,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions, throttling
 
-from accounts.apps_access import APP_SECRET_PREFIX, AppAccess, access_record, app_authenticate
+from accounts.connected_apps import APP_SECRET_PREFIX, AppAccess, access_record, app_authenticate
 from accounts.models import ApiKey
 from accounts.services import hash_key
 

@@ -1,5 +1,6 @@
-"""Forget everything: all memory and chat data of a user, and optionally the account. The account's part of
-the data export, and where export files live (so erasure reaches them too)."""
+"""Forget everything: every app's data of a user (walking the privacy registry, memoryweb.privacy), and
+optionally the account. The accounts app's own area: the account's part of the data export, and the data
+exports themselves, with where their files live (so erasure reaches them too)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,7 @@ from django.db import transaction
 from accounts.models import AccessEvent, ApiKey, AppGrant, ConsentRecord, DataExport
 from accounts.selectors import memory_settings_get
 from accounts.services import lock_user
-from chat.privacy import erase_chat_data
-from memories.privacy import erase_memory_data
-from vault.keys import destroy_user_key
+from memoryweb.privacy import PrivacyArea, areas, register
 
 logger = logging.getLogger(__name__)
 
@@ -28,16 +27,31 @@ def forget_everything(*, user, delete_account: bool) -> None:
     and every data export (files and rows); with `delete_account`, the account too (consents, API keys,
     access log, settings). The records of consent and access stay while the account does: they are the
     account's own history. Last, the user's data key is destroyed, so that copies of their encrypted text
-    elsewhere (a replica, a dump) cannot be read; a new key is made if they write again."""
+    elsewhere (a replica, a dump) cannot be read; a new key is made if they write again.
+
+    Each app's area is erased, newest app first (the reverse of INSTALLED_APPS: chat, memories, the data
+    exports, then the vault's key), so that an app's data goes before the data it was built on."""
     with transaction.atomic():
         lock_user(user)  # serialize with every other writer of this user's memory
-        erase_chat_data(user=user)
-        erase_memory_data(user=user)
-        erase_export_data(user=user)
-        destroy_user_key(user.pk)
+        for area in reversed(areas()):
+            area.erase(user=user)
         if delete_account:
             user.delete()
     logger.info("user %s: forgot everything (account deleted: %s)", user.pk, delete_account)
+
+
+@register
+class AccountArea(PrivacyArea):
+    """The account, its settings, consents, access log, API keys, grants and admin actions (exported;
+    erased only with the account itself), and the user's data exports (erased with everything else)."""
+
+    label = "account"
+
+    def export(self, user) -> dict[str, Any]:
+        return export_user_data(user=user)
+
+    def erase(self, user) -> int:
+        return erase_export_data(user=user)
 
 
 # --- Export files -----------------------------------------------------------------------------------

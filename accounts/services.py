@@ -8,7 +8,7 @@ import secrets
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.models import ApiKey, ConsentRecord, MemorySettings
+from accounts.models import ApiKey, ConsentRecord, MemorySettings, User, time_zone_names
 
 KEY_PREFIX = "mw_"
 
@@ -48,8 +48,6 @@ def memory_settings_update(*, user, **changes) -> MemorySettings:
 
 def time_zone_set(*, user, time_zone: str) -> None:
     """The user's clock (an IANA name): relative dates, time words and "due soon" follow it."""
-    from accounts.models import time_zone_names
-
     if time_zone not in time_zone_names():
         raise ValueError(f"unknown time zone: {time_zone!r}")
     if user.time_zone != time_zone:
@@ -61,6 +59,4 @@ def lock_user(user) -> None:
     """Take the user's row lock until the transaction ends. Every writer of a user's memory (the worker,
     the portal, erasure, summaries, digests) takes it first, so they run one after another and in the
     same lock order (no deadlocks), and an erasure is never followed by a write from older data."""
-    from accounts.models import User
-
     list(User.objects.select_for_update().filter(pk=getattr(user, "pk", user)).values_list("pk", flat=True))

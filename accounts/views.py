@@ -2,13 +2,13 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse
+from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.apps_access import app_grant, app_revoke, apps_with_grants, grant_of_user
-from accounts.export import ExportExpired, export_archive, export_request
+from accounts.connected_apps import app_grant, app_revoke, apps_with_grants, grant_of_user
+from accounts.export.jobs import ExportExpired, ExportNotFound, export_archive, export_request
 from accounts.forms import (
     AppGrantForm,
     ConsentForm,
@@ -48,7 +48,7 @@ def memory_settings(request):
         memory_settings_update(user=request.user, **form.cleaned_data)
         time_zone_set(user=request.user, time_zone=zone_form.cleaned_data["time_zone"])
         messages.success(request, "Memory settings saved. They apply from your next message.")
-        return redirect("memory_settings")
+        return redirect("accounts:memory_settings")
     return render(request, "accounts/memory_settings.html", {"form": form, "zone_form": zone_form})
 
 
@@ -76,7 +76,7 @@ def consent_change(request):
         messages.success(request, "Saved. It applies from now on.")
     else:
         messages.error(request, "That consent could not be changed.")
-    return redirect("consent")
+    return redirect("accounts:consent")
 
 
 @login_required
@@ -90,7 +90,7 @@ def forget_everything_view(request):
         if delete_account:
             logout(request)
             messages.success(request, "Your account and everything in it are deleted.")
-            return redirect("login")
+            return redirect("accounts:login")
         messages.success(request, "Done: every conversation and everything remembered is erased.")
         return redirect("memories:remembered")
     return render(request, "accounts/forget_everything.html", {"form": form})
@@ -118,7 +118,7 @@ def data_export(request):
             messages.success(request, "Your export is being prepared. This page updates by itself.")
         else:
             messages.info(request, "An export is already being prepared.")
-        return redirect("export")
+        return redirect("accounts:export")
     exports = exports_list(user=request.user)
     working = any(x.status in (DataExport.Status.PENDING, DataExport.Status.RUNNING) for x in exports)
     response = render(
@@ -142,6 +142,8 @@ def export_download(request, token: str):
         path, filename = export_archive(export=export)
     except ExportExpired:
         return render(request, "accounts/export_expired.html", {"link_hours": settings.EXPORT_LINK_HOURS}, status=410)
+    except ExportNotFound:
+        raise Http404("This export is not ready.") from None
     return FileResponse(path.open("rb"), as_attachment=True, filename=filename, content_type="application/zip")
 
 
@@ -164,7 +166,7 @@ def app_grant_view(request):
     else:
         app_grant(user=request.user, app=app, scopes=form.cleaned_data["scopes"])
         messages.success(request, f"{app.name} now has access. You can revoke it here at any time.")
-    return redirect("apps")
+    return redirect("accounts:apps")
 
 
 @login_required
@@ -173,4 +175,4 @@ def app_revoke_view(request, grant_id: int):
     grant = grant_of_user(user=request.user, grant_id=grant_id)
     app_revoke(user=request.user, grant=grant)
     messages.success(request, f"{grant.app.name} no longer has access to your memory.")
-    return redirect("apps")
+    return redirect("accounts:apps")

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from accounts.authentication import api_key_of, confirm_password_for_session
 from chat import selectors, services
 from chat.models import Conversation, Message
-from chat.privacy import conversation_delete
+from chat.services import conversation_delete
 from memories.api import ContextItemSerializer
 from memoryweb.api import PAGE_PARAMETERS, paginated, paginated_response
 

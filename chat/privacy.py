@@ -1,4 +1,4 @@
-"""Deleting conversations and everything derived only from them; the chat part of the data export."""
+"""The chat app's share of a user's data: its erasure and its part of the data export."""
 
 from __future__ import annotations
 
@@ -7,44 +7,22 @@ from typing import Any
 
 from django.db import transaction
 
-from accounts.services import lock_user
 from chat.models import Conversation, Message, Recall
-from memories.consolidation import memory_erase
-from memories.models import MemoryRevision
-from memories.privacy import digests_drawing_on, lock_messages, memories_learned_only_from
-from memories.services import memory_changes_undo
+from memories.erasure import lock_messages
+from memoryweb.privacy import PrivacyArea, register
 
 
-def conversation_delete(*, user, conversation: Conversation) -> dict[str, int]:
-    """Delete a conversation of `user` with its messages, its summary and turn episodes, the memories
-    learned only from it, and the digests that drew on it (rewritten from what remains). Memories with
-    other sources only lose this provenance; an older version learned elsewhere that one of the erased
-    memories had superseded is current again. Returns what was deleted."""
-    with transaction.atomic():
-        lock_user(user)
-        lock_messages(user=user, conversation_ids=[conversation.pk])
-        conversation = Conversation.objects.for_user(user).select_for_update().defer("title").get(pk=conversation.pk)
-        memory_changes_undo(user=user, message_ids=conversation.messages.values_list("pk", flat=True))
-        memory_ids = memories_learned_only_from(user=user, messages=conversation.messages.all())
-        digests = digests_drawing_on(user=user, conversation=conversation)
-        periods = [d.ended_at for d in digests]
-        for digest in digests:
-            digest.delete()
-        erased = memory_erase(user=user, memory_ids=memory_ids, with_history=False)
-        # The changes it made to memories that stay (e.g. "moved to Berlin" superseding "lives in Paris")
-        # go with it: their revisions quote it.
-        MemoryRevision.objects.filter(memory__user=user, message__conversation=conversation).delete()
-        messages = conversation.messages.count()
-        conversation.delete()
-        transaction.on_commit(lambda: _rewrite_digests(user.pk, periods))
-    return {"messages": messages, "memories": erased, "digests": len(periods)}
+@register
+class ChatArea(PrivacyArea):
+    """Conversations and their messages, with the recalls of each reply."""
 
+    label = "chat"
 
-def _rewrite_digests(user_id: int, periods) -> None:
-    from memories.tasks import digest_user
+    def export(self, user) -> dict[str, Any]:
+        return export_user_data(user=user)
 
-    for period_end in periods:
-        digest_user.delay(user_id, period_end.isoformat())
+    def erase(self, user) -> int:
+        return erase_chat_data(user=user)
 
 
 @transaction.atomic

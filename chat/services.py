@@ -14,11 +14,17 @@ from django.utils import timezone
 
 from accounts.models import AccessEvent
 from accounts.selectors import memory_policy
+from accounts.services import lock_user
 from chat import prompts
 from chat.models import Conversation, Message, Recall
+from memories.erasure import lock_messages, teachings_erase
 from memories.models import Memory
 from memories.retrieval import Context, build_context
+from memories.tasks import finalize_conversation as finalize_conversation_task
+from memories.tasks import process_message as process_message_task
 from memoryweb.ai import llm
+from memoryweb.celery import enqueue
+from memoryweb.validators import validate_text
 
 logger = logging.getLogger(__name__)
 
@@ -29,20 +35,6 @@ class TurnResult:
     user_message: Message
     reply: Message
     context: Context
-
-
-def validate_text(text: object, *, field: str = "message") -> str:
-    """The text of a message or query, stripped; empty, oversized or non-text input is refused."""
-    if not isinstance(text, str):
-        raise ValidationError(f"The {field} must be text.")
-    text = text.replace("\x00", "").strip()
-    if not text:
-        raise ValidationError(f"The {field} is empty.")
-    if len(text) > settings.MESSAGE_MAX_CHARS:
-        raise ValidationError(
-            f"The {field} is too long ({len(text)} characters; at most {settings.MESSAGE_MAX_CHARS})."
-        )
-    return text
 
 
 def conversation_start(*, user, temporary: bool = False) -> Conversation:
@@ -212,13 +204,8 @@ def _record_recall(user, conversation: Conversation, reply: Message, context: Co
 
 
 def _enqueue_processing(message_id: int) -> None:
-    from memories.tasks import process_message
-
     Message.objects.filter(pk=message_id).update(queued_at=timezone.now())
-    try:
-        process_message.delay(message_id)
-    except Exception:  # the broker is down: the sweep will find the unprocessed message
-        logger.exception("could not queue message %s; the sweep will retry", message_id)
+    enqueue(process_message_task, message_id)
 
 
 def conversation_end(*, conversation: Conversation) -> bool:
@@ -231,10 +218,25 @@ def conversation_end(*, conversation: Conversation) -> bool:
 
 
 def _enqueue_finalize(conversation_id: int) -> None:
-    from memories.tasks import finalize_conversation
-
     Conversation.objects.filter(pk=conversation_id).update(finalize_queued_at=timezone.now())
-    try:
-        finalize_conversation.delay(conversation_id)
-    except Exception:
-        logger.exception("could not queue conversation %s; the sweep will retry", conversation_id)
+    enqueue(finalize_conversation_task, conversation_id)
+
+
+def conversation_delete(*, user, conversation: Conversation, keep_memories: bool = False) -> dict[str, int]:
+    """Delete a conversation of `user` with its messages, its summary and turn episodes — the one way a
+    conversation goes. What it taught goes too (`memories.erasure.teachings_erase`), unless
+    `keep_memories`: retention keeps the memories (they have their own limit), a temporary chat taught
+    nothing. Waits for a worker still writing from its messages. Returns what was deleted."""
+    with transaction.atomic():
+        lock_user(user)
+        lock_messages(user=user, conversation_ids=[conversation.pk])
+        conversation = Conversation.objects.for_user(user).select_for_update().defer("title").filter(pk=conversation.pk)
+        conversation = conversation.first()
+        taught = {"memories": 0, "digests": 0}
+        if conversation is None:  # deleted meanwhile (another tab, or a periodic job)
+            return {"messages": 0, **taught}
+        if not keep_memories:
+            taught = teachings_erase(user=user, conversation=conversation)
+        messages = conversation.messages.count()
+        conversation.delete()
+    return {"messages": messages, **taught}

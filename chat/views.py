@@ -7,7 +7,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.forms import ConfirmDestructiveForm
 from chat import selectors, services
 from chat.forms import MessageForm, NewConversationForm
-from chat.privacy import conversation_delete
+from chat.services import conversation_delete
 from memories import selectors as memory_selectors
 
 

@@ -77,12 +77,12 @@ def _review(request, queryset, status: str, action: str) -> None:
 
 @admin.action(description="Approve: may be used in replies")
 def approve(modeladmin, request, queryset):
-    _review(request, queryset, Memory.Review.APPROVED, "approve")
+    _review(request, queryset, Memory.Review.APPROVED, MemoryRevision.Action.APPROVE)
 
 
 @admin.action(description="Reject: never used")
 def reject(modeladmin, request, queryset):
-    _review(request, queryset, Memory.Review.REJECTED, "reject")
+    _review(request, queryset, Memory.Review.REJECTED, MemoryRevision.Action.REJECT)
 
 
 class MemoryAdmin(AuditedAdmin):

@@ -12,12 +12,14 @@ from rest_framework.views import APIView
 
 from accounts.authentication import app_of, confirm_password_for_session, record_read
 from accounts.models import RegisteredApp
-from chat.services import validate_text
 from memories import selectors, services
+from memories.consolidation import Decision
+from memories.erasure import memory_delete
 from memories.forms import MEMORY_MAX_CHARS
 from memories.models import Memory, MemoryRevision
 from memories.retrieval import build_context
 from memoryweb.api import PAGE_PARAMETERS, paginated, paginated_response
+from memoryweb.validators import validate_text
 
 READ = RegisteredApp.Scope.CONTEXT_READ.value
 WRITE = RegisteredApp.Scope.MEMORIES_WRITE.value
@@ -102,7 +104,7 @@ class MemoryListApi(APIView):
 
     class Output(serializers.Serializer):
         decision = serializers.ChoiceField(
-            choices=["add", "reinforce", "update", "supersede"], help_text="What remembering it did."
+            choices=[Decision.ADD, Decision.REINFORCE, Decision.UPDATE, Decision.SUPERSEDE], help_text="What remembering it did."
         )
         memory = MemorySerializer()
 
@@ -162,7 +164,7 @@ class MemoryDetailApi(APIView):
     def delete(self, request, memory_id: int):
         memory = selectors.memory_get(user=request.user, memory_id=memory_id)
         confirm_password_for_session(request)
-        services.memory_delete(user=request.user, memory=memory)
+        memory_delete(user=request.user, memory=memory)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -284,7 +286,7 @@ class PushApi(APIView):
 
     class Output(serializers.Serializer):
         decision = serializers.ChoiceField(
-            choices=["add", "reinforce", "update", "supersede", "known"],
+            choices=[Decision.ADD, Decision.REINFORCE, Decision.UPDATE, Decision.SUPERSEDE, "known"],
             help_text='"known": the user keeps a memory saying this out of use; nothing changed.',
         )
         memory = MemorySerializer(
@@ -313,7 +315,7 @@ class PushApi(APIView):
             }[decision]
             return Response({"error": {"code": decision, "message": message}}, status=status.HTTP_409_CONFLICT)
         # An app sees its own new memory, or one memory may use; not what the user keeps out of use.
-        if access is not None and decision != "add" and not selectors.is_usable(user=request.user, memory=memory):
+        if access is not None and decision != Decision.ADD and not selectors.is_usable(user=request.user, memory=memory):
             return Response({"decision": decision, "memory": None}, status=status.HTTP_201_CREATED)
         record_read(request, purpose="push API", items=1)
         return Response({"decision": decision, "memory": MemorySerializer(memory).data}, status=status.HTTP_201_CREATED)

@@ -28,6 +28,7 @@ import numpy as np
 from django.db.models import Count, Max
 
 from memories.models import Episode
+from memories.text import terms
 
 K1 = 1.2
 B = 0.75
@@ -36,88 +37,6 @@ CACHED_USERS = 64  # indexes kept per process, least recently used dropped first
 VECTOR_SHARE = 0.5  # of a turn's hybrid score: the rest is BM25's (both scaled to their best, 1)
 NEIGHBOUR_SHARE = 0.25  # a turn also scores this share of its better neighbour's score (the turn before or after)
 SPEAKER_BOOST = 1.5  # the query names who said it ("What did Caroline research?"): that person's turns count more
-
-# English function words (NLTK's list, as [a-z0-9]+ tokens): they say nothing about what a turn is about.
-STOP_WORDS = frozenset(
-    """
-    i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her hers herself
-    it its itself they them their theirs themselves what which who whom this that these those am is are was were be
-    been being have has had having do does did doing a an the and but if or because as until while of at by for with
-    about against between into through during before after above below to from up down in out on off over under
-    again further then once here there when where why how all any both each few more most other some such no nor not
-    only own same so than too very s t can will just don should now d ll m o re ve y ain aren couldn didn doesn hadn
-    hasn haven isn ma mightn mustn needn shan shouldn wasn weren won wouldn
-    """.split()
-)
-_WORD = re.compile(r"[a-z0-9]+")
-
-
-def terms(text: str) -> list[str]:
-    """Lowercase words without function words, stemmed ("paintings", "painted" → "paint")."""
-    return [stem(w) for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
-
-
-def stem(word: str) -> str:
-    """Step 1 of Porter's stemmer (plurals, -ed, -ing, final y), the light part: it joins the forms of a
-    word ("hiking", "hikes" → "hike"; "families" → "famili") without the later steps' clipping of
-    derivational endings ("generous", "general")."""
-    if len(word) <= 2:
-        return word
-    if word.endswith(("sses", "ies")):
-        word = word[:-2]
-    elif word.endswith("s") and not word.endswith("ss"):
-        word = word[:-1]
-    if word.endswith("eed"):
-        if _measure(word[:-3]) > 0:
-            word = word[:-1]
-    else:
-        for suffix in ("ed", "ing"):
-            if word.endswith(suffix) and _has_vowel(word[: -len(suffix)]):
-                word = _after_ed_ing(word[: -len(suffix)])
-                break
-    if word.endswith("y") and _has_vowel(word[:-1]):
-        word = word[:-1] + "i"
-    return word
-
-
-def _after_ed_ing(stem_: str) -> str:
-    """Porter's repairs once -ed/-ing is gone: "conflat" → "conflate", "hopp" → "hop", "hik" → "hike"."""
-    if stem_.endswith(("at", "bl", "iz")):
-        return stem_ + "e"
-    if len(stem_) >= 2 and stem_[-1] == stem_[-2] and _consonant(stem_, -1) and stem_[-1] not in "lsz":
-        return stem_[:-1]
-    if _measure(stem_) == 1 and _cvc(stem_):
-        return stem_ + "e"
-    return stem_
-
-
-def _consonant(word: str, i: int) -> bool:
-    i %= len(word)
-    if word[i] in "aeiou":
-        return False
-    return word[i] != "y" or i == 0 or not _consonant(word, i - 1)
-
-
-def _measure(word: str) -> int:
-    """Porter's m: how many vowel-consonant sequences the word has."""
-    forms = "".join("c" if _consonant(word, i) else "v" for i in range(len(word)))
-    return len(re.findall(r"v+c+", forms))
-
-
-def _has_vowel(word: str) -> bool:
-    return any(not _consonant(word, i) for i in range(len(word)))
-
-
-def _cvc(word: str) -> bool:
-    """Consonant, vowel, consonant at the end, the last not w, x or y ("hop", "hik")."""
-    return (
-        len(word) >= 3
-        and _consonant(word, -3)
-        and not _consonant(word, -2)
-        and _consonant(word, -1)
-        and word[-1] not in "wxy"
-    )
-
 
 class TurnRow(NamedTuple):
     """What retrieval needs of a turn episode, kept in the index so that a hit needs no query."""

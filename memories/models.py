@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Func, Q, TextField, Value
 from pgvector.django import HnswIndex, VectorField
 
+from memories.extraction import fingerprint
 from memoryweb.models import OwnedQuerySet
 from vault.fields import EncryptedTextField
 
@@ -34,8 +35,6 @@ class MemoryQuerySet(TextSearchQuerySet):
 
     def saying(self, kind: str, text: str) -> MemoryQuerySet:
         """The current memory of `kind` that states `text` (same fingerprint; at most one per user)."""
-        from memories.extraction import fingerprint
-
         return self.current().filter(kind=kind, fingerprint=fingerprint(text))
 
     def usable(self, policy) -> MemoryQuerySet:
@@ -175,19 +174,76 @@ class _KindManager(models.Manager):
         return (False, "django.db.models.Manager", None, [], {})
 
 
-def _typed(kind: str, name: str, plural: str):
-    """A proxy model with one kind of memory: typed views for the admin without duplicating logic."""
-    meta = type("Meta", (), {"proxy": True, "verbose_name": name, "verbose_name_plural": plural})
-    attrs = {"__module__": __name__, "Meta": meta, "objects": _KindManager(kind), "KIND": kind}
-    return type(name.title().replace(" ", ""), (Memory,), attrs)
+class Fact(Memory):
+    """Facts only: a typed view for the admin, without logic of its own."""
+
+    KIND = Memory.Kind.FACT
+    objects = _KindManager(KIND)
+
+    class Meta:
+        proxy = True
+        verbose_name = "fact"
+        verbose_name_plural = "facts"
 
 
-Fact = _typed(Memory.Kind.FACT, "fact", "facts")
-Preference = _typed(Memory.Kind.PREFERENCE, "preference", "preferences")
-Relationship = _typed(Memory.Kind.RELATIONSHIP, "relationship", "relationships")
-Project = _typed(Memory.Kind.PROJECT, "project", "projects")
-Instruction = _typed(Memory.Kind.INSTRUCTION, "instruction", "instructions")
-Event = _typed(Memory.Kind.EVENT, "event", "events")
+class Preference(Memory):
+    """Preferences only: a typed view for the admin, without logic of its own."""
+
+    KIND = Memory.Kind.PREFERENCE
+    objects = _KindManager(KIND)
+
+    class Meta:
+        proxy = True
+        verbose_name = "preference"
+        verbose_name_plural = "preferences"
+
+
+class Relationship(Memory):
+    """Relationships only: a typed view for the admin, without logic of its own."""
+
+    KIND = Memory.Kind.RELATIONSHIP
+    objects = _KindManager(KIND)
+
+    class Meta:
+        proxy = True
+        verbose_name = "relationship"
+        verbose_name_plural = "relationships"
+
+
+class Project(Memory):
+    """Projects only: a typed view for the admin, without logic of its own."""
+
+    KIND = Memory.Kind.PROJECT
+    objects = _KindManager(KIND)
+
+    class Meta:
+        proxy = True
+        verbose_name = "project"
+        verbose_name_plural = "projects"
+
+
+class Instruction(Memory):
+    """Instructions only: a typed view for the admin, without logic of its own."""
+
+    KIND = Memory.Kind.INSTRUCTION
+    objects = _KindManager(KIND)
+
+    class Meta:
+        proxy = True
+        verbose_name = "instruction"
+        verbose_name_plural = "instructions"
+
+
+class Event(Memory):
+    """Events only: a typed view for the admin, without logic of its own."""
+
+    KIND = Memory.Kind.EVENT
+    objects = _KindManager(KIND)
+
+    class Meta:
+        proxy = True
+        verbose_name = "event"
+        verbose_name_plural = "events"
 
 
 class _HeldManager(models.Manager):
@@ -215,8 +271,22 @@ class MemoryRevision(models.Model):
         ADMIN = "admin", "Admin"
         API = "api", "API"
 
+    class Action(models.TextChoices):
+        ADD = "add", "Added"
+        REINFORCE = "reinforce", "Said again"
+        UPDATE = "update", "Rewritten with more detail"
+        SUPERSEDE = "supersede", "Replaced by a newer memory"
+        RESTORE = "restore", "Current again (what replaced it was erased)"
+        UNDO = "undo", "Rewrite undone (its conversation was deleted)"
+        EDIT = "edit", "Edited by the user"
+        USE = "use", "Used again in replies"
+        DONT_USE = "dont-use", "Not to be used in replies"
+        REPORT = "report", "Reported"
+        APPROVE = "approve", "Approved by a moderator"
+        REJECT = "reject", "Rejected by a moderator"
+
     memory = models.ForeignKey(Memory, on_delete=models.CASCADE, related_name="revisions")
-    action = models.CharField(max_length=20)  # add, reinforce, update, supersede, edit
+    action = models.CharField(max_length=20, choices=Action.choices)
     actor = models.CharField(max_length=20, choices=Actor.choices)
     old_text = EncryptedTextField(owner="memory.user_id", blank=True)
     new_text = EncryptedTextField(owner="memory.user_id", blank=True)

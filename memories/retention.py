@@ -1,12 +1,10 @@
-"""Retention: what is kept no longer than the configured limits (README, Configuration).
+"""Retention of memory data: what is kept no longer than the configured limits (docs/configuration.md).
 
-- Conversations (with their messages, turn episodes and summaries) whose last activity is older than
-  RETENTION_CONVERSATION_DAYS are deleted. Memories learned from them stay, without that provenance:
-  memories have their own limit.
+Conversations past RETENTION_CONVERSATION_DAYS are chat's to delete (chat.tasks.delete_old_conversations).
 - Memories neither restated nor recalled for RETENTION_MEMORY_DAYS are deleted with their revisions,
   except pinned ones (the user asked to remember them); old versions expire the same way.
 - Digests older than the conversation limit go too.
-0 switches a limit off. Applied by the periodic sweep.
+0 switches a limit off. Applied by the periodic task memories.tasks.apply_retention.
 """
 
 from __future__ import annotations
@@ -14,26 +12,21 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models.functions import Coalesce, Greatest
 
-from chat.models import Conversation
 from memories.models import Episode, Memory
 
 
 def apply_retention(now: datetime) -> dict[str, int]:
     """Delete what is past its retention limit, for every user. Returns the counts deleted."""
-    return {"conversations": _expire_conversations(now), "memories": _expire_memories(now)}
+    return {"digests": _expire_digests(now), "memories": _expire_memories(now)}
 
 
-def _expire_conversations(now: datetime) -> int:
-    days = settings.RETENTION_CONVERSATION_DAYS
-    if not days:
+def _expire_digests(now: datetime) -> int:
+    """Digests go with the conversations they summarize: at the conversations' limit."""
+    if not (days := settings.RETENTION_CONVERSATION_DAYS):
         return 0
-    cutoff = now - timedelta(days=days)
-    with transaction.atomic():
-        Episode.objects.filter(kind=Episode.Kind.DIGEST, ended_at__lt=cutoff).delete()
-        deleted, _ = Conversation.objects.filter(last_activity_at__lt=cutoff).delete()
+    deleted, _ = Episode.objects.filter(kind=Episode.Kind.DIGEST, ended_at__lt=now - timedelta(days=days)).delete()
     return deleted
 
 

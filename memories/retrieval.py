@@ -23,7 +23,7 @@ from accounts.selectors import MemoryPolicy, memory_policy
 from memories import lexical
 from memories.extraction import fingerprint
 from memories.models import Episode, Memory
-from memories.sensitive import not_allowed
+from memories.sensitive import is_allowed
 from memories.timeframes import Window, window_in
 from memoryweb.ai.embeddings import EmbeddingError, embed_query
 
@@ -279,7 +279,7 @@ def _unique(items: list[ContextItem]) -> list[ContextItem]:
 
 def _may_show(item: ContextItem, allowed: frozenset[str]) -> bool:
     """Memories were filtered by their category; an episode's text is checked for categories not opted in to."""
-    return item.type == "memory" or not not_allowed(item.text, allowed)
+    return item.type == "memory" or is_allowed(item.text, allowed)
 
 
 def _fit(items: list[ContextItem], budget: int, may_show=lambda item: True) -> list[ContextItem]:

@@ -48,3 +48,8 @@ def sensitive_categories(text: str) -> set[str]:
 def not_allowed(text: str, allowed: frozenset[str] | set[str]) -> set[str]:
     """The categories in `text` that the user has not opted in to."""
     return sensitive_categories(text) - set(allowed)
+
+
+def is_allowed(text: str, allowed: frozenset[str] | set[str]) -> bool:
+    """Whether `text` touches only special categories the user has opted in to (or none)."""
+    return not not_allowed(text, allowed)

@@ -10,11 +10,14 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import Q
 
+from accounts.models import User
 from accounts.selectors import MemoryPolicy, memory_policy
 from accounts.services import lock_user
 from chat.models import Conversation, Message
+from memories.episodes import digest_key, episode_upsert, summary_key
 from memories.models import Episode, Memory
 from memories.sensitive import not_allowed
+from memories.text import SUMMARY_STOP_WORDS
 from memoryweb.ai import llm
 from memoryweb.ai.embeddings import embed_texts
 
@@ -24,15 +27,10 @@ SUMMARY_SENTENCES = 5
 SENTENCE_CHARS = 220
 DIGEST_DAYS = 7
 DIGEST_ITEMS = 12
-_STOP = set(
-    "the a an and or but to of in on at for with is are was were be been am i you he she it we they my your "
-    "me our this that these those so just very really have has had do does did not no yes oh hi hey thanks "
-    "what how when where who why can could would should will about from as if then there here".split()
-)
 _SPLIT = re.compile(r"(?<=[.!?])\s+")
 
 
-def conversation_summarize(*, conversation: Conversation, policy: MemoryPolicy | None = None) -> Episode | None:
+def summary_write(*, conversation: Conversation, policy: MemoryPolicy | None = None) -> Episode | None:
     """Write (or rewrite) the conversation's summary episode; None for a conversation with nothing said.
 
     With a model: its summary and the ids of the messages it drew on (only ids it was given count).
@@ -43,7 +41,7 @@ def conversation_summarize(*, conversation: Conversation, policy: MemoryPolicy |
         conversation.messages.filter(role=Message.Role.USER, excluded_from_memory=False).order_by("created_at", "id")
     )
     if not messages:
-        Episode.objects.filter(user=conversation.user, key=f"summary:{conversation.pk}").delete()
+        Episode.objects.filter(user=conversation.user, key=summary_key(conversation.pk)).delete()
         return None
     summary = _llm_summary(messages) if llm.is_configured() else None
     if summary is not None and not_allowed(summary[0], allowed):
@@ -57,20 +55,17 @@ def conversation_summarize(*, conversation: Conversation, policy: MemoryPolicy |
         lock_user(conversation.user_id)
         if not Conversation.objects.select_for_update().filter(pk=conversation.pk).exists():
             return None  # deleted meanwhile: write nothing back
-        episode, _ = Episode.objects.update_or_create(
+        return episode_upsert(
             user=conversation.user,
-            key=f"summary:{conversation.pk}",
-            defaults={
-                "conversation": conversation,
-                "kind": Episode.Kind.SUMMARY,
-                "text": text,
-                "started_at": messages[0].created_at,
-                "ended_at": messages[-1].created_at,
-                "embedding": vector,
-            },
+            key=summary_key(conversation.pk),
+            kind=Episode.Kind.SUMMARY,
+            text=text,
+            embedding=vector,
+            started_at=messages[0].created_at,
+            ended_at=messages[-1].created_at,
+            messages=sources,
+            conversation=conversation,
         )
-        episode.messages.set(sources)
-    return episode
 
 
 def extractive_summary(messages: list[Message], *, allowed=frozenset()) -> tuple[str, list[Message]]:
@@ -83,7 +78,7 @@ def extractive_summary(messages: list[Message], *, allowed=frozenset()) -> tuple
     scored = []
     for position, message in enumerate(messages):
         for sentence in _SPLIT.split(message.content.strip()):
-            words = {w for w in re.findall(r"[a-z][a-z']+", sentence.lower()) if w not in _STOP and len(w) > 2}
+            words = {w for w in re.findall(r"[a-z][a-z']+", sentence.lower()) if w not in SUMMARY_STOP_WORDS and len(w) > 2}
             if len(words) < 2 or not_allowed(sentence, allowed):
                 continue
             score = min(len(words), 15) / 15 + (0.5 if message.pk in taught else 0)
@@ -137,8 +132,6 @@ def user_digest(*, user, period_end: datetime) -> Episode | None:
     with that period's conversation summaries; one per ISO week (rewritten if run again).
 
     Runs under a lock on the user's row, as erasure does, so a digest never outlives what it quotes."""
-    from accounts.models import User
-
     lock_user(user)
     if not User.objects.filter(pk=user.pk).exists() or not memory_policy(user=user).extract:
         return None
@@ -173,25 +166,19 @@ def user_digest(*, user, period_end: datetime) -> Episode | None:
     text = " ".join(parts)[:4000]
     sources = [msg for m in learned for msg in list(m.source_messages.all())[:1]]
     [vector] = embed_texts([text])
-    episode, _ = Episode.objects.update_or_create(
+    return episode_upsert(
         user=user,
-        key=f"digest:{period_end:%G-W%V}",
-        defaults={
-            "conversation": None,
-            "kind": Episode.Kind.DIGEST,
-            "text": text,
-            "started_at": start,
-            "ended_at": period_end,
-            "embedding": vector,
-        },
+        key=digest_key(period_end),
+        kind=Episode.Kind.DIGEST,
+        text=text,
+        embedding=vector,
+        started_at=start,
+        ended_at=period_end,
+        messages=sources,
     )
-    episode.messages.set(sources)
-    return episode
 
 
 def users_due_a_digest(now: datetime):
     """Users who said something in the last DIGEST_DAYS (the others have nothing new)."""
-    from accounts.models import User
-
     since = now - timedelta(days=DIGEST_DAYS)
     return User.objects.filter(Q(conversations__messages__created_at__gte=since)).distinct()

@@ -8,6 +8,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.forms import ConfirmDestructiveForm
 from memories import selectors, services
+from memories.consolidation import Decision
+from memories.erasure import memory_delete
 from memories.forms import EditForm, FilterForm, RememberForm
 from memories.models import Memory
 
@@ -54,7 +56,7 @@ def remember(request):
     form = RememberForm(request.POST)
     if form.is_valid():
         memory, decision = services.memory_remember(user=request.user, **form.cleaned_data)
-        messages.success(request, "Remembered." if decision == "add" else f"Remembered ({decision}).")
+        messages.success(request, "Remembered." if decision == Decision.ADD else f"Remembered ({decision}).")
     else:
         messages.error(request, "Write what to remember (at most 500 characters).")
     return redirect("memories:remembered")
@@ -94,7 +96,7 @@ def delete(request, memory_id: int):
     memory = selectors.memory_get(user=request.user, memory_id=memory_id)
     form = ConfirmDestructiveForm(request.POST or None, user=request.user, phrase="delete")
     if request.method == "POST" and form.is_valid():
-        services.memory_delete(user=request.user, memory=memory)
+        memory_delete(user=request.user, memory=memory)
         messages.success(request, "Deleted, with its history.")
         return redirect("memories:remembered")
     return render(request, "memories/delete.html", {"memory": memory, "form": form})

@@ -1,6 +1,8 @@
 """Celery wiring: settings come from Django's (CELERY_ prefix); tasks are found in each app's tasks.py."""
 
+import logging
 import os
+import sys
 
 from celery import Celery
 from celery.schedules import crontab
@@ -10,6 +12,24 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memoryweb.settings")
 app = Celery("memoryweb")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue(task, *args) -> bool:
+    """Queue `task(*args)`; when the broker is down, log it and return False. Job state lives in
+    Postgres, so the periodic sweep (or export cleanup) finds the work and queues it again."""
+    try:
+        task.delay(*args)
+    except Exception:
+        logger.exception("could not queue %s%r; a periodic job will queue it again", task.name, args)
+        return False
+    return True
+
+
+def worker_command(*options: str) -> list[str]:
+    """The command line of a Celery worker of this project (`serve` runs one; so does a test)."""
+    return [sys.executable, "-m", "celery", "-A", "memoryweb", "worker", "--loglevel", "INFO", *options]
 
 
 @app.on_after_finalize.connect
@@ -24,6 +44,11 @@ def _schedule_sweep(sender, **kwargs) -> None:
         sender.signature("memories.tasks.digest_all"),
         name="weekly digest",
     )
-    sender.add_periodic_task(
-        settings.MEMORY_SWEEP_SECONDS, sender.signature("accounts.tasks.cleanup_exports"), name="export cleanup"
-    )
+    for task, name in (
+        ("accounts.tasks.cleanup_exports", "export cleanup"),
+        ("chat.tasks.end_idle_conversations", "end idle conversations"),
+        ("chat.tasks.delete_expired_temporary_chats", "temporary chats"),
+        ("chat.tasks.delete_old_conversations", "conversation retention"),
+        ("memories.tasks.apply_retention", "memory retention"),
+    ):
+        sender.add_periodic_task(settings.MEMORY_SWEEP_SECONDS, sender.signature(task), name=name)

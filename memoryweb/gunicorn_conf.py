@@ -7,6 +7,6 @@ access_log_format = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
 
 def post_worker_init(worker):
     # Each worker loads the embedding model before it takes requests: no slow first chat.
-    from memoryweb.ai.embeddings import warm_up
+    from memoryweb.ai.embeddings import warm_up  # in the worker: gunicorn reads this file before Django is set up
 
     warm_up()

@@ -1,4 +1,4 @@
-"""memoryweb settings: everything configurable comes from the environment (see README, Configuration)."""
+"""memoryweb settings: everything configurable comes from the environment (docs/configuration.md)."""
 
 from __future__ import annotations
 
@@ -111,9 +111,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "login"
+LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "chat:index"
-LOGOUT_REDIRECT_URL = "login"
+LOGOUT_REDIRECT_URL = "accounts:login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")

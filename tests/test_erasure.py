@@ -16,12 +16,11 @@ from pgvector.django import CosineDistance, VectorField
 
 from accounts.privacy import forget_everything
 from chat.models import Conversation, Message
-from chat.privacy import conversation_delete
-from chat.services import chat_turn, conversation_end
+from chat.services import chat_turn, conversation_delete, conversation_end
 from memories.extraction import ExtractedItem, fingerprint
 from memories.models import Episode, Memory, MemoryRevision
+from memories.pipeline import message_process
 from memories.retrieval import build_context
-from memories.services import message_process
 from memories.summaries import user_digest
 from memoryweb.ai.embeddings import embed_texts
 from tests.factories import memories_saying, memory_saying, message_starting
@@ -165,7 +164,8 @@ def test_forgetting_reaches_summaries_and_digests(alice, run_on_commit):
 
 
 def test_deleting_a_memory_rewrites_the_digest_that_quoted_it(alice, run_on_commit):
-    from memories.services import memory_delete, memory_remember
+    from memories.erasure import memory_delete
+    from memories.services import memory_remember
 
     memory, _ = memory_remember(user=alice, kind="fact", text=f"User's cat is called {MARKER}")
     memory_remember(user=alice, kind="fact", text="User owns a red bicycle")
@@ -181,7 +181,7 @@ def test_the_next_turn_is_re_embedded_without_the_forgotten_message(alice, run_o
     """A turn is embedded with the message it answers; forgetting that message re-embeds the turn."""
     from chat.services import conversation_start
     from memories.consolidation import memory_forget_matching
-    from memories.services import message_episode_embedding_text
+    from memories.episodes import turn_embedding_text
 
     conversation = conversation_start(user=alice)
     said = [
@@ -190,12 +190,12 @@ def test_the_next_turn_is_re_embedded_without_the_forgotten_message(alice, run_o
     ]
     for message in said:
         message_process(message_id=message.pk)
-    [with_marker] = embed_texts([message_episode_embedding_text(said[1], said[0])])
+    [with_marker] = embed_texts([turn_embedding_text(said[1], said[0])])
     assert _vector_hits([with_marker]) == ["memories_episode.embedding"]
 
     run_on_commit(memory_forget_matching, user=alice, text=f"User lives in {MARKER}ville", subject="location")
 
-    [alone] = embed_texts([message_episode_embedding_text(said[1])])
+    [alone] = embed_texts([turn_embedding_text(said[1])])
     assert _vector_hits([with_marker]) == []
     assert _vector_hits([alone]) == ["memories_episode.embedding"]
 

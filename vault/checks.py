@@ -6,6 +6,9 @@ import os
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.db.utils import DatabaseError
+
+from vault.models import UserKey
 
 
 @register(Tags.security, deploy=True)
@@ -27,10 +30,6 @@ def every_data_key_can_be_unwrapped(app_configs, databases=None, **kwargs):
     `rotate_master_key` re-wrapped the keys it protected)."""
     if not databases or "default" not in databases:
         return []
-    from django.db.utils import DatabaseError
-
-    from vault.models import UserKey
-
     configured = {key_id for key_id, _ in settings.MASTER_KEYS}
     try:
         used = set(UserKey.objects.values_list("master_key_id", flat=True).distinct())

@@ -1,10 +1,27 @@
-"""The vault's part of the data export: that the user's text is encrypted, and with which key (never the key)."""
+"""The vault's share of a user's data: the data key. Its part of the data export says that the user's text
+is encrypted, and with which key (never the key); erasing it destroys the key."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from memoryweb.privacy import PrivacyArea, register
+from vault.keys import destroy_user_key
 from vault.models import UserKey
+
+
+@register
+class EncryptionArea(PrivacyArea):
+    """The user's data key. Destroyed last of all the user's data (after what it encrypts), so that copies
+    of their encrypted text elsewhere (a replica, a dump) cannot be read."""
+
+    label = "encryption"
+
+    def export(self, user) -> dict[str, Any]:
+        return export_user_data(user=user)
+
+    def erase(self, user) -> int:
+        return destroy_user_key(user.pk)
 
 
 def export_user_data(*, user) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from memories.lexical import STOP_WORDS  # the same function words as the product's BM25
+from memories.text import STOP_WORDS  # the same function words as the product's BM25
 from memoryweb.ai.embeddings import embed_texts
 
 BASELINES = ("bm25", "dense", "rrf")

@@ -1,7 +1,7 @@
 """Ingesting a LoCoMo conversation as a fresh user, through the product's own memory pipeline.
 
 Each session becomes a Conversation with its original date; each turn a user Message (speaker and dia_id
-kept) processed by `memories.services.message_process`, synchronously; each conversation is then ended and
+kept) processed by `memories.pipeline.message_process`, synchronously; each conversation is then ended and
 finalized by `conversation_finalize`, as the worker would.
 """
 
@@ -18,7 +18,7 @@ from accounts.services import consent_set, memory_settings_update
 from chat.models import Conversation, Message
 from memories.evaluation.locomo import Sample, Session
 from memories.models import Episode
-from memories.services import conversation_finalize, message_process
+from memories.pipeline import conversation_finalize, message_process
 
 TURN_SPACING = timedelta(seconds=30)  # turn i of a session is stored at the session's time + i × 30 s
 USERNAME_PREFIX = "locomo-"

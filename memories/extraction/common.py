@@ -48,7 +48,6 @@ EMPLOYER = (
     + ORG_NOUNS
     + r"))\b"
 )
-_NEGATION = re.compile(r"\b(?:not|never|no longer|no more|neither|nor)\b|n't\b|\bcannot\b", re.I)
 _PAST = re.compile(
     r"\b(?:i|we)\s+(?:just\s+|already\s+|recently\s+|finally\s+)?(?:\w+(?<!e)ed|was|were|did|had|went|got|ran|met|saw|"
     r"flew|took|won|lost|began|became|left|bought|gave|came|wrote|spent)\b|\b(?:was|were)\b",
@@ -71,11 +70,6 @@ class Clause:
     @property
     def past(self) -> bool:
         return bool(_PAST.search(self.text))
-
-
-def negated(text: str) -> bool:
-    """Whether `text` (the words before a match) negates what follows."""
-    return bool(_NEGATION.search(text))
 
 
 def is_name(word: str) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from memories.text import KEY_STOP_WORDS
+
 _AS_IS = frozenset(
     "is was has had did can could would should will might must got went ran met saw flew took won lost began became "
     "left bought gave came wrote spent made said told quit put set cut let hit felt kept found thought brought sold "
@@ -12,7 +14,6 @@ _AS_IS = frozenset(
 )
 _CONTRACTIONS = {"m": "am", "re": "are", "ve": "have", "d": "would", "ll": "will"}
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'})
-_KEY_STOP = {"a", "an", "the", "my", "our", "your", "his", "her", "their", "its", "this", "that", "some", "new"}
 _NEGATED_AUX = {"don't": "doesn't", "do not": "does not", "haven't": "hasn't", "have not": "has not"}
 _ADVERBS = r"also|really|usually|always|never|still|just|actually|absolutely|totally|often|sometimes|mostly|now"
 _THIRD_PERSON = (
@@ -76,23 +77,11 @@ def third_person(clause: str) -> str:
     return s[:1].upper() + s[1:]
 
 
-def singular(word: str) -> str:
-    """A rough singular, for keys: peanuts -> peanut, berries -> berry, tomatoes -> tomato."""
-    w = word.lower()
-    if len(w) <= 3 or w.endswith(("ss", "us", "is")):
-        return w
-    if w.endswith("ies"):
-        return w[:-3] + "y"
-    if w.endswith(("oes", "ches", "shes", "xes")):
-        return w[:-2]
-    return w[:-1] if w.endswith("s") else w
-
-
 def key(phrase: str, max_words: int = 4) -> str:
     """A stable subject key for a phrase: lower case, no articles or possessives, at most `max_words`."""
     words = re.findall(r"[a-z0-9][a-z0-9+#&.'-]*", normalize(phrase).lower())
     words = [w.removesuffix("'s").strip(".'-") for w in words]
-    words = [w for w in words if w not in _KEY_STOP]
+    words = [w for w in words if w not in KEY_STOP_WORDS]
     return " ".join(w for w in words[:max_words] if w)
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import re
 
+from memories.text import singular
+
 from .common import EMPLOYER, NAME, PLACE, Clause, first_date, is_name, with_absolute_dates
 from .dates import month_day_text
-from .english import clean, singular, third_person
+from .english import clean, third_person
 from .items import ExtractedItem
 from .preferences import DIETS
 from .profile import ROLE

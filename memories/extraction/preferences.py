@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 
+from memories.text import singular
+
 from .common import IM, Clause
-from .english import clean, key, singular
+from .english import clean, key
 from .items import ExtractedItem
 
 DIETS = (

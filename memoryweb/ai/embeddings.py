@@ -72,7 +72,7 @@ def _embed_local(texts: list[str]) -> list[list[float]]:
 def _embed_openai(texts: list[str]) -> list[list[float]]:
     import openai
 
-    from memoryweb.ai import llm
+    from memoryweb.ai import llm  # only for the openai backend: its client and settings
 
     try:
         response = llm.client().embeddings.create(

@@ -10,6 +10,7 @@ import os
 import zipfile
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import jsonschema
 import pytest
@@ -21,9 +22,12 @@ from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 from django.utils import timezone
 
-from accounts import export as export_service
-from accounts.apps_access import app_grant, app_register
-from accounts.export import EXPORTED_MODELS, OMITTED_FIELDS, export_document, export_request, exports_cleanup
+from accounts.connected_apps import app_grant, app_register
+from accounts.export import document as document_service
+from accounts.export import jobs as export_service
+from accounts.export.document import export_document
+from accounts.export.jobs import export_request, exports_cleanup
+from accounts.export.manifest import EXPORTED_MODELS, OMITTED_FIELDS
 from accounts.models import AccessEvent, ApiKey, DataExport
 from accounts.privacy import forget_everything
 from accounts.tasks import build_export
@@ -32,7 +36,7 @@ from chat.services import chat_turn, conversation_end
 from memories.models import Episode, Memory, MemoryRevision
 from memories.summaries import user_digest
 
-SCHEMA = json.loads((Path(export_service.__file__).parent / "export_schema.json").read_text())
+SCHEMA = json.loads((Path(export_service.__file__).parents[1] / "export_schema.json").read_text())
 
 
 @pytest.fixture(autouse=True)
@@ -296,7 +300,10 @@ def test_a_failed_build_is_marked_failed_and_leaves_no_file(alice, monkeypatch):
     def broken(*, user):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(export_service, "SECTIONS", (*export_service.SECTIONS, ("broken", broken)))
+    sections = document_service.export_areas()
+    monkeypatch.setattr(
+        document_service, "export_areas", lambda: [*sections, SimpleNamespace(label="broken", export=broken)]
+    )
     export = DataExport.objects.create(user=alice)
 
     assert build_export.delay(export.pk).get() is False
@@ -477,7 +484,7 @@ def test_a_broker_down_leaves_the_export_pending_for_the_cleanup(
 
     assert response.status_code == 302
     assert DataExport.objects.get(user=alice).status == "pending"
-    assert "could not queue export" in caplog.text
+    assert "could not queue accounts.tasks.build_export" in caplog.text
 
 
 def test_cleanup_does_not_queue_an_inactive_users_export(bob):

@@ -12,9 +12,9 @@ from accounts.selectors import memory_policy
 from accounts.services import consent_set, memory_settings_update
 from chat.models import Conversation
 from chat.services import chat_turn, conversation_end
+from chat.tasks import delete_expired_temporary_chats
 from memories.models import Episode, Memory
 from memories.retrieval import build_context
-from memories.tasks import sweep
 
 
 def _session(user, run_on_commit, text, **kwargs):
@@ -80,7 +80,7 @@ def test_temporary_chats_are_deleted_after_the_set_time(alice, run_on_commit):
     kept = _session(alice, run_on_commit, "normal chat").conversation
     Conversation.objects.filter(pk__in=[old.pk, kept.pk]).update(last_activity_at=timezone.now() - timedelta(hours=3))
 
-    assert sweep()["temporary_deleted"] == 1
+    assert delete_expired_temporary_chats() == 1
 
     assert set(Conversation.objects.filter(user=alice).values_list("pk", flat=True)) == {fresh.pk, kept.pk}
 
@@ -107,7 +107,7 @@ def test_dont_use_this_keeps_a_memory_out_of_context(alice, run_on_commit, use_i
 
 def test_consent_withdrawn_while_the_worker_runs_stops_its_writes(alice, monkeypatch):
     """The policy is checked again under the lock, after the slow extraction."""
-    import memories.services as services
+    import memories.pipeline as services
 
     message = chat_turn(user=alice, conversation=None, text="Remember that I'm vegetarian.").user_message
     real_extract = services.extract

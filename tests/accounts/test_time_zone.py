@@ -9,8 +9,8 @@ from django.test import Client
 from accounts.models import User
 from chat.models import Conversation, Message
 from memories.models import Memory
+from memories.pipeline import message_process
 from memories.selectors import due_soon
-from memories.services import message_process
 from tests.factories import make_memory
 
 # 20:00 UTC on Thursday 26 November 2026 is already Friday 27 November, 09:00, in Auckland (UTC+13).

@@ -10,7 +10,7 @@ from django.utils import timezone
 from chat.models import Message
 from chat.services import conversation_start
 from memories.models import Episode, Memory
-from memories.services import message_process
+from memories.pipeline import message_process
 from memoryweb.ai import embeddings
 from tests.ai.openai_server import TOO_SLOW, Reply, delayed, embedding_reply, error_reply, json_reply
 from tests.factories import make_memory

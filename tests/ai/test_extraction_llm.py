@@ -1,4 +1,4 @@
-"""Extraction by the model (memories.services.message_process) through the real `openai` client, and the
+"""Extraction by the model (memories.pipeline.message_process) through the real `openai` client, and the
 rule-based fallback when the model fails: a message is never left without extraction."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from chat.models import Message
 from chat.services import conversation_start
 from memories.extraction import EXTRACTION_SCHEMA, extract, extract_with_llm
 from memories.models import Episode, Memory, MemoryRevision
-from memories.services import message_process
+from memories.pipeline import message_process
 from tests.ai.openai_server import TOO_SLOW, chat_reply, delayed, json_reply, malformed_body
 from tests.factories import memories_saying
 

@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.apps_access import app_grant, app_register
+from accounts.connected_apps import app_grant, app_register
 from accounts.models import DataExport
 from accounts.privacy import export_file_name, exports_dir
 from chat.services import chat_turn

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from accounts.apps_access import app_grant, app_revoke
+from accounts.connected_apps import app_grant, app_revoke
 from accounts.models import AppGrant
 from tests.api.conftest import app_client
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.apps_access import app_grant
+from accounts.connected_apps import app_grant
 from accounts.models import AccessEvent, AppGrant, ConsentRecord
 from accounts.services import consent_set, memory_settings_update
 from memories.models import HeldMemory, Memory

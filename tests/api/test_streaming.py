@@ -93,7 +93,7 @@ def test_a_client_that_goes_away_leaves_what_was_written_stored_when_the_respons
 
 
 def test_a_chat_deleted_while_streaming_ends_with_an_error_event(alice_api, alice):
-    from chat.privacy import conversation_delete
+    from chat.services import conversation_delete
 
     response = _stream(alice_api, "Hello there")
     stream = iter(response.streaming_content)

@@ -173,7 +173,7 @@ def test_a_chat_deleted_while_the_reply_is_written_is_a_clear_error(alice, monke
 
     from chat import services
     from chat.models import Conversation, Message
-    from chat.privacy import conversation_delete
+    from chat.services import conversation_delete
 
     conversation = services.chat_turn(user=alice, conversation=None, text="Hello").conversation
     reply = services._reply

@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from chat.models import Message
 from chat.services import conversation_start
-from memories.consolidation import _supersede, memory_apply, memory_erase, memory_forget_matching
+from memories.consolidation import _supersede, memory_apply, memory_forget_matching
+from memories.erasure import memory_erase
 from memories.extraction import ExtractedItem
 from memories.models import Episode, Memory, MemoryRevision
 from memoryweb.ai.embeddings import embed_texts

@@ -11,9 +11,11 @@ from django.utils import timezone
 from chat.models import Message
 from chat.services import conversation_start
 from memories import lexical
+from memories import text as english
+from memories.episodes import turn_embedding_text
 from memories.models import Episode
+from memories.pipeline import message_process
 from memories.retrieval import build_context
-from memories.services import message_episode_embedding_text, message_process
 from tests.factories import make_turn
 
 
@@ -35,7 +37,7 @@ def _turns(user, lines: list[tuple[str, str]], *, embed: bool = False) -> list[E
 
 
 def test_terms_drop_function_words_and_are_stemmed():
-    assert lexical.terms("What paintings did Melanie's kids like?") == ["paint", "melanie", "kid", "like"]
+    assert english.terms("What paintings did Melanie's kids like?") == ["paint", "melanie", "kid", "like"]
 
 
 @pytest.mark.parametrize(
@@ -51,7 +53,7 @@ def test_terms_drop_function_words_and_are_stemmed():
     ],
 )
 def test_the_forms_of_a_word_share_a_stem(words, stem):
-    assert {lexical.stem(word) for word in words} == {stem}
+    assert {english.stem(word) for word in words} == {stem}
 
 
 def test_a_question_finds_a_turn_with_another_form_of_its_words():
@@ -206,7 +208,7 @@ def test_a_turn_is_embedded_with_the_message_it_answers(alice):
         conversation=conversation, role="user", speaker="Ann", content="A sunrise!", created_at=later
     )
 
-    assert message_episode_embedding_text(reply, asked) == "Ann: A sunrise!\n(In reply to Bea: What did you paint?)"
+    assert turn_embedding_text(reply, asked) == "Ann: A sunrise!\n(In reply to Bea: What did you paint?)"
     message_process(message_id=reply.pk)
     episode = Episode.objects.get(key=f"turn:{reply.pk}")
     assert episode.text == "Ann: A sunrise!" and list(episode.messages.all()) == [reply]

@@ -79,7 +79,7 @@ def test_it_does_not_store_the_same_memory_twice(alice, run_on_commit):
 
 
 def test_processing_a_message_twice_changes_nothing(alice, run_on_commit):
-    from memories.services import message_process
+    from memories.pipeline import message_process
 
     result = _session(alice, run_on_commit, "I live in Lisbon.")
     before = (Memory.objects.count(), Episode.objects.count())

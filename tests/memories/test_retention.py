@@ -1,4 +1,4 @@
-"""Retention limits, applied by the periodic sweep."""
+"""Retention limits, applied by the periodic tasks (chat's for conversations, memories' for memories)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from django.utils import timezone
 
 from chat.models import Conversation
 from chat.services import chat_turn
+from chat.tasks import delete_old_conversations
 from memories.models import Episode, Memory
-from memories.tasks import sweep
+from memories.tasks import apply_retention
 from tests.factories import memory_saying
 
 
@@ -23,7 +24,7 @@ def test_old_conversations_go_and_their_memories_stay_without_them(alice, run_on
     recent = run_on_commit(chat_turn, user=alice, conversation=None, text="I'm vegetarian.").conversation
     _age(Conversation.objects.filter(pk=old.pk), 31, "last_activity_at")
 
-    assert sweep()["retention_conversations"] >= 1
+    assert delete_old_conversations() >= 1
 
     assert list(Conversation.objects.filter(user=alice)) == [recent]
     assert not Episode.objects.filter(conversation_id=old.pk).exists()
@@ -42,7 +43,7 @@ def test_unused_memories_go_unless_pinned_or_recalled(alice, settings):
     Memory.objects.filter(pk=recalled.pk).update(pinned=False, last_recalled_at=timezone.now())
     _age(Memory.objects.filter(user=alice), 91, "updated_at")
 
-    assert sweep()["retention_memories"] >= 1
+    assert apply_retention()["memories"] >= 1
 
     assert set(Memory.objects.filter(user=alice).values_list("pk", flat=True)) == {pinned.pk, recalled.pk}
 
@@ -54,7 +55,5 @@ def test_a_zero_limit_keeps_everything(alice, run_on_commit, settings):
     _age(Conversation.objects.all(), 5000, "last_activity_at")
     _age(Memory.objects.all(), 5000, "updated_at")
 
-    result = sweep()
-
-    assert (result["retention_conversations"], result["retention_memories"]) == (0, 0)
+    assert (delete_old_conversations(), apply_retention()["memories"]) == (0, 0)
     assert Conversation.objects.filter(pk=conversation.pk).exists() and Memory.objects.exists()

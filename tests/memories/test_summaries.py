@@ -59,10 +59,10 @@ def test_the_summary_is_recalled_in_a_later_conversation(alice, run_on_commit):
 
 
 def test_summarizing_twice_keeps_one_summary(alice, run_on_commit):
-    from memories.summaries import conversation_summarize
+    from memories.summaries import summary_write
 
     conversation = _conversation(alice, run_on_commit, "I'm learning to play the cello this winter.")
-    conversation_summarize(conversation=conversation)
+    summary_write(conversation=conversation)
 
     assert Episode.objects.filter(user=alice, kind="summary").count() == 1
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from chat.models import Conversation, Message
 from chat.services import chat_turn
 from memories import tasks
-from memories.models import Episode, Memory
+from memories.models import Episode
 from memories.tasks import SWEEP_GRACE, sweep
 from tests.factories import memories_saying
 
@@ -54,24 +54,3 @@ def test_it_queues_a_lost_task_again_only_after_a_while(alice, monkeypatch):
 def test_it_leaves_fresh_messages_to_their_own_task(alice):
     chat_turn(user=alice, conversation=None, text="I live in Porto.")
     assert sweep()["messages"] == 0
-
-
-def test_it_ends_idle_conversations_and_finalizes_them(alice, settings, django_capture_on_commit_callbacks):
-    conversation = chat_turn(user=alice, conversation=None, text="I'm vegetarian.").conversation
-    idle = timezone.now() - timedelta(minutes=settings.CONVERSATION_IDLE_MINUTES + 1)
-    Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=idle)
-
-    with django_capture_on_commit_callbacks(execute=True):
-        assert sweep()["ended"] == 1
-
-    conversation.refresh_from_db()
-    assert conversation.ended_at is not None and conversation.finalized_at is not None
-    assert not conversation.messages.unprocessed().exists()
-    assert Memory.objects.filter(user=alice, subject="diet").exists()
-
-
-def test_it_leaves_active_conversations_open(alice):
-    conversation = chat_turn(user=alice, conversation=None, text="Hello").conversation
-    assert sweep()["ended"] == 0
-    conversation.refresh_from_db()
-    assert conversation.ended_at is None

@@ -13,7 +13,6 @@ import fcntl
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,7 +29,7 @@ from chat import services as chat_services
 from chat.models import Conversation, Message
 from memories import tasks
 from memories.models import Episode
-from memoryweb.celery import app
+from memoryweb.celery import app, worker_command
 from tests.factories import memory_saying
 
 REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 15
@@ -100,22 +99,7 @@ class Worker:
         self.hostname = hostname
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "memoryweb",
-                "worker",
-                "--pool",
-                "solo",
-                "--loglevel",
-                "INFO",
-                "--without-mingle",
-                "--without-gossip",
-                "--hostname",
-                hostname,
-            ],
+            worker_command("--pool", "solo", "--without-mingle", "--without-gossip", "--hostname", hostname),
             cwd=settings.BASE_DIR,
             env=env,
             stdin=subprocess.DEVNULL,

@@ -17,6 +17,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from memoryweb import database
+from memoryweb.celery import worker_command
 
 READY_TIMEOUT = 120
 
@@ -55,21 +56,7 @@ class Command(BaseCommand):
 
     def _worker(self) -> subprocess.Popen:
         return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "memoryweb",
-                "worker",
-                "--beat",
-                "--concurrency",
-                "1",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                settings.CELERY_BEAT_SCHEDULE_FILENAME,
-            ],
+            worker_command("--beat", "--concurrency", "1", "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME)
         )
 
     def _web(self, host: str, port: int, workers: int) -> subprocess.Popen:

@@ -1,6 +1,7 @@
-"""Registered apps and the users' grants: who may use a user's memory over the API, with which scopes.
+"""Connected apps (third-party API clients, the `RegisteredApp` model) and the users' grants: who may
+use a user's memory over the API, with which scopes.
 
-Design (documented in the README): an operator registers an app in the admin and gives it its secret
+Design (docs/api.md): an operator registers an app in the admin and gives it its secret
 (shown once, stored as SHA-256). The app calls the API with `Authorization: Bearer <app secret>` and names
 the user it acts for in `X-Memoryweb-User: <username>`. It gets access to that user's data only while the
 user's grant in the portal is in force, and only for the grant's scopes; without one (never granted,

@@ -1,0 +1,128 @@
+"""Episodes: embedded slices of conversation (a turn, a conversation's summary, a weekly digest).
+
+Each has a key that says what it is of, so that writing it again (a task run twice) updates one row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from accounts.selectors import memory_policy
+from chat.models import Conversation, Message
+from memories.models import Episode
+from memories.sensitive import not_allowed
+from memoryweb.ai.embeddings import embed_texts
+
+EPISODE_CONTEXT_CHARS = 300  # of the message a turn answers, embedded with it
+
+
+def turn_key(message_id: int) -> str:
+    return f"turn:{message_id}"
+
+
+def summary_key(conversation_id: int) -> str:
+    return f"summary:{conversation_id}"
+
+
+def digest_key(period_end: datetime) -> str:
+    return f"digest:{period_end:%G-W%V}"
+
+
+def episode_upsert(
+    *,
+    user,
+    key: str,
+    kind: str,
+    text: str,
+    embedding,
+    started_at: datetime,
+    ended_at: datetime,
+    messages,
+    conversation: Conversation | None = None,
+) -> Episode:
+    """Write the episode under `key` (new, or the one written before) with the messages it draws on."""
+    episode, _ = Episode.objects.update_or_create(
+        user=user,
+        key=key,
+        defaults={
+            "conversation": conversation,
+            "kind": kind,
+            "text": text,
+            "started_at": started_at,
+            "ended_at": ended_at,
+            "embedding": embedding,
+        },
+    )
+    episode.messages.set(messages)
+    return episode
+
+
+def turn_text(message: Message) -> str:
+    """What a turn's episode says (and shows): the speaker and the message."""
+    speaker = message.speaker or "User"
+    return f"{speaker}: {message.content}"
+
+
+def turn_embedding_text(message: Message, answered: Message | None = None) -> str:
+    """What a turn's episode is embedded as: the turn, then the message just before it as context.
+
+    A reply means little alone ("A sunrise!"; "Yes, last Friday"): with the question it answers, its
+    vector is close to questions about it. The episode's text and sources stay the turn alone."""
+    text = turn_text(message)
+    if answered is None:
+        return text
+    speaker = answered.speaker or ("User" if answered.role == Message.Role.USER else "Assistant")
+    return f"{text}\n(In reply to {speaker}: {answered.content[:EPISODE_CONTEXT_CHARS]})"
+
+
+def message_answered(message: Message, allowed: frozenset[str]) -> Message | None:
+    """The message said just before `message` in its conversation (either side), unless the user had
+    it forgotten or it touches a special category the user has not opted in to."""
+    previous = (
+        message.conversation.messages.filter(created_at__lt=message.created_at)
+        .order_by("-created_at", "-id")
+        .only("role", "speaker", "content", "excluded_from_memory")
+        .first()
+    )
+    if previous is None or previous.excluded_from_memory or not_allowed(previous.content, allowed):
+        return None
+    return previous
+
+
+def turn_upsert(message: Message, embedding: list[float]) -> Episode:
+    """The turn episode of a user message, embedded with `embedding`."""
+    return episode_upsert(
+        user=message.conversation.user,
+        key=turn_key(message.pk),
+        kind=Episode.Kind.TURN,
+        text=turn_text(message),
+        embedding=embedding,
+        started_at=message.created_at,
+        ended_at=message.created_at,
+        messages=[message],
+        conversation=message.conversation,
+    )
+
+
+def turns_reembed_after(*, message_ids) -> int:
+    """Re-embed the turn episodes that were embedded with one of these messages as the message they
+    answer (after the user had those forgotten): their vectors must not carry the forgotten text."""
+    followers = []
+    for message in Message.objects.filter(pk__in=list(message_ids)).select_related("conversation"):
+        following = (
+            message.conversation.messages.filter(created_at__gt=message.created_at, role=Message.Role.USER)
+            .order_by("created_at", "id")
+            .first()
+        )
+        if following is not None:
+            followers.append(following)
+    episodes = {e.key: e for e in Episode.objects.filter(key__in=[turn_key(m.pk) for m in followers])}
+    todo = [(m, episodes[turn_key(m.pk)]) for m in followers if turn_key(m.pk) in episodes]
+    if not todo:
+        return 0
+    allowed = memory_policy(user=todo[0][0].conversation.user).sensitive_categories
+    texts = [turn_embedding_text(m, message_answered(m, allowed)) for m, _ in todo]
+    for (_, episode), vector in zip(todo, embed_texts(texts), strict=True):
+        episode.embedding = vector
+        episode.save(update_fields=["embedding"])
+    return len(todo)
