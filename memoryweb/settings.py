@@ -1,18 +1,21 @@
-"""memoryweb settings: everything configurable comes from the environment (docs/configuration.md)."""
+"""memoryweb settings: everything configurable comes from the environment (docs/configuration.md).
+
+Importing them only reads: the local defaults they read (the data folder's keys, the embedded
+PostgreSQL) are made first by `memoryweb.bootstrap.prepare`, which every entry point calls."""
 
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
-from memoryweb import database
+from django.core.exceptions import ImproperlyConfigured
+
+from memoryweb import bootstrap, database
 from memoryweb.env import env_bool, env_float, env_int, env_list, env_str
-from vault.master import load_master_keys
+from vault.master import read_master_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(env_str("MEMORYWEB_DATA_DIR", str(BASE_DIR / ".data")))
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR = bootstrap.data_dir()
 
 # No code path may reach the internet at run time: the Hugging Face stack must use local files only.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -24,21 +27,20 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 def _secret_key() -> str:
     if key := env_str("SECRET_KEY"):
         return key
-    # Local default: generated once and kept in the (git-ignored) data folder, so sessions survive restarts.
+    # Local default: made once by bootstrap.prepare() in the (git-ignored) data folder.
     path = DATA_DIR / "secret_key"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        raise ImproperlyConfigured(f"SECRET_KEY is not set and {path} does not exist (start through manage.py)")
     return path.read_text().strip()
 
 
 SECRET_KEY = _secret_key()
 # Master keys wrapping each user's data key (vault/): MEMORYWEB_MASTER_KEYS="id:base64key,…", the first
 # current. Local default: one generated in DATA_DIR/master_keys. Keep them out of the database's backups.
-MASTER_KEYS = load_master_keys(env_str("MEMORYWEB_MASTER_KEYS"), DATA_DIR / "master_keys")
+MASTER_KEYS = read_master_keys(env_str("MEMORYWEB_MASTER_KEYS"), DATA_DIR / "master_keys")
 # Keys the memories' de-duplication fingerprints (HMAC), so that a dump cannot confirm a guessed sentence.
 # Same format, one key; changing it needs `manage.py migrate memories 0010` and back (fingerprints rebuilt).
-FINGERPRINT_KEY = load_master_keys(
+FINGERPRINT_KEY = read_master_keys(
     env_str("MEMORYWEB_FINGERPRINT_KEY"), DATA_DIR / "fingerprint_key", source="MEMORYWEB_FINGERPRINT_KEY"
 )[0][1]
 DEBUG = env_bool("DEBUG", False)
@@ -97,8 +99,20 @@ TEMPLATES = [
 # --- Database: DATABASE_URL (must have pgvector), or the embedded PostgreSQL -------------------------
 DATABASE_URL = env_str("DATABASE_URL")
 EMBEDDED_DATABASE = not DATABASE_URL
+
+
+def _embedded_database_url() -> str:
+    """The embedded server's database, as bootstrap.prepare() started it (or found it running)."""
+    if url := env_str(bootstrap.EMBEDDED_DATABASE_URL) or database.embedded_server_url(DATA_DIR):
+        return url
+    raise ImproperlyConfigured(
+        f"DATABASE_URL is not set and the embedded PostgreSQL in {DATA_DIR} is not running: start memoryweb "
+        "through manage.py (e.g. `manage.py serve`), which starts it"
+    )
+
+
 DATABASES = {
-    "default": database.django_database(DATABASE_URL or database.start_embedded_server(DATA_DIR)),
+    "default": database.django_database(DATABASE_URL or _embedded_database_url()),
 }
 # One test database per test run (by process id), so that runs side by side don't drop each other's.
 DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
@@ -185,10 +199,8 @@ SPECTACULAR_SETTINGS = {
 # Default broker needs no server: kombu's filesystem transport in the data folder. Processing state lives
 # in Postgres (Message.processed_at), and the periodic sweep re-enqueues anything a lost message left.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
-BROKER_DIR = DATA_DIR / "broker"
+BROKER_DIR = DATA_DIR / "broker"  # its folders made by bootstrap.prepare()
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed", "control"):
-        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),

@@ -42,13 +42,23 @@ def load_master_keys(
     raw: str, default_file: Path, *, source: str = "MEMORYWEB_MASTER_KEYS"
 ) -> tuple[tuple[str, bytes], ...]:
     """The configured keys, or the local default kept (mode 0600) in `default_file`, made on first use."""
+    if not raw.strip() and not default_file.exists():
+        _create_key_file(default_file)
+    return read_master_keys(raw, default_file, source=source)
+
+
+def read_master_keys(
+    raw: str, default_file: Path, *, source: str = "MEMORYWEB_MASTER_KEYS"
+) -> tuple[tuple[str, bytes], ...]:
+    """The configured keys, or the local default in `default_file`; makes nothing (the settings read
+    this: `memoryweb.bootstrap.prepare` makes the local file first)."""
     if raw.strip():
         keys = parse_master_keys(raw, source=source)
         if not keys:
             raise ImproperlyConfigured(f"{source} holds no key")
         return keys
     if not default_file.exists():
-        _create_key_file(default_file)
+        raise ImproperlyConfigured(f"{source} is not set and {default_file} does not exist (start through manage.py)")
     return parse_master_keys(default_file.read_text(), source=str(default_file))
 
 
