@@ -112,7 +112,8 @@ KEY_STOP_WORDS = frozenset({"a", "an", "the", "my", "our", "your", "his", "her",
 
 # A statement that says "not": embeddings barely see negation ("is vegetarian" / "is no longer
 # vegetarian" are close), so two statements say the same only if both are negated or neither.
-NEGATION = re.compile(r"\b(?:not|no|never|no longer|any ?more|n't|don't|doesn't|isn't|won't)\b|n't\b", re.I)
+# One list for every use (the extraction rules had another, with "cannot", "neither" and "nor").
+NEGATION = re.compile(r"\b(?:not|no|never|no longer|no more|any ?more|neither|nor|cannot)\b|n't\b", re.I)
 
 
 def negated(text: str) -> bool:
