@@ -1,5 +1,5 @@
-"""The dependency rule (docs/architecture.md), read off the source: which app may import which, and no
-import cycle among the project's modules. Parses the files; imports nothing of the project."""
+"""The dependency rule (docs/architecture.md), read off the source: which app may import which, and
+no import cycle among the project's modules. Parses the files; imports nothing of the project."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("vault", "accounts", "memories", "chat")  # each may import only those to its left
 # memoryweb's wiring sees every app; its other modules are infrastructure that the apps build on.
-WIRING = {"memoryweb.settings", "memoryweb.bootstrap", "memoryweb.urls", "memoryweb.api_urls", "memoryweb.wsgi", "memoryweb.asgi"}
+WIRING = {
+    "memoryweb.settings",
+    "memoryweb.bootstrap",
+    "memoryweb.urls",
+    "memoryweb.api_urls",
+    "memoryweb.wsgi",
+    "memoryweb.asgi",
+}
 CHAT_MODELS_FOR_MEMORIES = {"chat.models"}  # the messages memories learn from
 
 
@@ -36,13 +43,19 @@ def _resolve(name: str, module: str, level: int, is_package: bool) -> str:
 
 
 def _imports(module: str) -> list[tuple[str, int, bool, str]]:
-    """(imported project module, line, inside a function, the line's text) for each import in `module`."""
+    """(imported project module, line, inside a function, the line's text) for each import in
+    `module`."""
     path = MODULES[module]
     source = path.read_text()
     lines = source.splitlines()
     tree = ast.parse(source)
     is_package = path.name == "__init__.py"
-    functions = {id(n) for f in ast.walk(tree) if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef) for n in ast.walk(f)}
+    functions = {
+        id(n)
+        for f in ast.walk(tree)
+        if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)
+        for n in ast.walk(f)
+    }
     found = []
     for node in ast.walk(tree):
         names: list[str] = []
@@ -50,12 +63,17 @@ def _imports(module: str) -> list[tuple[str, int, bool, str]]:
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = _resolve(node.module or "", module, node.level, is_package)
-            names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base for alias in node.names]
+            names = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base
+                for alias in node.names
+            ]
         for name in names:
             while name and name not in MODULES:
                 name = name.rpartition(".")[0]
             if name and name != module:
-                found.append((name, node.lineno, id(node) in functions, lines[node.lineno - 1]))
+                # The statement's own lines and the comment line just above it, for its reason.
+                text = "\n".join(lines[max(node.lineno - 2, 0) : node.end_lineno])
+                found.append((name, node.lineno, id(node) in functions, text))
     return found
 
 
@@ -88,7 +106,13 @@ def test_each_app_imports_only_the_apps_below_it():
 
 
 def test_memories_never_imports_chat_services():
-    assert not [m for m in MODULES if _app(m) == "memories" for i, *_ in _imports(m) if i.startswith("chat.services")]
+    assert not [
+        m
+        for m in MODULES
+        if _app(m) == "memories"
+        for i, *_ in _imports(m)
+        if i.startswith("chat.services")
+    ]
 
 
 def _cycle(edges: dict[str, set[str]]) -> list[str] | None:
@@ -115,8 +139,8 @@ def _cycle(edges: dict[str, set[str]]) -> list[str] | None:
 
 
 def test_no_import_cycle_late_imports_included():
-    """Counting imports inside functions too; only a task's import of its own service is left out, as
-    that is what lets services import their tasks at module level."""
+    """Counting imports inside functions too; only a task's import of its own service is left out,
+    as that is what lets services import their tasks at module level."""
     edges: dict[str, set[str]] = {}
     for module in MODULES:
         for imported, _, inside, _ in _imports(module):
@@ -126,7 +150,8 @@ def test_no_import_cycle_late_imports_included():
 
 
 def test_every_late_import_says_why():
-    """An import inside a function (other than a task's) needs a comment on its line saying why."""
+    """An import inside a function (other than a task's) needs a comment saying why, on its lines or
+    the line just above."""
     silent = [
         f"{module}:{line}: {text.strip()}"
         for module in MODULES
