@@ -28,13 +28,15 @@ def new_secret(modeladmin, request, queryset):
 
 
 def _show_secret(request, app: RegisteredApp, secret: str) -> None:
-    messages.warning(request, f"The secret of {app.name}, shown only now (give it to the app): {secret}")
+    messages.warning(
+        request, f"The secret of {app.name}, shown only now (give it to the app): {secret}"
+    )
 
 
 @admin.register(RegisteredApp)
 class RegisteredAppAdmin(admin.ModelAdmin):
-    """The operator registers apps here; each user decides on the portal's apps page whether an app may
-    use their memory. The secret is made when the app is saved first and shown once."""
+    """The operator registers apps here; each user decides on the portal's apps page whether an app
+    may use their memory. The secret is made when the app is saved first and shown once."""
 
     list_display = ("name", "prefix", "created_at", "last_used_at", "disabled_at")
     fields = ("name", "description", "disabled_at", "prefix", "created_at", "last_used_at")

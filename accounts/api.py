@@ -1,5 +1,5 @@
-"""Privacy API (/api/v1/me/...): memory settings, consent, the data export, the access log and "forget
-everything". The same services as the privacy portal's pages; apps may use none of these."""
+"""Privacy API (/api/v1/me/...): memory settings, consent, the data export, the access log and
+"forget everything". The same services as the privacy portal's pages; apps may use none of these."""
 
 from __future__ import annotations
 
@@ -24,16 +24,26 @@ from memoryweb.api import PAGE_PARAMETERS, ErrorSerializer, paginated, paginated
 
 
 class SettingsApi(APIView):
-    """Memory on/off, use of past chats, how long temporary chats are kept, and the user's time zone (what
-    "today" or "next Friday" mean). Changes apply to the next message."""
+    """Memory on/off, use of past chats, how long temporary chats are kept, and the user's time zone
+    (what "today" or "next Friday" mean). Changes apply to the next message."""
 
     class Output(serializers.ModelSerializer):
-        updated_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="Null: never changed.")
-        time_zone = serializers.CharField(source="user.time_zone", help_text="IANA name, e.g. Europe/Paris.")
+        updated_at = serializers.DateTimeField(
+            read_only=True, allow_null=True, help_text="Null: never changed."
+        )
+        time_zone = serializers.CharField(
+            source="user.time_zone", help_text="IANA name, e.g. Europe/Paris."
+        )
 
         class Meta:
             model = MemorySettings
-            fields = ("memory_enabled", "use_past_chats", "temporary_chat_hours", "time_zone", "updated_at")
+            fields = (
+                "memory_enabled",
+                "use_past_chats",
+                "temporary_chat_hours",
+                "time_zone",
+                "updated_at",
+            )
 
     class Input(serializers.ModelSerializer):
         time_zone = serializers.CharField(required=False, help_text="IANA name, e.g. Europe/Paris.")
@@ -66,25 +76,32 @@ class ConsentSerializer(serializers.Serializer):
     purpose = serializers.CharField()
     label = serializers.CharField()
     granted = serializers.BooleanField()
-    since = serializers.DateTimeField(allow_null=True, help_text="When the record in force was made.")
+    since = serializers.DateTimeField(
+        allow_null=True, help_text="When the record in force was made."
+    )
     method = serializers.CharField(allow_null=True)
     policy_version = serializers.CharField(allow_null=True)
 
 
 class ConsentApi(APIView):
-    """Each purpose (memory, each sensitive category) with the consent in force; grant or withdraw one,
-    in force at once, recorded with the policy version and the method "api"."""
+    """Each purpose (memory, each sensitive category) with the consent in force; grant or withdraw
+    one, in force at once, recorded with the policy version and the method "api"."""
 
     class Input(serializers.Serializer):
         purpose = serializers.ChoiceField(choices=list(consent_purposes()))
         granted = serializers.BooleanField()
 
     @extend_schema(
-        parameters=PAGE_PARAMETERS, responses={200: paginated(ConsentSerializer, "Consent")}, tags=["privacy"]
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(ConsentSerializer, "Consent")},
+        tags=["privacy"],
     )
     def get(self, request):
         in_force = consents_in_force(user=request.user)
-        rows = [_consent(purpose, label, in_force.get(purpose)) for purpose, label in consent_purposes().items()]
+        rows = [
+            _consent(purpose, label, in_force.get(purpose))
+            for purpose, label in consent_purposes().items()
+        ]
         return paginated_response(request, self, rows, ConsentSerializer)
 
     @extend_schema(request=Input, responses={200: ConsentSerializer}, tags=["privacy"])
@@ -92,8 +109,12 @@ class ConsentApi(APIView):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         purpose = data.validated_data["purpose"]
-        record = consent_set(user=request.user, purpose=purpose, granted=data.validated_data["granted"], method="api")
-        return Response(ConsentSerializer(_consent(purpose, consent_purposes()[purpose], record)).data)
+        record = consent_set(
+            user=request.user, purpose=purpose, granted=data.validated_data["granted"], method="api"
+        )
+        return Response(
+            ConsentSerializer(_consent(purpose, consent_purposes()[purpose], record)).data
+        )
 
 
 def _consent(purpose: str, label: str, record) -> dict:
@@ -116,13 +137,23 @@ class ExportSerializer(serializers.ModelSerializer):
 class ExportListApi(APIView):
     """The user's data exports; prepare a new one (built by a task: poll it for its progress)."""
 
-    @extend_schema(parameters=PAGE_PARAMETERS, responses={200: paginated(ExportSerializer, "Export")}, tags=["privacy"])
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(ExportSerializer, "Export")},
+        tags=["privacy"],
+    )
     def get(self, request):
-        return paginated_response(request, self, DataExport.objects.for_user(request.user), ExportSerializer)
+        return paginated_response(
+            request, self, DataExport.objects.for_user(request.user), ExportSerializer
+        )
 
     @extend_schema(
         request=None,
-        responses={202: OpenApiResponse(ExportSerializer, description="Queued (or the one already being prepared).")},
+        responses={
+            202: OpenApiResponse(
+                ExportSerializer, description="Queued (or the one already being prepared)."
+            )
+        },
         tags=["privacy"],
     )
     def post(self, request):
@@ -139,12 +170,17 @@ class ExportDetailApi(APIView):
 
 
 class ExportDownloadApi(APIView):
-    """The export's zip (export.json + export.md) while its link lasts; then 410 and the file is deleted."""
+    """The export's zip (export.json + export.md) while its link lasts; then 410 and the file is
+    deleted."""
 
     @extend_schema(
         responses={
-            (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The archive."),
-            410: OpenApiResponse(ErrorSerializer, description="The link expired; the file is deleted."),
+            (200, "application/zip"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The archive."
+            ),
+            410: OpenApiResponse(
+                ErrorSerializer, description="The link expired; the file is deleted."
+            ),
         },
         tags=["privacy"],
     )
@@ -153,16 +189,25 @@ class ExportDownloadApi(APIView):
             path, filename = export_archive(export=_export(request, export_id))
         except ExportExpired:
             return Response(
-                {"error": {"code": "expired", "message": "This export's link has expired. Prepare a new one."}},
+                {
+                    "error": {
+                        "code": "expired",
+                        "message": "This export's link has expired. Prepare a new one.",
+                    }
+                },
                 status=status.HTTP_410_GONE,
             )
         except ExportNotFound:
             raise Http404("This export is not ready.") from None
-        return FileResponse(path.open("rb"), as_attachment=True, filename=filename, content_type="application/zip")
+        return FileResponse(
+            path.open("rb"), as_attachment=True, filename=filename, content_type="application/zip"
+        )
 
 
 def _export(request, export_id: int) -> DataExport:
-    return get_object_or_404(DataExport.objects.for_user(request.user).select_related("user"), pk=export_id)
+    return get_object_or_404(
+        DataExport.objects.for_user(request.user).select_related("user"), pk=export_id
+    )
 
 
 class AccessEventSerializer(serializers.ModelSerializer):
@@ -177,22 +222,30 @@ class AccessLogApi(APIView):
     """Who used or read the user's memories, newest first: the assistant, API keys, apps, admins."""
 
     @extend_schema(
-        parameters=PAGE_PARAMETERS, responses={200: paginated(AccessEventSerializer, "AccessEvent")}, tags=["privacy"]
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(AccessEventSerializer, "AccessEvent")},
+        tags=["privacy"],
     )
     def get(self, request):
-        events = AccessEvent.objects.for_user(request.user).select_related("app").order_by("-created_at", "-id")
+        events = (
+            AccessEvent.objects.for_user(request.user)
+            .select_related("app")
+            .order_by("-created_at", "-id")
+        )
         return paginated_response(request, self, events, AccessEventSerializer)
 
 
 class ForgetApi(APIView):
-    """Forget everything: every conversation, message, memory (with its history), episode, summary, digest
-    and export; with `delete_account`, the account too. Asks for the typed confirmation."""
+    """Forget everything: every conversation, message, memory (with its history), episode, summary,
+    digest and export; with `delete_account`, the account too. Asks for the typed confirmation."""
 
     class Input(serializers.Serializer):
         confirmation = serializers.CharField(help_text=f'Exactly "{FORGET_PHRASE}".')
         delete_account = serializers.BooleanField(default=False)
         password = serializers.CharField(
-            required=False, write_only=True, help_text="Needed when called from a browser session (not with a key)."
+            required=False,
+            write_only=True,
+            help_text="Needed when called from a browser session (not with a key).",
         )
 
         def validate_confirmation(self, value: str) -> str:

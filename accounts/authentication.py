@@ -30,7 +30,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
         if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Invalid Authorization header: expected 'Bearer <key>'.")
+            raise exceptions.AuthenticationFailed(
+                "Invalid Authorization header: expected 'Bearer <key>'."
+            )
         try:
             key = header[1].decode()
         except UnicodeDecodeError:
@@ -55,11 +57,14 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
 
 def _authenticate_app(request, secret: str):
-    """An app's request: its secret must be valid; the user it names without a grant in force is answered
-    404 by `ApiAccess` (never 401, so that an app learns nothing about users who did not grant it)."""
+    """An app's request: its secret must be valid; the user it names without a grant in force is
+    answered 404 by `ApiAccess` (never 401, so that an app learns nothing about users who did not
+    grant it)."""
     username = request.META.get("HTTP_X_MEMORYWEB_USER", "").strip()
     if not username or "\x00" in username:
-        raise exceptions.AuthenticationFailed(f"An app names the user it acts for in the {APP_USER_HEADER} header.")
+        raise exceptions.AuthenticationFailed(
+            f"An app names the user it acts for in the {APP_USER_HEADER} header."
+        )
     access = app_authenticate(secret=secret, username=username[:150])
     if access is None:
         raise exceptions.AuthenticationFailed("Invalid or disabled app secret.")
@@ -67,8 +72,8 @@ def _authenticate_app(request, secret: str):
 
 
 class ApiAccess(permissions.BasePermission):
-    """Signed in; and for an app, a grant in force from the user (else 404) holding the scope the view
-    names for this method in `app_scopes` (else 403: views without one are not for apps)."""
+    """Signed in; and for an app, a grant in force from the user (else 404) holding the scope the
+    view names for this method in `app_scopes` (else 403: views without one are not for apps)."""
 
     def has_permission(self, request, view) -> bool:
         access = app_of(request)
@@ -79,7 +84,9 @@ class ApiAccess(permissions.BasePermission):
         scope = getattr(view, "app_scopes", {}).get(request.method)
         if not access.allows(scope):
             raise exceptions.PermissionDenied(
-                f"This app's grant does not include the scope {scope}." if scope else "Apps may not use this endpoint."
+                f"This app's grant does not include the scope {scope}."
+                if scope
+                else "Apps may not use this endpoint."
             )
         return True
 
@@ -102,21 +109,25 @@ class PerKeyThrottle(throttling.SimpleRateThrottle):
 
 
 def confirm_password_for_session(request) -> None:
-    """A destructive call from a browser session needs the password again (field "password"), as on the
-    portal's pages; with an API key, holding the key is the proof."""
+    """A destructive call from a browser session needs the password again (field "password"), as on
+    the portal's pages; with an API key, holding the key is the proof."""
     if isinstance(request.successful_authenticator, authentication.SessionAuthentication):
         password = request.data.get("password") if hasattr(request.data, "get") else None
         if not isinstance(password, str) or not request.user.check_password(password):
-            raise exceptions.PermissionDenied('From the browser, this needs your password again ("password").')
+            raise exceptions.PermissionDenied(
+                'From the browser, this needs your password again ("password").'
+            )
 
 
 def api_key_of(request) -> ApiKey | None:
-    """The personal API key a request was authenticated with (None for a browser session or an app)."""
+    """The personal API key a request was authenticated with (None for a browser session or an
+    app)."""
     return request.auth if isinstance(request.auth, ApiKey) else None
 
 
 def app_of(request) -> AppAccess | None:
-    """The registered app a request comes from, with the user's grant (None for keys and sessions)."""
+    """The registered app a request comes from, with the user's grant (None for keys and
+    sessions)."""
     return request.auth if isinstance(request.auth, AppAccess) else None
 
 
@@ -126,5 +137,9 @@ def record_read(request, *, purpose: str, items: int) -> None:
     access, api_key = app_of(request), api_key_of(request)
     if access is not None or api_key is not None:
         access_record(
-            user=request.user, purpose=purpose, items=items, api_key=api_key, app=access.app if access else None
+            user=request.user,
+            purpose=purpose,
+            items=items,
+            api_key=api_key,
+            app=access.app if access else None,
         )

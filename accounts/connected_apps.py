@@ -1,12 +1,13 @@
-"""Connected apps (third-party API clients, the `RegisteredApp` model) and the users' grants: who may
-use a user's memory over the API, with which scopes.
+"""Connected apps (third-party API clients, the `RegisteredApp` model) and the users' grants: who
+may use a user's memory over the API, with which scopes.
 
-Design (docs/api.md): an operator registers an app in the admin and gives it its secret
-(shown once, stored as SHA-256). The app calls the API with `Authorization: Bearer <app secret>` and names
-the user it acts for in `X-Memoryweb-User: <username>`. It gets access to that user's data only while the
-user's grant in the portal is in force, and only for the grant's scopes; without one (never granted,
-revoked, unknown user) every request answers 404, as for anyone else's objects. Each grant and revocation
-is also a consent record (purpose `app:<app name>`), and each read by an app is in the user's access log.
+Design (docs/api.md): an operator registers an app in the admin and gives it its secret (shown once,
+stored as SHA-256). The app calls the API with `Authorization: Bearer <app secret>` and names the
+user it acts for in `X-Memoryweb-User: <username>`. It gets access to that user's data only while
+the user's grant in the portal is in force, and only for the grant's scopes; without one (never
+granted, revoked, unknown user) every request answers 404, as for anyone else's objects. Each grant
+and revocation is also a consent record (purpose `app:<app name>`), and each read by an app is in
+the user's access log.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ SCOPES = tuple(RegisteredApp.Scope.values)
 
 @dataclass(frozen=True)
 class AppAccess:
-    """What an app's request carries as `request.auth`: the app, and the user's grant (None: no access)."""
+    """What an app's request carries as `request.auth`: the app, and the user's grant (None: no
+    access)."""
 
     app: RegisteredApp
     grant: AppGrant | None
@@ -58,8 +60,9 @@ def app_secret_set(*, app: RegisteredApp) -> str:
 
 
 def app_authenticate(*, secret: str, username: str) -> AppAccess | None:
-    """The app with this secret (None for an unknown or disabled one), with the grant in force of the
-    active user `username` (None when there is no such user or no such grant). Notes when it was used."""
+    """The app with this secret (None for an unknown or disabled one), with the grant in force of
+    the active user `username` (None when there is no such user or no such grant). Notes when it was
+    used."""
     app = RegisteredApp.objects.active().filter(hashed_secret=hash_key(secret)).first()
     if app is None:
         return None
@@ -77,30 +80,44 @@ def app_authenticate(*, secret: str, username: str) -> AppAccess | None:
 
 @transaction.atomic
 def app_grant(*, user, app: RegisteredApp, scopes: list[str]) -> AppGrant:
-    """Grant `app` access to `user`'s memory with `scopes` (replacing a grant in force), recorded as consent."""
+    """Grant `app` access to `user`'s memory with `scopes` (replacing a grant in force), recorded as
+    consent."""
     scopes = sorted(set(scopes))
     if not scopes or not set(scopes) <= set(SCOPES):
         raise ValueError(f"scopes must be a non-empty subset of {SCOPES}")
     lock_user(user)  # two grants at once (a double submit) replace each other in turn
     AppGrant.objects.for_user(user).active().filter(app=app).update(revoked_at=timezone.now())
     grant = AppGrant.objects.create(user=user, app=app, scopes=scopes)
-    consent_set(user=user, purpose=consent_purpose(app), granted=True, method="apps page: " + ", ".join(scopes))
+    consent_set(
+        user=user,
+        purpose=consent_purpose(app),
+        granted=True,
+        method="apps page: " + ", ".join(scopes),
+    )
     return grant
 
 
 @transaction.atomic
 def app_revoke(*, user, grant: AppGrant) -> bool:
-    """Revoke a grant of `user` (in force at once: the app's next request gets 404), recorded as consent.
-    Returns False when it was already revoked."""
-    revoked = AppGrant.objects.for_user(user).active().filter(pk=grant.pk).update(revoked_at=timezone.now())
+    """Revoke a grant of `user` (in force at once: the app's next request gets 404), recorded as
+    consent. Returns False when it was already revoked."""
+    revoked = (
+        AppGrant.objects.for_user(user)
+        .active()
+        .filter(pk=grant.pk)
+        .update(revoked_at=timezone.now())
+    )
     if revoked:
-        consent_set(user=user, purpose=consent_purpose(grant.app), granted=False, method="apps page")
+        consent_set(
+            user=user, purpose=consent_purpose(grant.app), granted=False, method="apps page"
+        )
     return bool(revoked)
 
 
 def apps_with_grants(*, user) -> list[tuple[RegisteredApp, AppGrant | None]]:
     """Every active registered app, with `user`'s grant in force (or None), for the apps page; and a
-    disabled app the user still has a grant for (it would work again were the app enabled): to revoke."""
+    disabled app the user still has a grant for (it would work again were the app enabled): to
+    revoke."""
     grants = {g.app_id: g for g in AppGrant.objects.for_user(user).active()}
     apps = RegisteredApp.objects.filter(Q(disabled_at__isnull=True) | Q(pk__in=grants))
     return [(app, grants.get(app.pk)) for app in apps]
@@ -108,10 +125,17 @@ def apps_with_grants(*, user) -> list[tuple[RegisteredApp, AppGrant | None]]:
 
 def grant_of_user(*, user, grant_id) -> AppGrant:
     """The user's grant in force, or 404 (also for another user's)."""
-    return get_object_or_404(AppGrant.objects.for_user(user).active().select_related("app"), pk=grant_id)
+    return get_object_or_404(
+        AppGrant.objects.for_user(user).active().select_related("app"), pk=grant_id
+    )
 
 
-def access_record(*, user, purpose: str, items: int, api_key=None, app: RegisteredApp | None = None) -> AccessEvent:
-    """One read of `user`'s memories over the API, in their access log: by a personal key or an app."""
+def access_record(
+    *, user, purpose: str, items: int, api_key=None, app: RegisteredApp | None = None
+) -> AccessEvent:
+    """One read of `user`'s memories over the API, in their access log: by a personal key or an
+    app."""
     actor = AccessEvent.Actor.APP if app is not None else AccessEvent.Actor.API
-    return AccessEvent.objects.create(user=user, actor=actor, purpose=purpose, api_key=api_key, app=app, items=items)
+    return AccessEvent.objects.create(
+        user=user, actor=actor, purpose=purpose, api_key=api_key, app=app, items=items
+    )

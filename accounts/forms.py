@@ -1,7 +1,14 @@
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
-from accounts.models import ConsentRecord, MemorySettings, RegisteredApp, SensitiveCategory, User, time_zone_names
+from accounts.models import (
+    ConsentRecord,
+    MemorySettings,
+    RegisteredApp,
+    SensitiveCategory,
+    User,
+    time_zone_names,
+)
 
 
 class SignupForm(UserCreationForm):
@@ -23,12 +30,15 @@ class SignupForm(UserCreationForm):
 
     def clean_time_zone(self) -> str:
         value = self.cleaned_data.get("time_zone") or "UTC"
-        return value if value in time_zone_names() else "UTC"  # an odd browser value is not the user's fault
+        # an odd browser value is not the user's fault
+        return value if value in time_zone_names() else "UTC"
 
 
 class TimeZoneForm(forms.Form):
     time_zone = forms.ChoiceField(
-        label="My time zone", required=False, help_text="What 'today', 'yesterday' or 'next Friday' mean."
+        label="My time zone",
+        required=False,
+        help_text="What 'today', 'yesterday' or 'next Friday' mean.",
     )
 
     def __init__(self, *args, user, **kwargs):
@@ -60,7 +70,9 @@ class MemorySettingsForm(forms.ModelForm):
 
 class ConsentForm(forms.Form):
     purpose = forms.CharField(max_length=100)
-    granted = forms.TypedChoiceField(choices=[("1", "grant"), ("0", "withdraw")], coerce=lambda v: v == "1")
+    granted = forms.TypedChoiceField(
+        choices=[("1", "grant"), ("0", "withdraw")], coerce=lambda v: v == "1"
+    )
 
     def clean_purpose(self) -> str:
         purpose = self.cleaned_data["purpose"]
@@ -73,14 +85,19 @@ def consent_purposes() -> dict[str, str]:
     """Every purpose a user can grant or withdraw on the consent page, with its label."""
     purposes = {ConsentRecord.Purpose.MEMORY.value: ConsentRecord.Purpose.MEMORY.label}
     for category in SensitiveCategory:
-        purposes[ConsentRecord.SENSITIVE_PREFIX + category.value] = f"Remember sensitive data: {category.label}"
+        purposes[ConsentRecord.SENSITIVE_PREFIX + category.value] = (
+            f"Remember sensitive data: {category.label}"
+        )
     return purposes
 
 
 class ConfirmDestructiveForm(forms.Form):
-    """Re-authentication (the password, now) and a typed confirmation phrase for destructive actions."""
+    """Re-authentication (the password, now) and a typed confirmation phrase for destructive
+    actions."""
 
-    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+    password = forms.CharField(
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
     confirmation = forms.CharField(max_length=100)
 
     def __init__(self, *args, user, phrase: str, **kwargs):
@@ -110,5 +127,7 @@ class AppGrantForm(forms.Form):
 
     app = forms.IntegerField(widget=forms.HiddenInput)
     scopes = forms.MultipleChoiceField(
-        choices=RegisteredApp.Scope.choices, widget=forms.CheckboxSelectMultiple, label="What it may do"
+        choices=RegisteredApp.Scope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        label="What it may do",
     )

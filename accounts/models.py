@@ -37,14 +37,21 @@ class User(AbstractUser):
 
 
 class MemorySettings(models.Model):
-    """The user's switches for memory. Private by default: past chats and sensitive categories are off."""
+    """The user's switches for memory. Private by default: past chats and sensitive categories are
+    off."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="memory_settings"
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="memory_settings",
     )
-    memory_enabled = models.BooleanField(default=True, help_text="Off: nothing is extracted or injected.")
+    memory_enabled = models.BooleanField(
+        default=True, help_text="Off: nothing is extracted or injected."
+    )
     use_past_chats = models.BooleanField(
-        default=False, help_text="Let the assistant recall earlier conversations (turns and summaries)."
+        default=False,
+        help_text="Let the assistant recall earlier conversations (turns and summaries).",
     )
     temporary_chat_hours = models.PositiveIntegerField(
         default=24, help_text="Temporary chats are deleted this long after they were last used."
@@ -72,18 +79,23 @@ class SensitiveCategory(models.TextChoices):
 
 
 class ConsentRecord(models.Model):
-    """One grant or withdrawal of consent for a purpose; the newest record per purpose is in force."""
+    """One grant or withdrawal of consent for a purpose; the newest record per purpose is in
+    force."""
 
     class Purpose(models.TextChoices):
         MEMORY = "memory", "Remember what I tell the assistant (memory extraction)"
 
     SENSITIVE_PREFIX = "sensitive:"  # + a category, e.g. "sensitive:health"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="consents")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="consents"
+    )
     purpose = models.CharField(max_length=100)
     granted = models.BooleanField()
     policy_version = models.CharField(max_length=20)
-    method = models.CharField(max_length=50, help_text="How it was given: 'signup form', 'consent page', 'api'.")
+    method = models.CharField(
+        max_length=50, help_text="How it was given: 'signup form', 'consent page', 'api'."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     objects = ConsentRecordQuerySet.as_manager()
@@ -92,7 +104,9 @@ class ConsentRecord(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{'granted' if self.granted else 'withdrawn'} {self.purpose} ({self.policy_version})"
+        return (
+            f"{'granted' if self.granted else 'withdrawn'} {self.purpose} ({self.policy_version})"
+        )
 
 
 class ApiKeyQuerySet(OwnedQuerySet):
@@ -103,9 +117,13 @@ class ApiKeyQuerySet(OwnedQuerySet):
 class ApiKey(models.Model):
     """A personal API key. Only its SHA-256 is stored; the key itself is shown once at creation."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
+    )
     name = models.CharField(max_length=100)
-    prefix = models.CharField(max_length=12, help_text="The key's first characters, to recognise it.")
+    prefix = models.CharField(
+        max_length=12, help_text="The key's first characters, to recognise it."
+    )
     hashed_key = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -123,21 +141,29 @@ class RegisteredAppQuerySet(models.QuerySet):
 
 
 class RegisteredApp(models.Model):
-    """An app an operator registered (in the admin) that may read or write a user's memory over the API,
-    but only for users who granted it access in the portal. It authenticates with its own secret (only its
-    SHA-256 is stored; the secret is shown once, when the app is registered)."""
+    """An app an operator registered (in the admin) that may read or write a user's memory over the
+    API, but only for users who granted it access in the portal. It authenticates with its own
+    secret (only its SHA-256 is stored; the secret is shown once, when the app is registered)."""
 
     class Scope(models.TextChoices):
         CONTEXT_READ = "context:read", "Read my memories, profile and context"
         MEMORIES_WRITE = "memories:write", "Add facts and observations to my memory"
 
-    name = models.CharField(max_length=100, unique=True, help_text="Shown to users on the apps page.")
-    description = models.TextField(blank=True, help_text="What the app does with memory, for users.")
-    prefix = models.CharField(max_length=14, editable=False, help_text="The secret's first characters.")
+    name = models.CharField(
+        max_length=100, unique=True, help_text="Shown to users on the apps page."
+    )
+    description = models.TextField(
+        blank=True, help_text="What the app does with memory, for users."
+    )
+    prefix = models.CharField(
+        max_length=14, editable=False, help_text="The secret's first characters."
+    )
     hashed_secret = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
-    disabled_at = models.DateTimeField(null=True, blank=True, help_text="Set: the app's secret stops working.")
+    disabled_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set: the app's secret stops working."
+    )
 
     objects = RegisteredAppQuerySet.as_manager()
 
@@ -155,9 +181,12 @@ class AppGrantQuerySet(OwnedQuerySet):
 
 
 class AppGrant(models.Model):
-    """A user's grant of access to a registered app, with its scopes; revoked (kept as history) in the portal."""
+    """A user's grant of access to a registered app, with its scopes; revoked (kept as history) in
+    the portal."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="app_grants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="app_grants"
+    )
     app = models.ForeignKey(RegisteredApp, on_delete=models.CASCADE, related_name="grants")
     scopes = models.JSONField(default=list, help_text="Values of RegisteredApp.Scope.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -169,7 +198,9 @@ class AppGrant(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["user", "app"], condition=models.Q(revoked_at__isnull=True), name="app_grant_active_unique"
+                fields=["user", "app"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="app_grant_active_unique",
             )
         ]
 
@@ -182,7 +213,8 @@ class AccessEventQuerySet(OwnedQuerySet):
 
 
 class AccessEvent(models.Model):
-    """Who used or read a user's memories, when, and through what. Holds ids and counts, never text."""
+    """Who used or read a user's memories, when, and through what. Holds ids and counts, never
+    text."""
 
     class Actor(models.TextChoices):
         ASSISTANT = "assistant", "The assistant"
@@ -190,13 +222,19 @@ class AccessEvent(models.Model):
         APP = "app", "A registered app"
         ADMIN = "admin", "An administrator"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_events")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_events"
+    )
     actor = models.CharField(max_length=20, choices=Actor.choices)
     purpose = models.CharField(max_length=100, help_text="e.g. 'chat reply', 'context API'")
-    conversation = models.ForeignKey("chat.Conversation", null=True, blank=True, on_delete=models.SET_NULL)
+    conversation = models.ForeignKey(
+        "chat.Conversation", null=True, blank=True, on_delete=models.SET_NULL
+    )
     api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL)
     app = models.ForeignKey(RegisteredApp, null=True, blank=True, on_delete=models.SET_NULL)
-    items = models.PositiveIntegerField(default=0, help_text="How many memories/episodes were read.")
+    items = models.PositiveIntegerField(
+        default=0, help_text="How many memories/episodes were read."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     objects = AccessEventQuerySet.as_manager()
@@ -219,8 +257,9 @@ class DataExportQuerySet(OwnedQuerySet):
 
 
 class DataExport(models.Model):
-    """One archive of everything kept about a user (export.json + export.md in a zip), built by a task.
-    Its download link works only for its owner and only until `expires_at`; then the file is deleted."""
+    """One archive of everything kept about a user (export.json + export.md in a zip), built by a
+    task. Its download link works only for its owner and only until `expires_at`; then the file is
+    deleted."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting to start"
@@ -229,22 +268,32 @@ class DataExport(models.Model):
         FAILED = "failed", "Failed"
         EXPIRED = "expired", "Expired"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="data_exports")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="data_exports"
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done, 0-100.")
     token = models.CharField(max_length=64, unique=True, default=new_export_token, editable=False)
-    file_name = models.CharField(max_length=200, blank=True, help_text="The zip's name in DATA_DIR/exports.")
+    file_name = models.CharField(
+        max_length=200, blank=True, help_text="The zip's name in DATA_DIR/exports."
+    )
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True, help_text="Set when ready: the link stops working.")
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when ready: the link stops working."
+    )
 
     objects = DataExportQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        constraints = [models.CheckConstraint(condition=models.Q(progress__lte=100), name="data_export_progress_max")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(progress__lte=100), name="data_export_progress_max"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"export {self.pk} of user {self.user_id} ({self.status})"
@@ -252,4 +301,8 @@ class DataExport(models.Model):
     @property
     def is_downloadable(self) -> bool:
         """Ready and its link not yet expired."""
-        return self.status == self.Status.READY and self.expires_at is not None and self.expires_at > timezone.now()
+        return (
+            self.status == self.Status.READY
+            and self.expires_at is not None
+            and self.expires_at > timezone.now()
+        )

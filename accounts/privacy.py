@@ -1,6 +1,6 @@
-"""Forget everything: every app's data of a user (walking the privacy registry, memoryweb.privacy), and
-optionally the account. The accounts app's own area: the account's part of the data export, and the data
-exports themselves, with where their files live (so erasure reaches them too)."""
+"""Forget everything: every app's data of a user (walking the privacy registry, memoryweb.privacy),
+and optionally the account. The accounts app's own area: the account's part of the data export, and
+the data exports themselves, with where their files live (so erasure reaches them too)."""
 
 from __future__ import annotations
 
@@ -23,14 +23,16 @@ FORGET_PHRASE = "forget everything"  # typed to confirm, on the page and in the 
 
 
 def forget_everything(*, user, delete_account: bool) -> None:
-    """Erase every conversation, message, memory (with revisions), episode, summary and digest of `user`,
-    and every data export (files and rows); with `delete_account`, the account too (consents, API keys,
-    access log, settings). The records of consent and access stay while the account does: they are the
-    account's own history. Last, the user's data key is destroyed, so that copies of their encrypted text
-    elsewhere (a replica, a dump) cannot be read; a new key is made if they write again.
+    """Erase every conversation, message, memory (with revisions), episode, summary and digest of
+    `user`, and every data export (files and rows); with `delete_account`, the account too
+    (consents, API keys, access log, settings). The records of consent and access stay while the
+    account does: they are the account's own history. Last, the user's data key is destroyed, so
+    that copies of their encrypted text elsewhere (a replica, a dump) cannot be read; a new key is
+    made if they write again.
 
-    Each app's area is erased, newest app first (the reverse of INSTALLED_APPS: chat, memories, the data
-    exports, then the vault's key), so that an app's data goes before the data it was built on."""
+    Each app's area is erased, newest app first (the reverse of INSTALLED_APPS: chat, memories, the
+    data exports, then the vault's key), so that an app's data goes before the data it was built
+    on."""
     with transaction.atomic():
         lock_user(user)  # serialize with every other writer of this user's memory
         for area in reversed(areas()):
@@ -42,8 +44,9 @@ def forget_everything(*, user, delete_account: bool) -> None:
 
 @register
 class AccountArea(PrivacyArea):
-    """The account, its settings, consents, access log, API keys, grants and admin actions (exported;
-    erased only with the account itself), and the user's data exports (erased with everything else)."""
+    """The account, its settings, consents, access log, API keys, grants and admin actions
+    (exported; erased only with the account itself), and the user's data exports (erased with
+    everything else)."""
 
     label = "account"
 
@@ -54,7 +57,8 @@ class AccountArea(PrivacyArea):
         return erase_export_data(user=user)
 
 
-# --- Export files -----------------------------------------------------------------------------------
+# --- Export files
+# -----------------------------------------------------------------------------------
 
 
 def exports_dir() -> Path:
@@ -65,7 +69,8 @@ def exports_dir() -> Path:
 
 
 def export_file_name(*, user_id: int, token: str) -> str:
-    """An export archive's name in exports_dir(): `<user id>-<token>.zip` (`.part` added while written)."""
+    """An export archive's name in exports_dir(): `<user id>-<token>.zip` (`.part` added while
+    written)."""
     return f"{user_id}-{token}.zip"
 
 
@@ -76,7 +81,8 @@ def export_paths(*, user_id: int, token: str) -> tuple[Path, Path]:
 
 
 def export_files_delete(*, exports) -> int:
-    """Delete the archives of these exports, complete or half-written; returns how many files went."""
+    """Delete the archives of these exports, complete or half-written; returns how many files
+    went."""
     deleted = 0
     for export in exports:
         for path in export_paths(user_id=export.user_id, token=export.token):
@@ -88,22 +94,25 @@ def export_files_delete(*, exports) -> int:
 
 @transaction.atomic
 def erase_export_data(*, user) -> int:
-    """Delete all of `user`'s data exports: the archives on disk and their rows. Returns the files deleted.
-    A build still running finds its row gone when it finishes, and deletes what it wrote."""
+    """Delete all of `user`'s data exports: the archives on disk and their rows. Returns the files
+    deleted. A build still running finds its row gone when it finishes, and deletes what it
+    wrote."""
     exports = list(DataExport.objects.for_user(user).only("pk", "user_id", "token"))
     DataExport.objects.filter(pk__in=[x.pk for x in exports]).delete()
     return export_files_delete(exports=exports)
 
 
-# --- The account's part of the export ---------------------------------------------------------------
+# --- The account's part of the export
+# ---------------------------------------------------------------
 
 _ADMIN_ACTIONS = {ADDITION: "addition", CHANGE: "change", DELETION: "deletion"}
 
 
 def export_user_data(*, user) -> dict[str, Any]:
     """Everything the accounts app keeps about `user`: the account (never the password hash), memory
-    settings, consent records, the access log, API keys (never their hashes), grants to apps, data exports (never their
-    tokens) and actions the user took as an administrator (without the changed object's text)."""
+    settings, consent records, the access log, API keys (never their hashes), grants to apps, data
+    exports (never their tokens) and actions the user took as an administrator (without the changed
+    object's text)."""
     return {
         "account": _account(user),
         "memory_settings": _memory_settings(user),
@@ -151,7 +160,9 @@ def export_user_data(*, user) -> dict[str, Any]:
                 "created_at": g.created_at,
                 "revoked_at": g.revoked_at,
             }
-            for g in AppGrant.objects.for_user(user).select_related("app").order_by("created_at", "id")
+            for g in AppGrant.objects.for_user(user)
+            .select_related("app")
+            .order_by("created_at", "id")
         ],
         "exports": [
             {
@@ -171,11 +182,14 @@ def export_user_data(*, user) -> dict[str, Any]:
                 "id": entry.pk,
                 "action_time": entry.action_time,
                 "action_flag": _ADMIN_ACTIONS.get(entry.action_flag, str(entry.action_flag)),
-                "content_type": entry.content_type and f"{entry.content_type.app_label}.{entry.content_type.model}",
+                "content_type": entry.content_type
+                and f"{entry.content_type.app_label}.{entry.content_type.model}",
                 "object_id": entry.object_id,
                 "change_message": entry.get_change_message(),
             }
-            for entry in LogEntry.objects.filter(user=user).select_related("content_type").order_by("action_time")
+            for entry in LogEntry.objects.filter(user=user)
+            .select_related("content_type")
+            .order_by("action_time")
         ],
     }
 
@@ -196,7 +210,9 @@ def _account(user) -> dict[str, Any]:
         "groups": sorted(user.groups.values_list("name", flat=True)),
         "permissions": sorted(
             f"{app}.{codename}"
-            for app, codename in user.user_permissions.values_list("content_type__app_label", "codename")
+            for app, codename in user.user_permissions.values_list(
+                "content_type__app_label", "codename"
+            )
         ),
     }
 

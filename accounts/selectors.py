@@ -1,5 +1,6 @@
-"""Reads about a user's privacy choices. `memory_policy` is the one place that decides what memory may
-do for a user in a conversation; the chat turn, the context API, retrieval and the worker all ask it."""
+"""Reads about a user's privacy choices. `memory_policy` is the one place that decides what memory
+may do for a user in a conversation; the chat turn, the context API, retrieval and the worker all
+ask it."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ class MemoryPolicy:
     sensitive_categories: frozenset[str]  # sensitive categories the user opted in to
 
 
-NOTHING = MemoryPolicy(extract=False, inject=False, use_past_chats=False, sensitive_categories=frozenset())
+NOTHING = MemoryPolicy(
+    extract=False, inject=False, use_past_chats=False, sensitive_categories=frozenset()
+)
 
 
 def memory_settings_get(*, user) -> MemorySettings:
@@ -28,7 +31,11 @@ def memory_settings_get(*, user) -> MemorySettings:
 
 def consents_in_force(*, user) -> dict[str, ConsentRecord]:
     """The newest record per purpose."""
-    records = ConsentRecord.objects.for_user(user).order_by("purpose", "-created_at", "-id").distinct("purpose")
+    records = (
+        ConsentRecord.objects.for_user(user)
+        .order_by("purpose", "-created_at", "-id")
+        .distinct("purpose")
+    )
     return {record.purpose: record for record in records}
 
 
@@ -48,7 +55,10 @@ def memory_policy(*, user, conversation=None) -> MemoryPolicy:
         if purpose.startswith(ConsentRecord.SENSITIVE_PREFIX) and record.granted
     )
     return MemoryPolicy(
-        extract=True, inject=True, use_past_chats=memory_settings.use_past_chats, sensitive_categories=sensitive
+        extract=True,
+        inject=True,
+        use_past_chats=memory_settings.use_past_chats,
+        sensitive_categories=sensitive,
     )
 
 

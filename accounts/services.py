@@ -18,9 +18,12 @@ def hash_key(key: str) -> str:
 
 
 def api_key_create(*, user, name: str = "personal") -> tuple[ApiKey, str]:
-    """Create a personal API key; returns the row and the key itself, which is never stored or shown again."""
+    """Create a personal API key; returns the row and the key itself, which is never stored or shown
+    again."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    api_key = ApiKey.objects.create(user=user, name=name[:100], prefix=key[:10], hashed_key=hash_key(key))
+    api_key = ApiKey.objects.create(
+        user=user, name=name[:100], prefix=key[:10], hashed_key=hash_key(key)
+    )
     return api_key, key
 
 
@@ -31,9 +34,14 @@ def api_key_revoke(*, api_key: ApiKey) -> None:
 
 
 def consent_set(*, user, purpose: str, granted: bool, method: str) -> ConsentRecord:
-    """Record a grant or a withdrawal (in force at once) with the current policy version and the method."""
+    """Record a grant or a withdrawal (in force at once) with the current policy version and the
+    method."""
     return ConsentRecord.objects.create(
-        user=user, purpose=purpose, granted=granted, policy_version=settings.PRIVACY_POLICY_VERSION, method=method
+        user=user,
+        purpose=purpose,
+        granted=granted,
+        policy_version=settings.PRIVACY_POLICY_VERSION,
+        method=method,
     )
 
 
@@ -56,7 +64,12 @@ def time_zone_set(*, user, time_zone: str) -> None:
 
 
 def lock_user(user) -> None:
-    """Take the user's row lock until the transaction ends. Every writer of a user's memory (the worker,
-    the portal, erasure, summaries, digests) takes it first, so they run one after another and in the
-    same lock order (no deadlocks), and an erasure is never followed by a write from older data."""
-    list(User.objects.select_for_update().filter(pk=getattr(user, "pk", user)).values_list("pk", flat=True))
+    """Take the user's row lock until the transaction ends. Every writer of a user's memory (the
+    worker, the portal, erasure, summaries, digests) takes it first, so they run one after another
+    and in the same lock order (no deadlocks), and an erasure is never followed by a write from
+    older data."""
+    list(
+        User.objects.select_for_update()
+        .filter(pk=getattr(user, "pk", user))
+        .values_list("pk", flat=True)
+    )

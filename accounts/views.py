@@ -32,7 +32,9 @@ def signup(request):
     if request.method == "POST" and form.is_valid():
         user = form.save()
         if form.cleaned_data["remember"]:
-            consent_set(user=user, purpose=ConsentRecord.Purpose.MEMORY, granted=True, method="signup form")
+            consent_set(
+                user=user, purpose=ConsentRecord.Purpose.MEMORY, granted=True, method="signup form"
+            )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("chat:index")
     return render(request, "accounts/signup.html", {"form": form})
@@ -56,7 +58,9 @@ def memory_settings(request):
 def consent(request):
     """Each purpose with the consent in force (when, how, which policy version) and its history."""
     in_force = consents_in_force(user=request.user)
-    purposes = [(purpose, label, in_force.get(purpose)) for purpose, label in consent_purposes().items()]
+    purposes = [
+        (purpose, label, in_force.get(purpose)) for purpose, label in consent_purposes().items()
+    ]
     history = ConsentRecord.objects.for_user(request.user)[:100]
     return render(request, "accounts/consent.html", {"purposes": purposes, "history": history})
 
@@ -82,7 +86,8 @@ def consent_change(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def forget_everything_view(request):
-    """Erase all memory and chat data (optionally the account): password and typed phrase required."""
+    """Erase all memory and chat data (optionally the account): password and typed phrase
+    required."""
     form = ForgetEverythingForm(request.POST or None, user=request.user, phrase=FORGET_PHRASE)
     if request.method == "POST" and form.is_valid():
         delete_account = form.cleaned_data["delete_account"]
@@ -98,8 +103,11 @@ def forget_everything_view(request):
 
 @login_required
 def access_log(request):
-    """Who used or read my memories, and when: the assistant (in which conversation), API keys, admins."""
-    events = AccessEvent.objects.for_user(request.user).select_related("conversation", "api_key", "app")[:500]
+    """Who used or read my memories, and when: the assistant (in which conversation), API keys,
+    admins."""
+    events = AccessEvent.objects.for_user(request.user).select_related(
+        "conversation", "api_key", "app"
+    )[:500]
     return render(request, "accounts/access_log.html", {"events": events})
 
 
@@ -110,8 +118,9 @@ EXPORT_REFRESH_SECONDS = 3
 @never_cache
 @require_http_methods(["GET", "POST"])
 def data_export(request):
-    """Prepare an export of everything kept about me (built by a task), follow its progress, download it.
-    While one is being prepared the page reloads itself (a Refresh header: no script under the CSP)."""
+    """Prepare an export of everything kept about me (built by a task), follow its progress,
+    download it. While one is being prepared the page reloads itself (a Refresh header: no script
+    under the CSP)."""
     if request.method == "POST":
         _, created = export_request(user=request.user)
         if created:
@@ -120,7 +129,9 @@ def data_export(request):
             messages.info(request, "An export is already being prepared.")
         return redirect("accounts:export")
     exports = exports_list(user=request.user)
-    working = any(x.status in (DataExport.Status.PENDING, DataExport.Status.RUNNING) for x in exports)
+    working = any(
+        x.status in (DataExport.Status.PENDING, DataExport.Status.RUNNING) for x in exports
+    )
     response = render(
         request,
         "accounts/export.html",
@@ -135,23 +146,34 @@ def data_export(request):
 @never_cache
 @require_GET
 def export_download(request, token: str):
-    """The export's zip, as an attachment, for its owner only (anyone else: 404) while its link lasts;
-    after that the file is deleted and the link answers 410 Gone."""
+    """The export's zip, as an attachment, for its owner only (anyone else: 404) while its link
+    lasts; after that the file is deleted and the link answers 410 Gone."""
     export = export_of_user(user=request.user, token=token)
     try:
         path, filename = export_archive(export=export)
     except ExportExpired:
-        return render(request, "accounts/export_expired.html", {"link_hours": settings.EXPORT_LINK_HOURS}, status=410)
+        return render(
+            request,
+            "accounts/export_expired.html",
+            {"link_hours": settings.EXPORT_LINK_HOURS},
+            status=410,
+        )
     except ExportNotFound:
         raise Http404("This export is not ready.") from None
-    return FileResponse(path.open("rb"), as_attachment=True, filename=filename, content_type="application/zip")
+    return FileResponse(
+        path.open("rb"), as_attachment=True, filename=filename, content_type="application/zip"
+    )
 
 
 @login_required
 def apps(request):
-    """Registered apps that may use my memory over the API once I grant it: each with my grant in force
-    (its scopes, since when), a form to grant it and a button to revoke it; my earlier grants below."""
-    rows = [(app, grant, AppGrantForm(initial={"app": app.pk})) for app, grant in apps_with_grants(user=request.user)]
+    """Registered apps that may use my memory over the API once I grant it: each with my grant in
+    force (its scopes, since when), a form to grant it and a button to revoke it; my earlier grants
+    below."""
+    rows = [
+        (app, grant, AppGrantForm(initial={"app": app.pk}))
+        for app, grant in apps_with_grants(user=request.user)
+    ]
     history = AppGrant.objects.for_user(request.user).select_related("app")[:100]
     return render(request, "accounts/apps.html", {"rows": rows, "history": history})
 
@@ -160,7 +182,11 @@ def apps(request):
 @require_POST
 def app_grant_view(request):
     form = AppGrantForm(request.POST)
-    app = RegisteredApp.objects.active().filter(pk=form.cleaned_data["app"]).first() if form.is_valid() else None
+    app = (
+        RegisteredApp.objects.active().filter(pk=form.cleaned_data["app"]).first()
+        if form.is_valid()
+        else None
+    )
     if app is None:
         messages.error(request, "Choose what the app may do.")
     else:

@@ -1,5 +1,5 @@
-"""Conversations in the admin: read-only, every view logged for the user, message text masked without
-the dedicated permission."""
+"""Conversations in the admin: read-only, every view logged for the user, message text masked
+without the dedicated permission."""
 
 from django.contrib import admin
 
@@ -13,7 +13,12 @@ class MessageInline(admin.TabularInline):
     can_delete = False
 
     def get_fields(self, request, obj=None):
-        return ("role", "content" if can_read_text(request) else "masked_content", "created_at", "processed_at")
+        return (
+            "role",
+            "content" if can_read_text(request) else "masked_content",
+            "created_at",
+            "processed_at",
+        )
 
     def get_readonly_fields(self, request, obj=None):
         return self.get_fields(request, obj)
@@ -31,7 +36,15 @@ class ConversationAdmin(AuditedAdmin):
     list_display = ("user", "created_at", "last_activity_at", "ended_at", "temporary")
     text_fields = ("title",)
     search_fields = ("user__username",)
-    readonly_fields = ("user", "title", "temporary", "created_at", "last_activity_at", "ended_at", "finalized_at")
+    readonly_fields = (
+        "user",
+        "title",
+        "temporary",
+        "created_at",
+        "last_activity_at",
+        "ended_at",
+        "finalized_at",
+    )
     inlines = [MessageInline]
     list_select_related = ("user",)
 

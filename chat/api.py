@@ -9,7 +9,12 @@ from collections.abc import Iterator
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -41,7 +46,9 @@ ServerSentEvent = inline_serializer(
     name="ChatEvent",
     fields={
         "event": serializers.ChoiceField(choices=["start", "delta", "done"]),
-        "data": serializers.CharField(help_text="JSON: {conversation, message}, {text}, or the chat's output."),
+        "data": serializers.CharField(
+            help_text="JSON: {conversation, message}, {text}, or the chat's output."
+        ),
     },
 )
 
@@ -61,15 +68,21 @@ class ChatApi(APIView):
 
     class Input(serializers.Serializer):
         message = serializers.CharField(trim_whitespace=True, allow_blank=False)
-        conversation = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**62)
+        conversation = serializers.IntegerField(
+            required=False, allow_null=True, min_value=1, max_value=2**62
+        )
         temporary = serializers.BooleanField(required=False, default=False)
-        stream = serializers.BooleanField(required=False, default=False, help_text=STREAM_DESCRIPTION)
+        stream = serializers.BooleanField(
+            required=False, default=False, help_text=STREAM_DESCRIPTION
+        )
 
     @extend_schema(
         request=Input,
         responses={
             (200, "application/json"): ChatOutputSerializer,
-            (200, "text/event-stream"): OpenApiResponse(ServerSentEvent, description=STREAM_DESCRIPTION),
+            (200, "text/event-stream"): OpenApiResponse(
+                ServerSentEvent, description=STREAM_DESCRIPTION
+            ),
         },
         tags=["chat"],
     )
@@ -90,7 +103,9 @@ class ChatApi(APIView):
         }
         if data.validated_data["stream"]:
             streamed = services.chat_turn_stream(**arguments)
-            response = StreamingHttpResponse(_EventStream(streamed), content_type="text/event-stream")
+            response = StreamingHttpResponse(
+                _EventStream(streamed), content_type="text/event-stream"
+            )
             response["Cache-Control"] = "no-cache"
             response["X-Accel-Buffering"] = "no"  # proxies: pass each event on at once
             return response
@@ -98,8 +113,9 @@ class ChatApi(APIView):
 
 
 class _EventStream:
-    """Server-sent events of a streamed turn. The server closes the response when it is sent or the client
-    went away, in the request's own thread: `close` then stores the reply (what was written so far)."""
+    """Server-sent events of a streamed turn. The server closes the response when it is sent or the
+    client went away, in the request's own thread: `close` then stores the reply (what was written
+    so far)."""
 
     def __init__(self, streamed: services.StreamedTurn):
         self.streamed = streamed
@@ -110,20 +126,27 @@ class _EventStream:
 
     def _events(self) -> Iterator[bytes]:
         streamed = self.streamed
-        yield _event("start", {"conversation": streamed.conversation.pk, "message": streamed.user_message.pk})
+        yield _event(
+            "start", {"conversation": streamed.conversation.pk, "message": streamed.user_message.pk}
+        )
         for chunk in streamed.chunks():
             yield _event("delta", {"text": chunk})
         try:
             yield _event("done", _chat_output(streamed.finish()))
         except ValidationError as error:
-            yield _event("error", {"error": {"code": "conversation_deleted", "message": error.messages[0]}})
+            yield _event(
+                "error", {"error": {"code": "conversation_deleted", "message": error.messages[0]}}
+            )
 
     def close(self) -> None:
         self.events.close()
         try:
             self.streamed.finish()
         except ValidationError:
-            logger.info("streamed reply not stored: conversation %s was deleted", self.streamed.conversation.pk)
+            logger.info(
+                "streamed reply not stored: conversation %s was deleted",
+                self.streamed.conversation.pk,
+            )
 
 
 def _event(name: str, data: dict) -> bytes:
@@ -159,14 +182,19 @@ class ConversationSerializer(serializers.ModelSerializer):
 class ConversationListApi(APIView):
     """The user's conversations, most recently active first."""
 
-    @extend_schema(parameters=PAGE_PARAMETERS, responses={200: paginated(ConversationSerializer, "Conversation")})
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(ConversationSerializer, "Conversation")},
+    )
     def get(self, request):
-        return paginated_response(request, self, selectors.conversation_list(user=request.user), ConversationSerializer)
+        return paginated_response(
+            request, self, selectors.conversation_list(user=request.user), ConversationSerializer
+        )
 
 
 class ConversationDetailApi(APIView):
-    """A conversation with its messages (and what each reply recalled); delete it with what was learned
-    only from it (the portal's "Delete a conversation")."""
+    """A conversation with its messages (and what each reply recalled); delete it with what was
+    learned only from it (the portal's "Delete a conversation")."""
 
     class Output(ConversationSerializer):
         messages = serializers.SerializerMethodField()
@@ -176,21 +204,31 @@ class ConversationDetailApi(APIView):
 
         @extend_schema_field(MessageWithRecallsSerializer(many=True))
         def get_messages(self, conversation) -> list[dict]:
-            return MessageWithRecallsSerializer(selectors.message_list(conversation=conversation), many=True).data
+            return MessageWithRecallsSerializer(
+                selectors.message_list(conversation=conversation), many=True
+            ).data
 
     class Deleted(serializers.Serializer):
         messages = serializers.IntegerField()
-        memories = serializers.IntegerField(help_text="Memories learned only from it, deleted with their history.")
-        digests = serializers.IntegerField(help_text="Digests that drew on it, rewritten without it.")
+        memories = serializers.IntegerField(
+            help_text="Memories learned only from it, deleted with their history."
+        )
+        digests = serializers.IntegerField(
+            help_text="Digests that drew on it, rewritten without it."
+        )
 
     @extend_schema(responses={200: Output})
     def get(self, request, conversation_id: int):
-        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        conversation = selectors.conversation_get(
+            user=request.user, conversation_id=conversation_id
+        )
         return Response(self.Output(conversation).data)
 
     @extend_schema(responses={200: Deleted})
     def delete(self, request, conversation_id: int):
-        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        conversation = selectors.conversation_get(
+            user=request.user, conversation_id=conversation_id
+        )
         confirm_password_for_session(request)
         return Response(conversation_delete(user=request.user, conversation=conversation))
 
@@ -203,7 +241,9 @@ class ConversationMessagesApi(APIView):
         responses={200: paginated(MessageWithRecallsSerializer, "Message")},
     )
     def get(self, request, conversation_id: int):
-        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        conversation = selectors.conversation_get(
+            user=request.user, conversation_id=conversation_id
+        )
         return paginated_response(
             request,
             self,
@@ -215,7 +255,9 @@ class ConversationMessagesApi(APIView):
 class MessageDetailApi(APIView):
     @extend_schema(responses={200: MessageSerializer})
     def get(self, request, message_id: int):
-        return Response(MessageSerializer(selectors.message_get(user=request.user, message_id=message_id)).data)
+        return Response(
+            MessageSerializer(selectors.message_get(user=request.user, message_id=message_id)).data
+        )
 
 
 class ConversationEndApi(APIView):
@@ -227,6 +269,8 @@ class ConversationEndApi(APIView):
 
     @extend_schema(request=None, responses={200: Output})
     def post(self, request, conversation_id: int):
-        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        conversation = selectors.conversation_get(
+            user=request.user, conversation_id=conversation_id
+        )
         services.conversation_end(conversation=conversation)
         return Response({"conversation": conversation.pk, "ended_at": conversation.ended_at})

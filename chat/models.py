@@ -16,7 +16,9 @@ class ConversationQuerySet(OwnedQuerySet):
 class Conversation(models.Model):
     """A chat session. It ends by the user's button, the API, or by itself when idle."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+    )
     title = EncryptedTextField(owner="user_id", blank=True)
     # A temporary chat neither reads nor writes memory and is deleted after the user's set time.
     temporary = models.BooleanField(default=False)
@@ -25,7 +27,8 @@ class Conversation(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     # Set by the worker once every message is processed after the end (job state for the sweep).
     finalized_at = models.DateTimeField(null=True, blank=True)
-    # When its finalization was last sent to the broker: the sweep sends it again only after SWEEP_GRACE.
+    # When its finalization was last sent to the broker: the sweep sends it again only after
+    # SWEEP_GRACE.
     finalize_queued_at = models.DateTimeField(null=True, blank=True)
 
     objects = ConversationQuerySet.as_manager()
@@ -58,7 +61,9 @@ class Message(models.Model):
         USER = "user", "User"
         ASSISTANT = "assistant", "Assistant"
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
     role = models.CharField(max_length=10, choices=Role.choices)
     content = EncryptedTextField(owner="conversation.user_id")
     created_at = models.DateTimeField(db_index=True)
@@ -67,20 +72,26 @@ class Message(models.Model):
     external_id = models.CharField(max_length=100, blank=True)
     # Job state: when the worker extracted memories and embedded the episode of this user message.
     processed_at = models.DateTimeField(null=True, blank=True)
-    # When its processing was last sent to the broker: the sweep sends it again only after SWEEP_GRACE
-    # (a task is not queued twice while the worker works through a backlog).
+    # When its processing was last sent to the broker: the sweep sends it again only after
+    # SWEEP_GRACE (a task is not queued twice while the worker works through a backlog).
     queued_at = models.DateTimeField(null=True, blank=True)
     # The user had what this message taught forgotten (or asked to forget something in it): it is no
     # longer summarized or recalled.
     excluded_from_memory = models.BooleanField(default=False)
-    used_memories = models.ManyToManyField("memories.Memory", through="Recall", related_name="used_in", blank=True)
+    used_memories = models.ManyToManyField(
+        "memories.Memory", through="Recall", related_name="used_in", blank=True
+    )
 
     objects = MessageQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [
-            models.Index(fields=["created_at"], name="message_unprocessed_idx", condition=Q(processed_at__isnull=True))
+            models.Index(
+                fields=["created_at"],
+                name="message_unprocessed_idx",
+                condition=Q(processed_at__isnull=True),
+            )
         ]
 
     def __str__(self) -> str:
@@ -100,7 +111,8 @@ class Recall(models.Model):
         ordering = ["rank"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(memory__isnull=False, episode__isnull=True) | Q(memory__isnull=True, episode__isnull=False),
+                condition=Q(memory__isnull=False, episode__isnull=True)
+                | Q(memory__isnull=True, episode__isnull=False),
                 name="recall_memory_xor_episode",
             )
         ]

@@ -38,7 +38,9 @@ def export_user_data(*, user) -> dict[str, Any]:
     """Everything the chat app keeps about `user`: every conversation (temporary ones too) with its
     messages, and for each assistant reply the memories and episodes it used (recalls)."""
     recalls: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for recall in Recall.objects.filter(message__conversation__user=user).order_by("message_id", "rank", "id"):
+    for recall in Recall.objects.filter(message__conversation__user=user).order_by(
+        "message_id", "rank", "id"
+    ):
         recalls[recall.message_id].append(
             {
                 "id": recall.pk,

@@ -14,7 +14,8 @@ SYSTEM_PROMPT = (
 
 
 def compose_messages(context: Context, history: list[Message], text: str) -> list[dict]:
-    """System prompt + quoted memory context + recent history + the new message, in OpenAI's format."""
+    """System prompt + quoted memory context + recent history + the new message, in OpenAI's
+    format."""
     system = SYSTEM_PROMPT
     if context.text:
         system += "\n\n" + context.text
@@ -26,7 +27,9 @@ def compose_messages(context: Context, history: list[Message], text: str) -> lis
 
 def offline_reply(context: Context) -> str:
     """What the assistant says with no language model: plainly that, and what it recalled."""
-    lines = ["No language model is configured, so I can't write a real answer (this is the offline reply)."]
+    lines = [
+        "No language model is configured, so I can't write a real answer (this is the offline reply)."
+    ]
     if context.items:
         lines.append("Here is what I remember that seems relevant:")
         lines += [f"- {item.text}" for item in context.items]

@@ -24,7 +24,9 @@ def message_list(*, conversation: Conversation):
         .defer("memory__embedding", "memory__search", "episode__embedding", "episode__search")
         .order_by("rank")
     )
-    return conversation.messages.prefetch_related(Prefetch("recalls", queryset=recalls)).order_by("created_at", "id")
+    return conversation.messages.prefetch_related(Prefetch("recalls", queryset=recalls)).order_by(
+        "created_at", "id"
+    )
 
 
 def message_get(*, user, message_id) -> Message:

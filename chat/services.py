@@ -40,19 +40,22 @@ class TurnResult:
 def conversation_start(*, user, temporary: bool = False) -> Conversation:
     """A new conversation; a temporary one neither reads nor writes memory and is deleted later."""
     now = timezone.now()
-    return Conversation.objects.create(user=user, temporary=temporary, created_at=now, last_activity_at=now)
+    return Conversation.objects.create(
+        user=user, temporary=temporary, created_at=now, last_activity_at=now
+    )
 
 
 def chat_turn(
     *, user, conversation: Conversation | None, text: str, temporary: bool = False, api_key=None
 ) -> TurnResult:
-    """One turn: store the user's message, retrieve and inject memory, reply, store the reply with the
-    memories it used, log the access, and (after commit) queue the message for extraction.
+    """One turn: store the user's message, retrieve and inject memory, reply, store the reply with
+    the memories it used, log the access, and (after commit) queue the message for extraction.
 
     `conversation` None starts a new one (`temporary` or not); it must belong to `user` and be open
-    (callers look it up scoped to the user). What memory may do follows `accounts.selectors.memory_policy`.
-    `api_key`: the key of an API call, recorded in the user's access log.
-    Raises ValidationError for bad text, an ended conversation, or one deleted meanwhile.
+    (callers look it up scoped to the user). What memory may do follows
+    `accounts.selectors.memory_policy`. `api_key`: the key of an API call, recorded in the user's
+    access log. Raises ValidationError for bad text, an ended conversation, or one deleted
+    meanwhile.
     """
     turn = _turn_begin(user=user, conversation=conversation, text=text, temporary=temporary)
     return _turn_finish(turn, _reply(turn.context, turn.history, turn.text), api_key)
@@ -61,8 +64,8 @@ def chat_turn(
 @dataclass
 class StreamedTurn:
     """A turn whose reply is being written: the user's message is stored; iterate `chunks()` for the
-    reply's text as it comes, then call `finish()` — also when the reader stops early (it stores what was
-    written so far) — which stores the reply once and returns the turn."""
+    reply's text as it comes, then call `finish()` — also when the reader stops early (it stores
+    what was written so far) — which stores the reply once and returns the turn."""
 
     turn: _Turn
     api_key: object = None
@@ -84,22 +87,30 @@ class StreamedTurn:
             yield chunk
 
     def finish(self) -> TurnResult:
-        """Store the reply (what was written): once; raises ValidationError if the chat was deleted meanwhile."""
+        """Store the reply (what was written): once; raises ValidationError if the chat was deleted
+        meanwhile."""
         if not self.finished:
             self.finished = True
-            self.result = _turn_finish(self.turn, "".join(self.written).strip() or "…", self.api_key)
+            self.result = _turn_finish(
+                self.turn, "".join(self.written).strip() or "…", self.api_key
+            )
         if self.result is None:
-            raise ValidationError("This conversation was deleted while the reply was being written.")
+            raise ValidationError(
+                "This conversation was deleted while the reply was being written."
+            )
         return self.result
 
 
 def chat_turn_stream(
     *, user, conversation: Conversation | None, text: str, temporary: bool = False, api_key=None
 ) -> StreamedTurn:
-    """`chat_turn`, with the reply streamed: the model's tokens as they arrive (or the offline reply, line by
-    line). The caller stores the reply (with its recalls, the access log, and extraction queued) with
-    `finish()` when the stream ends or the reader goes away. Raises as `chat_turn`, before any chunk."""
-    return StreamedTurn(_turn_begin(user=user, conversation=conversation, text=text, temporary=temporary), api_key)
+    """`chat_turn`, with the reply streamed: the model's tokens as they arrive (or the offline
+    reply, line by line). The caller stores the reply (with its recalls, the access log, and
+    extraction queued) with `finish()` when the stream ends or the reader goes away. Raises as
+    `chat_turn`, before any chunk."""
+    return StreamedTurn(
+        _turn_begin(user=user, conversation=conversation, text=text, temporary=temporary), api_key
+    )
 
 
 @dataclass
@@ -117,7 +128,9 @@ def _turn_begin(*, user, conversation: Conversation | None, text: str, temporary
     if conversation is not None and not conversation.is_open:
         raise ValidationError("This conversation has ended; start a new one.")
     conversation = conversation or conversation_start(user=user, temporary=temporary)
-    history = list(conversation.messages.order_by("-created_at")[: settings.CHAT_HISTORY_MESSAGES])[::-1]
+    history = list(conversation.messages.order_by("-created_at")[: settings.CHAT_HISTORY_MESSAGES])[
+        ::-1
+    ]
     user_message = Message.objects.create(
         conversation=conversation, role=Message.Role.USER, content=text, created_at=timezone.now()
     )
@@ -127,19 +140,31 @@ def _turn_begin(*, user, conversation: Conversation | None, text: str, temporary
 
 
 def _turn_finish(turn: _Turn, reply_text: str, api_key) -> TurnResult:
-    """Store the reply with what it recalled, log the access, queue the user's message for extraction."""
+    """Store the reply with what it recalled, log the access, queue the user's message for
+    extraction."""
     conversation, user = turn.conversation, turn.conversation.user
     with transaction.atomic():
         # The user may have deleted the chat (or forgotten everything) while the reply was written.
-        if not Conversation.objects.select_for_update().filter(pk=conversation.pk).values_list("pk").first():
-            raise ValidationError("This conversation was deleted while the reply was being written.")
+        if (
+            not Conversation.objects.select_for_update()
+            .filter(pk=conversation.pk)
+            .values_list("pk")
+            .first()
+        ):
+            raise ValidationError(
+                "This conversation was deleted while the reply was being written."
+            )
         reply = Message.objects.create(
-            conversation=conversation, role=Message.Role.ASSISTANT, content=reply_text, created_at=timezone.now()
+            conversation=conversation,
+            role=Message.Role.ASSISTANT,
+            content=reply_text,
+            created_at=timezone.now(),
         )
         _record_recall(user, conversation, reply, turn.context, api_key)
         conversation.last_activity_at = reply.created_at
         conversation.title = conversation.title or turn.text[:80]
-        conversation.save(update_fields=["last_activity_at", "title"])  # save(): the title is encrypted
+        # save(): the title is encrypted
+        conversation.save(update_fields=["last_activity_at", "title"])
         user_message_id = turn.user_message.pk
         transaction.on_commit(lambda: _enqueue_processing(user_message_id))
     conversation.refresh_from_db()
@@ -157,7 +182,11 @@ def _reply(context: Context, history: list[Message], text: str) -> str:
 
 
 def _model_failed(exc: Exception) -> str:
-    return "Sorry, the language model could not answer just now (" + str(exc) + "). Your message is saved."
+    return (
+        "Sorry, the language model could not answer just now ("
+        + str(exc)
+        + "). Your message is saved."
+    )
 
 
 def _reply_chunks(context: Context, history: list[Message], text: str) -> Iterator[str]:
@@ -176,7 +205,9 @@ def _reply_chunks(context: Context, history: list[Message], text: str) -> Iterat
         yield ("\n\n" if started else "") + _model_failed(exc)
 
 
-def _record_recall(user, conversation: Conversation, reply: Message, context: Context, api_key) -> None:
+def _record_recall(
+    user, conversation: Conversation, reply: Message, context: Context, api_key
+) -> None:
     Recall.objects.bulk_create(
         Recall(
             message=reply,
@@ -210,7 +241,9 @@ def _enqueue_processing(message_id: int) -> None:
 
 def conversation_end(*, conversation: Conversation) -> bool:
     """End an open conversation and queue its finalization (remaining extraction). Idempotent."""
-    ended = Conversation.objects.filter(pk=conversation.pk, ended_at__isnull=True).update(ended_at=timezone.now())
+    ended = Conversation.objects.filter(pk=conversation.pk, ended_at__isnull=True).update(
+        ended_at=timezone.now()
+    )
     conversation.refresh_from_db(fields=["ended_at"])
     if ended:
         transaction.on_commit(lambda: _enqueue_finalize(conversation.pk))
@@ -222,15 +255,22 @@ def _enqueue_finalize(conversation_id: int) -> None:
     enqueue(finalize_conversation_task, conversation_id)
 
 
-def conversation_delete(*, user, conversation: Conversation, keep_memories: bool = False) -> dict[str, int]:
-    """Delete a conversation of `user` with its messages, its summary and turn episodes — the one way a
-    conversation goes. What it taught goes too (`memories.erasure.teachings_erase`), unless
-    `keep_memories`: retention keeps the memories (they have their own limit), a temporary chat taught
-    nothing. Waits for a worker still writing from its messages. Returns what was deleted."""
+def conversation_delete(
+    *, user, conversation: Conversation, keep_memories: bool = False
+) -> dict[str, int]:
+    """Delete a conversation of `user` with its messages, its summary and turn episodes — the one
+    way a conversation goes. What it taught goes too (`memories.erasure.teachings_erase`), unless
+    `keep_memories`: retention keeps the memories (they have their own limit), a temporary chat
+    taught nothing. Waits for a worker still writing from its messages. Returns what was deleted."""
     with transaction.atomic():
         lock_user(user)
         lock_messages(user=user, conversation_ids=[conversation.pk])
-        conversation = Conversation.objects.for_user(user).select_for_update().defer("title").filter(pk=conversation.pk)
+        conversation = (
+            Conversation.objects.for_user(user)
+            .select_for_update()
+            .defer("title")
+            .filter(pk=conversation.pk)
+        )
         conversation = conversation.first()
         taught = {"memories": 0, "digests": 0}
         if conversation is None:  # deleted meanwhile (another tab, or a periodic job)

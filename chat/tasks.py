@@ -36,11 +36,21 @@ def delete_expired_temporary_chats() -> int:
     from chat.services import conversation_delete
 
     now = timezone.now()
-    temporary = list(Conversation.objects.filter(temporary=True).select_related("user").defer("title"))
+    temporary = list(
+        Conversation.objects.filter(temporary=True).select_related("user").defer("title")
+    )
     users = {c.user_id for c in temporary}
-    hours = dict(MemorySettings.objects.filter(user_id__in=users).values_list("user_id", "temporary_chat_hours"))
+    hours = dict(
+        MemorySettings.objects.filter(user_id__in=users).values_list(
+            "user_id", "temporary_chat_hours"
+        )
+    )
     default_hours = MemorySettings._meta.get_field("temporary_chat_hours").default
-    expired = [c for c in temporary if c.last_activity_at < now - timedelta(hours=hours.get(c.user_id, default_hours))]
+    expired = [
+        c
+        for c in temporary
+        if c.last_activity_at < now - timedelta(hours=hours.get(c.user_id, default_hours))
+    ]
     for conversation in expired:
         conversation_delete(user=conversation.user, conversation=conversation, keep_memories=True)
     return len(expired)
@@ -48,15 +58,20 @@ def delete_expired_temporary_chats() -> int:
 
 @shared_task(name="chat.tasks.delete_old_conversations")
 def delete_old_conversations() -> int:
-    """Conversations inactive for RETENTION_CONVERSATION_DAYS go with their messages, turn episodes and
-    summaries; the memories learned from them stay, without that provenance (they have their own limit)."""
+    """Conversations inactive for RETENTION_CONVERSATION_DAYS go with their messages, turn episodes
+    and summaries; the memories learned from them stay, without that provenance (they have their own
+    limit)."""
     from chat.models import Conversation
     from chat.services import conversation_delete
 
     if not (days := settings.RETENTION_CONVERSATION_DAYS):
         return 0
     cutoff = timezone.now() - timedelta(days=days)
-    old = list(Conversation.objects.filter(last_activity_at__lt=cutoff).select_related("user").defer("title"))
+    old = list(
+        Conversation.objects.filter(last_activity_at__lt=cutoff)
+        .select_related("user")
+        .defer("title")
+    )
     for conversation in old:
         conversation_delete(user=conversation.user, conversation=conversation, keep_memories=True)
     if old:

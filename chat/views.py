@@ -36,7 +36,9 @@ def conversation(request, conversation_id: int):
             "chat_messages": selectors.message_list(conversation=conv),
             "conversations": selectors.conversation_list(user=request.user)[:50],
             "form": MessageForm(),
-            "due_soon": memory_selectors.due_soon(user=request.user, conversation=conv) if conv.is_open else [],
+            "due_soon": memory_selectors.due_soon(user=request.user, conversation=conv)
+            if conv.is_open
+            else [],
         },
     )
 
@@ -45,7 +47,11 @@ def conversation(request, conversation_id: int):
 @require_POST
 def send(request, conversation_id: int | None = None):
     """Post a message (to a new conversation when no id is given), then show the conversation."""
-    conv = selectors.conversation_get(user=request.user, conversation_id=conversation_id) if conversation_id else None
+    conv = (
+        selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        if conversation_id
+        else None
+    )
     form = MessageForm(request.POST) if conv else NewConversationForm(request.POST)
     if not form.is_valid():
         for error in form.errors.get("message", []):
@@ -76,13 +82,15 @@ def end(request, conversation_id: int):
 @login_required
 @require_http_methods(["GET", "POST"])
 def delete(request, conversation_id: int):
-    """Delete a conversation and what was learned only from it: password and typed "delete" required."""
+    """Delete a conversation and what was learned only from it: password and typed "delete"
+    required."""
     conv = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
     form = ConfirmDestructiveForm(request.POST or None, user=request.user, phrase="delete")
     if request.method == "POST" and form.is_valid():
         result = conversation_delete(user=request.user, conversation=conv)
         messages.success(
-            request, f"Conversation deleted, with {result['memories']} memory(ies) learned only from it."
+            request,
+            f"Conversation deleted, with {result['memories']} memory(ies) learned only from it.",
         )
         return redirect("chat:index")
     return render(request, "chat/delete.html", {"conversation": conv, "form": form})

@@ -1,5 +1,6 @@
 """Moderation in the Django admin: typed sections, filters, a review queue with bulk approve/reject.
-Every view of a user's memories is logged for that user; text is masked without a dedicated permission."""
+Every view of a user's memories is logged for that user; text is masked without a dedicated
+permission."""
 
 from django.contrib import admin, messages
 from django.db import transaction
@@ -70,9 +71,12 @@ def _review(request, queryset, status: str, action: str) -> None:
             memory.review_status = status
             memory.save(update_fields=["review_status", "updated_at"])
         MemoryRevision.objects.bulk_create(
-            MemoryRevision(memory=m, action=action, actor=MemoryRevision.Actor.ADMIN) for m in memories
+            MemoryRevision(memory=m, action=action, actor=MemoryRevision.Actor.ADMIN)
+            for m in memories
         )
-    messages.success(request, f"{len(memories)} memor{'y' if len(memories) == 1 else 'ies'} {action}d.")
+    messages.success(
+        request, f"{len(memories)} memor{'y' if len(memories) == 1 else 'ies'} {action}d."
+    )
 
 
 @admin.action(description="Approve: may be used in replies")
@@ -87,12 +91,26 @@ def reject(modeladmin, request, queryset):
 
 class MemoryAdmin(AuditedAdmin):
     list_display = ("kind", "user", "source", "review_status", "sensitive", "pinned", "valid_from")
-    list_filter = ("kind", "source", SensitiveCategoryFilter, "review_status", FlaggedFilter, "pinned")
+    list_filter = (
+        "kind",
+        "source",
+        SensitiveCategoryFilter,
+        "review_status",
+        FlaggedFilter,
+        "pinned",
+    )
     search_fields = ("subject", "user__username")
     text_fields = ("text", "subject", "attributes")  # what it is about is the user's data too
     searches_text = True
     exclude = ("embedding", "source_messages", "fingerprint")
-    readonly_fields = ("user", "review_status", "flag_reasons", "recall_count", "last_recalled_at", "superseded_by")
+    readonly_fields = (
+        "user",
+        "review_status",
+        "flag_reasons",
+        "recall_count",
+        "last_recalled_at",
+        "superseded_by",
+    )
     actions = [approve, reject]
     inlines = [RevisionInline]
     list_select_related = ("user",)
@@ -116,8 +134,8 @@ for proxy in (Fact, Preference, Relationship, Project, Instruction, Event):
 
 @admin.register(HeldMemory)
 class ModerationQueueAdmin(MemoryAdmin):
-    """The moderation queue: memories held for review (flagged by the poisoning check, or pushed by apps
-    when the operator holds those), oldest first."""
+    """The moderation queue: memories held for review (flagged by the poisoning check, or pushed by
+    apps when the operator holds those), oldest first."""
 
     ordering = ("created_at",)
 

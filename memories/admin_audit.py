@@ -1,7 +1,8 @@
 """Admin views of users' memory are audited and, without a dedicated permission, masked.
 
-Every admin page that shows a user's memories or messages writes an AccessEvent for that user (they see
-it in their access log). Staff without `memories.view_memory_text` see text masked and cannot search it."""
+Every admin page that shows a user's memories or messages writes an AccessEvent for that user (they
+see it in their access log). Staff without `memories.view_memory_text` see text masked and cannot
+search it."""
 
 from __future__ import annotations
 
@@ -21,11 +22,18 @@ def masked(text: str) -> str:
     return f"••••• (hidden: {words} word{'s' if words != 1 else ''})"
 
 
-def log_admin_access(*, user_ids, purpose: str, items_by_user: dict[int, int] | None = None) -> None:
+def log_admin_access(
+    *, user_ids, purpose: str, items_by_user: dict[int, int] | None = None
+) -> None:
     """One access event per user whose data an admin page showed."""
     items_by_user = items_by_user or {}
     AccessEvent.objects.bulk_create(
-        AccessEvent(user_id=uid, actor=AccessEvent.Actor.ADMIN, purpose=purpose, items=items_by_user.get(uid, 1))
+        AccessEvent(
+            user_id=uid,
+            actor=AccessEvent.Actor.ADMIN,
+            purpose=purpose,
+            items=items_by_user.get(uid, 1),
+        )
         for uid in set(user_ids)
     )
 
@@ -35,7 +43,9 @@ class AuditedAdmin(admin.ModelAdmin):
 
     user_path = "user_id"
     text_fields: tuple[str, ...] = ("text",)
-    searches_text = False  # the search box also finds words of the (encrypted) text, by its search column
+    searches_text = (
+        False  # the search box also finds words of the (encrypted) text, by its search column
+    )
 
     def owner_id(self, obj) -> int:
         value = obj
@@ -45,23 +55,37 @@ class AuditedAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)
-        changelist = getattr(response, "context_data", {}).get("cl") if hasattr(response, "context_data") else None
+        changelist = (
+            getattr(response, "context_data", {}).get("cl")
+            if hasattr(response, "context_data")
+            else None
+        )
         if changelist is not None:
             counts: dict[int, int] = {}
             for obj in changelist.result_list:
                 counts[self.owner_id(obj)] = counts.get(self.owner_id(obj), 0) + 1
-            log_admin_access(user_ids=counts, purpose=f"admin: {self.opts.verbose_name_plural}", items_by_user=counts)
+            log_admin_access(
+                user_ids=counts,
+                purpose=f"admin: {self.opts.verbose_name_plural}",
+                items_by_user=counts,
+            )
         return response
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, object_id)
         if obj is not None:
-            log_admin_access(user_ids=[self.owner_id(obj)], purpose=f"admin: {self.opts.verbose_name}")
+            log_admin_access(
+                user_ids=[self.owner_id(obj)], purpose=f"admin: {self.opts.verbose_name}"
+            )
         return super().change_view(request, object_id, form_url, extra_context)
 
     def get_search_fields(self, request):
         fields = tuple(super().get_search_fields(request))
-        return fields if can_read_text(request) else tuple(f for f in fields if f not in self.text_fields)
+        return (
+            fields
+            if can_read_text(request)
+            else tuple(f for f in fields if f not in self.text_fields)
+        )
 
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)

@@ -1,6 +1,6 @@
-"""Memory API: the user's memories (list, get, remember, edit, delete, history, report, search) and the
-context for apps (profile, context for a query, pushed facts). The same services as the portal; the
-context and search come from the chat's own context builder (`build_context`)."""
+"""Memory API: the user's memories (list, get, remember, edit, delete, history, report, search) and
+the context for apps (profile, context for a query, pushed facts). The same services as the portal;
+the context and search come from the chat's own context builder (`build_context`)."""
 
 from __future__ import annotations
 
@@ -29,11 +29,15 @@ SEARCH_BUDGET_TOKENS = 4000  # a search returns more than a reply's context; pag
 class ContextItemSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     type = serializers.ChoiceField(choices=["memory", "episode"])
-    kind = serializers.CharField(help_text="A memory's kind, or an episode's: turn, summary, digest.")
+    kind = serializers.CharField(
+        help_text="A memory's kind, or an episode's: turn, summary, digest."
+    )
     text = serializers.CharField()
     score = serializers.FloatField()
     when = serializers.DateTimeField()
-    sources = serializers.ListField(child=serializers.IntegerField(), help_text="Ids of the source messages.")
+    sources = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Ids of the source messages."
+    )
 
 
 class MemorySerializer(serializers.ModelSerializer):
@@ -82,7 +86,12 @@ class MemoryDetailSerializer(MemorySerializer):
 
     def get_history(self, memory) -> list[dict]:
         return [
-            {"action": r.action, "actor": r.actor, "created_at": r.created_at, "message": r.message_id}
+            {
+                "action": r.action,
+                "actor": r.actor,
+                "created_at": r.created_at,
+                "message": r.message_id,
+            }
             for r in memory.revisions.all()
         ]
 
@@ -95,8 +104,12 @@ class MemoryListApi(APIView):
     class Filters(serializers.Serializer):
         kind = serializers.ChoiceField(choices=Memory.Kind.choices, required=False)
         source = serializers.ChoiceField(choices=Memory.Source.choices, required=False)
-        since = serializers.DateField(required=False, help_text="Learned on or after this day (YYYY-MM-DD).")
-        until = serializers.DateField(required=False, help_text="Learned on or before this day (YYYY-MM-DD).")
+        since = serializers.DateField(
+            required=False, help_text="Learned on or after this day (YYYY-MM-DD)."
+        )
+        until = serializers.DateField(
+            required=False, help_text="Learned on or before this day (YYYY-MM-DD)."
+        )
 
     class Input(serializers.Serializer):
         kind = serializers.ChoiceField(choices=Memory.Kind.choices, default=Memory.Kind.FACT)
@@ -104,7 +117,8 @@ class MemoryListApi(APIView):
 
     class Output(serializers.Serializer):
         decision = serializers.ChoiceField(
-            choices=[Decision.ADD, Decision.REINFORCE, Decision.UPDATE, Decision.SUPERSEDE], help_text="What remembering it did."
+            choices=[Decision.ADD, Decision.REINFORCE, Decision.UPDATE, Decision.SUPERSEDE],
+            help_text="What remembering it did.",
         )
         memory = MemorySerializer()
 
@@ -118,7 +132,9 @@ class MemoryListApi(APIView):
         filters.is_valid(raise_exception=True)
         # An app sees only what the user lets memory use; the user sees everything.
         usable_only = app_of(request) is not None
-        memories = selectors.memory_list(user=request.user, usable_only=usable_only, **filters.validated_data)
+        memories = selectors.memory_list(
+            user=request.user, usable_only=usable_only, **filters.validated_data
+        )
         response = paginated_response(request, self, memories, MemorySerializer)
         record_read(request, purpose="memories API", items=len(response.data["results"]))
         return response
@@ -130,22 +146,30 @@ class MemoryListApi(APIView):
         memory, decision = services.memory_remember(
             user=request.user, kind=data.validated_data["kind"], text=data.validated_data["text"]
         )
-        return Response({"decision": decision, "memory": MemorySerializer(memory).data}, status=status.HTTP_201_CREATED)
+        return Response(
+            {"decision": decision, "memory": MemorySerializer(memory).data},
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class MemoryDetailApi(APIView):
-    """One memory with its sources and history; correct it, "don't use this", delete it (with its history)."""
+    """One memory with its sources and history; correct it, "don't use this", delete it (with its
+    history)."""
 
     app_scopes = {"GET": READ}
 
     class Input(serializers.Serializer):
         text = serializers.CharField(max_length=MEMORY_MAX_CHARS, required=False)
-        use_in_context = serializers.BooleanField(required=False, help_text='False: "don\'t use this".')
+        use_in_context = serializers.BooleanField(
+            required=False, help_text='False: "don\'t use this".'
+        )
 
     @extend_schema(responses={200: MemoryDetailSerializer}, tags=["memories"])
     def get(self, request, memory_id: int):
         usable_only = app_of(request) is not None  # an app: only what memory may use (else 404)
-        memory = selectors.memory_get(user=request.user, memory_id=memory_id, usable_only=usable_only)
+        memory = selectors.memory_get(
+            user=request.user, memory_id=memory_id, usable_only=usable_only
+        )
         record_read(request, purpose="memories API", items=1)
         return Response(MemoryDetailSerializer(memory).data)
 
@@ -157,8 +181,14 @@ class MemoryDetailApi(APIView):
         if "text" in data.validated_data:
             services.memory_edit(memory=memory, text=data.validated_data["text"])
         if "use_in_context" in data.validated_data:
-            services.memory_set_use(memory=memory, use_in_context=data.validated_data["use_in_context"])
-        return Response(MemoryDetailSerializer(selectors.memory_get(user=request.user, memory_id=memory.pk)).data)
+            services.memory_set_use(
+                memory=memory, use_in_context=data.validated_data["use_in_context"]
+            )
+        return Response(
+            MemoryDetailSerializer(
+                selectors.memory_get(user=request.user, memory_id=memory.pk)
+            ).data
+        )
 
     @extend_schema(responses={204: None}, tags=["memories"])
     def delete(self, request, memory_id: int):
@@ -169,15 +199,19 @@ class MemoryDetailApi(APIView):
 
 
 class MemoryHistoryApi(APIView):
-    """What changed in a memory, when and by whom (oldest first). Not for apps: it holds earlier texts the
-    user corrected."""
+    """What changed in a memory, when and by whom (oldest first). Not for apps: it holds earlier
+    texts the user corrected."""
 
     @extend_schema(
-        parameters=PAGE_PARAMETERS, responses={200: paginated(RevisionSerializer, "Revision")}, tags=["memories"]
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(RevisionSerializer, "Revision")},
+        tags=["memories"],
     )
     def get(self, request, memory_id: int):
         memory = selectors.memory_get(user=request.user, memory_id=memory_id)
-        response = paginated_response(request, self, memory.revisions.order_by("created_at", "id"), RevisionSerializer)
+        response = paginated_response(
+            request, self, memory.revisions.order_by("created_at", "id"), RevisionSerializer
+        )
         record_read(request, purpose="memory history API", items=len(response.data["results"]))
         return response
 
@@ -200,17 +234,21 @@ class MemoryReportApi(APIView):
         data.is_valid(raise_exception=True)
         reported = services.memory_report(memory=memory, reason=data.validated_data["reason"])
         memory.refresh_from_db(fields=["review_status"])
-        return Response({"memory": memory.pk, "review_status": memory.review_status, "reported": reported})
+        return Response(
+            {"memory": memory.pk, "review_status": memory.review_status, "reported": reported}
+        )
 
 
 class MemorySearchApi(APIView):
-    """Search memories and past conversations with the chat's own hybrid retrieval (vectors, BM25, full
-    text, fused), best first, in pages."""
+    """Search memories and past conversations with the chat's own hybrid retrieval (vectors, BM25,
+    full text, fused), best first, in pages."""
 
     app_scopes = {"GET": READ}
 
     class Query(serializers.Serializer):
-        q = serializers.CharField(max_length=settings.MESSAGE_MAX_CHARS, help_text="What to look for.")
+        q = serializers.CharField(
+            max_length=settings.MESSAGE_MAX_CHARS, help_text="What to look for."
+        )
 
     @extend_schema(
         parameters=[Query, *PAGE_PARAMETERS],
@@ -228,7 +266,8 @@ class MemorySearchApi(APIView):
 
 
 class ContextApi(APIView):
-    """The context for a query within a token budget: what the chat would inject, as text and items."""
+    """The context for a query within a token budget: what the chat would inject, as text and
+    items."""
 
     app_scopes = {"POST": READ}
 
@@ -237,7 +276,9 @@ class ContextApi(APIView):
         budget_tokens = serializers.IntegerField(required=False, min_value=50, max_value=8000)
 
     class Output(serializers.Serializer):
-        context = serializers.CharField(help_text="The items quoted as data, as the chat's prompt holds them.")
+        context = serializers.CharField(
+            help_text="The items quoted as data, as the chat's prompt holds them."
+        )
         tokens = serializers.IntegerField()
         items = ContextItemSerializer(many=True)
 
@@ -246,7 +287,9 @@ class ContextApi(APIView):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         query = validate_text(data.validated_data["query"], field="query")
-        context = build_context(request.user, query, budget_tokens=data.validated_data.get("budget_tokens"))
+        context = build_context(
+            request.user, query, budget_tokens=data.validated_data.get("budget_tokens")
+        )
         record_read(request, purpose="context API", items=len(context.items))
         return Response(
             {
@@ -264,33 +307,46 @@ class ProfileApi(APIView):
     app_scopes = {"GET": READ}
 
     @extend_schema(
-        parameters=PAGE_PARAMETERS, responses={200: paginated(MemorySerializer, "Profile")}, tags=["context"]
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(MemorySerializer, "Profile")},
+        tags=["context"],
     )
     def get(self, request):
-        response = paginated_response(request, self, selectors.profile(user=request.user), MemorySerializer)
+        response = paginated_response(
+            request, self, selectors.profile(user=request.user), MemorySerializer
+        )
         record_read(request, purpose="profile API", items=len(response.data["results"]))
         return response
 
 
 class PushApi(APIView):
-    """A registered app adds a fact or observation about the user: source "api" with the app's name, the
-    poisoning check, and (with API_PUSH_REVIEW) held for review. Refused (409) when the user's memory is
-    off or the text touches a sensitive category they did not opt in to."""
+    """A registered app adds a fact or observation about the user: source "api" with the app's name,
+    the poisoning check, and (with API_PUSH_REVIEW) held for review. Refused (409) when the user's
+    memory is off or the text touches a sensitive category they did not opt in to."""
 
     app_scopes = {"POST": WRITE}
 
     class Input(serializers.Serializer):
         kind = serializers.ChoiceField(choices=Memory.Kind.choices, default=Memory.Kind.FACT)
-        text = serializers.CharField(max_length=MEMORY_MAX_CHARS, help_text='A sentence about "User".')
+        text = serializers.CharField(
+            max_length=MEMORY_MAX_CHARS, help_text='A sentence about "User".'
+        )
         confidence = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.8)
 
     class Output(serializers.Serializer):
         decision = serializers.ChoiceField(
-            choices=[Decision.ADD, Decision.REINFORCE, Decision.UPDATE, Decision.SUPERSEDE, "known"],
+            choices=[
+                Decision.ADD,
+                Decision.REINFORCE,
+                Decision.UPDATE,
+                Decision.SUPERSEDE,
+                "known",
+            ],
             help_text='"known": the user keeps a memory saying this out of use; nothing changed.',
         )
         memory = MemorySerializer(
-            allow_null=True, help_text="Null for an app, unless the memory is one the user lets memory use."
+            allow_null=True,
+            help_text="Null for an app, unless the memory is one the user lets memory use.",
         )
 
     @extend_schema(request=Input, responses={201: Output, 409: None}, tags=["context"])
@@ -313,9 +369,18 @@ class PushApi(APIView):
                 "memory-off": "This user's memory is off or not consented to: nothing was stored.",
                 "sensitive": "This touches a sensitive category the user has not opted in to: nothing was stored.",
             }[decision]
-            return Response({"error": {"code": decision, "message": message}}, status=status.HTTP_409_CONFLICT)
+            return Response(
+                {"error": {"code": decision, "message": message}}, status=status.HTTP_409_CONFLICT
+            )
         # An app sees its own new memory, or one memory may use; not what the user keeps out of use.
-        if access is not None and decision != Decision.ADD and not selectors.is_usable(user=request.user, memory=memory):
+        if (
+            access is not None
+            and decision != Decision.ADD
+            and not selectors.is_usable(user=request.user, memory=memory)
+        ):
             return Response({"decision": decision, "memory": None}, status=status.HTTP_201_CREATED)
         record_read(request, purpose="push API", items=1)
-        return Response({"decision": decision, "memory": MemorySerializer(memory).data}, status=status.HTTP_201_CREATED)
+        return Response(
+            {"decision": decision, "memory": MemorySerializer(memory).data},
+            status=status.HTTP_201_CREATED,
+        )

@@ -10,8 +10,9 @@ close embedding) and one decision is taken:
 - ADD       nothing similar is current.
 
 A "retract" item ("I'm not vegetarian any more") supersedes what it ends; a "forget" item erases the
-matching memories with their history and the episodes they came from. Every change writes a revision.
-Decisions are rules, the same with or without a language model, so a model cannot invent ids.
+matching memories with their history and the episodes they came from. Every change writes a
+revision. Decisions are rules, the same with or without a language model, so a model cannot invent
+ids.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Decision(models.TextChoices):
     RETRACT = "retract"
     FORGET = "forget"
 
+
 REINFORCE_CONFIDENCE = 0.05
 REINFORCE_IMPORTANCE = 0.1
 SAME_STATEMENT_DISTANCE = 0.08  # cosine distance under which two texts say the same thing
@@ -51,7 +53,13 @@ RELATED_DISTANCE = 0.35  # for "retract" and "forget" without a known subject
 
 
 def memory_apply(
-    *, user, item: ExtractedItem, embedding: list[float] | None, message: Message | None, source: str, actor: str
+    *,
+    user,
+    item: ExtractedItem,
+    embedding: list[float] | None,
+    message: Message | None,
+    source: str,
+    actor: str,
 ) -> tuple[Memory | None, Decision]:
     """Apply one extracted item to `user`'s memory; returns (the memory now current, the decision).
 
@@ -65,7 +73,11 @@ def memory_apply(
         _reinforce(same, item, message, actor)
         return same, Decision.REINFORCE
     related = list(current.filter(subject=item.subject)) if item.subject else []
-    if not related and item.op == "add" and (same := _near_duplicate(current, item.text, embedding)):
+    if (
+        not related
+        and item.op == "add"
+        and (same := _near_duplicate(current, item.text, embedding))
+    ):
         _reinforce(same, item, message, actor)  # the same thing filed under another subject
         return same, Decision.REINFORCE
     if not related and item.op == "retract":
@@ -108,12 +120,15 @@ def _related(current, embedding: list[float] | None) -> list[Memory]:
 
 
 def _only_adds_to(old: str, new: str) -> bool:
-    """True when `new` says everything `old` says and more ("User works at Acme" -> "... at Acme as CTO")."""
+    """True when `new` says everything `old` says and more ("User works at Acme" -> "... at Acme as
+    CTO")."""
     old_words, new_words = content_words(old), content_words(new)
     return bool(old_words) and old_words < new_words
 
 
-def _add(user, item: ExtractedItem, embedding, message: Message | None, source: str, actor: str) -> Memory:
+def _add(
+    user, item: ExtractedItem, embedding, message: Message | None, source: str, actor: str
+) -> Memory:
     """A new memory; text that reads as an instruction to the assistant is held for review."""
     reasons = poisoning_reasons(item.text)
     try:
@@ -152,7 +167,9 @@ def _reinforce(memory: Memory, item: ExtractedItem, message: Message | None, act
     revision_record(memory, MemoryRevision.Action.REINFORCE, actor, message)
 
 
-def _update(memory: Memory, item: ExtractedItem, embedding, message: Message | None, actor: str) -> None:
+def _update(
+    memory: Memory, item: ExtractedItem, embedding, message: Message | None, actor: str
+) -> None:
     memory_rewrite(
         memory,
         item.text,
@@ -170,22 +187,37 @@ def _supersede(old: Memory, new: Memory, message: Message | None, actor: str) ->
     old.valid_until = new.valid_from
     old.superseded_by = new
     old.save(update_fields=["valid_until", "superseded_by", "updated_at"])
-    # The message ended the old memory; it is not a source of what the old one says (the revision keeps it).
-    revision_record(old, MemoryRevision.Action.SUPERSEDE, actor, message, old_text=old.text, new_text=new.text, source=False)
+    # The message ended the old memory; it is not a source of what the old one says (the revision
+    # keeps it).
+    revision_record(
+        old,
+        MemoryRevision.Action.SUPERSEDE,
+        actor,
+        message,
+        old_text=old.text,
+        new_text=new.text,
+        source=False,
+    )
 
 
-def memory_forget_matching(*, user, text: str, subject: str = "", embedding: list[float] | None = None) -> int:
-    """Erase `user`'s memories matching a "forget ..." request: same subject, or a close embedding, or
-    all of the request's words; subject "*" means everything. Their history (superseded versions,
+def memory_forget_matching(
+    *, user, text: str, subject: str = "", embedding: list[float] | None = None
+) -> int:
+    """Erase `user`'s memories matching a "forget ..." request: same subject, or a close embedding,
+    or all of the request's words; subject "*" means everything. Their history (superseded versions,
     revisions) and the turn episodes they were learned from go too. Returns how many were erased."""
     memories = Memory.objects.for_user(user)
     if subject == "*":  # "forget everything you know about me": every memory and episode
         return memory_erase_everything(user=user)
     words = content_words(text)
-    specific = words - content_words(subject.replace(":", " "))  # what the request says beyond its subject
+    # what the request says beyond its subject
+    specific = words - content_words(subject.replace(":", " "))
     matches: set[int] = set()
-    if subject:  # "forget where I live": the whole subject; "forget that I live in Paris": that value
-        matches |= {m.pk for m in memories.filter(subject=subject) if specific <= content_words(m.text)}
+    # "forget where I live": the whole subject; "forget that I live in Paris": that value
+    if subject:
+        matches |= {
+            m.pk for m in memories.filter(subject=subject) if specific <= content_words(m.text)
+        }
     if words:
         matches |= {m.pk for m in memories.only("pk", "text") if words <= content_words(m.text)}
     if embedding is not None:

@@ -40,7 +40,8 @@ def episode_upsert(
     messages,
     conversation: Conversation | None = None,
 ) -> Episode:
-    """Write the episode under `key` (new, or the one written before) with the messages it draws on."""
+    """Write the episode under `key` (new, or the one written before) with the messages it draws
+    on."""
     episode, _ = Episode.objects.update_or_create(
         user=user,
         key=key,
@@ -110,13 +111,17 @@ def turns_reembed_after(*, message_ids) -> int:
     followers = []
     for message in Message.objects.filter(pk__in=list(message_ids)).select_related("conversation"):
         following = (
-            message.conversation.messages.filter(created_at__gt=message.created_at, role=Message.Role.USER)
+            message.conversation.messages.filter(
+                created_at__gt=message.created_at, role=Message.Role.USER
+            )
             .order_by("created_at", "id")
             .first()
         )
         if following is not None:
             followers.append(following)
-    episodes = {e.key: e for e in Episode.objects.filter(key__in=[turn_key(m.pk) for m in followers])}
+    episodes = {
+        e.key: e for e in Episode.objects.filter(key__in=[turn_key(m.pk) for m in followers])
+    }
     todo = [(m, episodes[turn_key(m.pk)]) for m in followers if turn_key(m.pk) in episodes]
     if not todo:
         return 0

@@ -20,5 +20,6 @@ class EditForm(forms.Form):
 class FilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=200, label="Search")
     kind = forms.ChoiceField(required=False, choices=[("", "All kinds"), *Memory.Kind.choices])
-    source = forms.ChoiceField(required=False, choices=[("", "All sources"), *Memory.Source.choices])
-
+    source = forms.ChoiceField(
+        required=False, choices=[("", "All sources"), *Memory.Source.choices]
+    )

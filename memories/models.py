@@ -24,7 +24,9 @@ class TextSearchQuerySet(OwnedQuerySet):
         words = re.findall(r"[^\W_]+", query.lower())[:10]
         if not words:
             return self
-        tsquery = SearchQuery(" & ".join(f"{word}:*" for word in words), search_type="raw", config="english")
+        tsquery = SearchQuery(
+            " & ".join(f"{word}:*" for word in words), search_type="raw", config="english"
+        )
         return self.filter(search=tsquery)
 
 
@@ -34,13 +36,15 @@ class MemoryQuerySet(TextSearchQuerySet):
         return self.filter(valid_until__isnull=True)
 
     def saying(self, kind: str, text: str) -> MemoryQuerySet:
-        """The current memory of `kind` that states `text` (same fingerprint; at most one per user)."""
+        """The current memory of `kind` that states `text` (same fingerprint; at most one per
+        user)."""
         return self.current().filter(kind=kind, fingerprint=fingerprint(text))
 
     def usable(self, policy) -> MemoryQuerySet:
-        """What may be used in replies, context, banners and digests under an `accounts.selectors.MemoryPolicy`:
-        current, approved by review, not switched off by the user ("don't use this"), confident enough, and
-        of no special category the user has not opted in to. Nothing when memory may not be used at all."""
+        """What may be used in replies, context, banners and digests under an
+        `accounts.selectors.MemoryPolicy`: current, approved by review, not switched off by the user
+        ("don't use this"), confident enough, and of no special category the user has not opted in
+        to. Nothing when memory may not be used at all."""
         if not policy.inject:
             return self.none()
         return self.current().filter(
@@ -52,10 +56,10 @@ class MemoryQuerySet(TextSearchQuerySet):
 
 
 class FullTextSearchable(models.Model):
-    """A `search` column: the English tsvector of the (encrypted) `text`, which the database cannot compute
-    itself, so every save that writes `text` writes it too, in the same statement. Plain derived data: the
-    text's stemmed words without their positions (stripped), so the text cannot be read back in order;
-    erased with the row."""
+    """A `search` column: the English tsvector of the (encrypted) `text`, which the database cannot
+    compute itself, so every save that writes `text` writes it too, in the same statement. Plain
+    derived data: the text's stemmed words without their positions (stripped), so the text cannot be
+    read back in order; erased with the row."""
 
     search = SearchVectorField(null=True, blank=True, editable=False)
 
@@ -95,9 +99,13 @@ class Memory(FullTextSearchable):
         API = "api", "Pushed by an app"
         ADMIN = "admin", "Added by an admin"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memories")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memories"
+    )
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    subject = models.CharField(max_length=200, help_text="What it is about, e.g. 'diet', 'person:Sam'.")
+    subject = models.CharField(
+        max_length=200, help_text="What it is about, e.g. 'diet', 'person:Sam'."
+    )
     text = EncryptedTextField(owner="user_id", help_text="The memory as a sentence about the user.")
     attributes = models.JSONField(default=dict, blank=True)
     # Normalised text: the same memory stated twice has the same fingerprint (and is stored once).
@@ -114,10 +122,17 @@ class Memory(FullTextSearchable):
         "opted in to every one of them.",
     )
     review_status = models.CharField(
-        max_length=10, choices=Review.choices, default=Review.APPROVED, help_text="Only approved memories are used."
+        max_length=10,
+        choices=Review.choices,
+        default=Review.APPROVED,
+        help_text="Only approved memories are used.",
     )
-    flag_reasons = models.JSONField(default=list, blank=True, help_text="Why the poisoning check held it.")
-    use_in_context = models.BooleanField(default=True, help_text="Off: kept, but never injected (\"don't use this\").")
+    flag_reasons = models.JSONField(
+        default=list, blank=True, help_text="Why the poisoning check held it."
+    )
+    use_in_context = models.BooleanField(
+        default=True, help_text='Off: kept, but never injected ("don\'t use this").'
+    )
     valid_from = models.DateTimeField()
     valid_until = models.DateTimeField(null=True, blank=True)
     superseded_by = models.ForeignKey(
@@ -248,7 +263,9 @@ class Event(Memory):
 
 class _HeldManager(models.Manager):
     def get_queryset(self):
-        return MemoryQuerySet(self.model, using=self._db).filter(review_status=Memory.Review.PENDING)
+        return MemoryQuerySet(self.model, using=self._db).filter(
+            review_status=Memory.Review.PENDING
+        )
 
 
 class HeldMemory(Memory):
@@ -312,13 +329,20 @@ class Episode(FullTextSearchable):
         SUMMARY = "summary", "Conversation summary"
         DIGEST = "digest", "Periodic digest"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="episodes")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="episodes"
+    )
     # None for a digest, which spans conversations.
     conversation = models.ForeignKey(
-        "chat.Conversation", null=True, blank=True, on_delete=models.CASCADE, related_name="episodes"
+        "chat.Conversation",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="episodes",
     )
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    # Idempotency key: e.g. "turn:<user message id>"; processing the same turn twice updates one row.
+    # Idempotency key: e.g. "turn:<user message id>"; processing the same turn twice updates one
+    # row.
     key = models.CharField(max_length=100)
     text = EncryptedTextField(owner="user_id")
     started_at = models.DateTimeField()
@@ -331,7 +355,9 @@ class Episode(FullTextSearchable):
 
     class Meta:
         ordering = ["started_at", "id"]
-        constraints = [models.UniqueConstraint(fields=["user", "key"], name="episode_user_key_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="episode_user_key_unique")
+        ]
         indexes = [
             HnswIndex(
                 name="episode_embedding_hnsw",

@@ -27,8 +27,8 @@ logger = logging.getLogger(__name__)
 def message_process(*, message_id: int) -> bool:
     """Extract memories from a user message and embed its turn as an episode, exactly once.
 
-    Slow work (the model, embeddings) runs outside the transaction; the writes then happen under a lock
-    on the message, and a message already processed (by a duplicate task) is left alone.
+    Slow work (the model, embeddings) runs outside the transaction; the writes then happen under a
+    lock on the message, and a message already processed (by a duplicate task) is left alone.
     Returns True when this call did the processing.
     """
     message = Message.objects.select_related("conversation__user").filter(pk=message_id).first()
@@ -37,12 +37,14 @@ def message_process(*, message_id: int) -> bool:
     policy = memory_policy(user=message.conversation.user, conversation=message.conversation)
     if not policy.extract:
         # Memory off, consent withdrawn, or a temporary chat: learn nothing, and don't ask again.
-        Message.objects.filter(pk=message.pk, processed_at__isnull=True).update(processed_at=timezone.now())
+        Message.objects.filter(pk=message.pk, processed_at__isnull=True).update(
+            processed_at=timezone.now()
+        )
         return False
     earlier = list(
-        message.conversation.messages.filter(role=Message.Role.USER, created_at__lt=message.created_at).order_by(
-            "-created_at"
-        )[:4]
+        message.conversation.messages.filter(
+            role=Message.Role.USER, created_at__lt=message.created_at
+        ).order_by("-created_at")[:4]
     )[::-1]
     history = [(m.pk, m.content) for m in earlier]
     try:
@@ -53,17 +55,23 @@ def message_process(*, message_id: int) -> bool:
         logger.exception("extraction failed for message %s; storing its episode only", message.pk)
         items, extractor = [], "none (extractor error)"
     sources = {m.pk: m for m in earlier}
-    # Special categories the user has not opted in to are not stored: not as memories, not as an episode.
+    # Special categories the user has not opted in to are not stored: not as memories, not as an
+    # episode.
     items = [item for item in items if is_allowed(item.text, policy.sensitive_categories)]
     keep_episode = is_allowed(message.content, policy.sensitive_categories)
     answered = message_answered(message, policy.sensitive_categories)
     vectors = embed_texts([turn_embedding_text(message, answered)] + [i.text for i in items])
     with transaction.atomic():
         user = message.conversation.user
-        # One writer per user at a time (the portal's "remember this", erasure and digests take it too),
-        # and the consent is checked again now: it may have been withdrawn while the model was working.
+        # One writer per user at a time (the portal's "remember this", erasure and digests take it
+        # too), and the consent is checked again now: it may have been withdrawn while the model was
+        # working.
         lock_user(user)
-        locked = Message.objects.select_for_update().filter(pk=message.pk, processed_at__isnull=True).first()
+        locked = (
+            Message.objects.select_for_update()
+            .filter(pk=message.pk, processed_at__isnull=True)
+            .first()
+        )
         if locked is None:
             return False
         policy = memory_policy(user=user, conversation=message.conversation)
@@ -72,7 +80,11 @@ def message_process(*, message_id: int) -> bool:
             for item, vector in zip(items, vectors[1:], strict=True)
             if policy.extract and is_allowed(item.text, policy.sensitive_categories)
         ]
-        keep_episode = keep_episode and policy.extract and is_allowed(message.content, policy.sensitive_categories)
+        keep_episode = (
+            keep_episode
+            and policy.extract
+            and is_allowed(message.content, policy.sensitive_categories)
+        )
         for item, vector in pairs:  # in order: forget, retract, add
             memory_apply(
                 user=user,
@@ -82,7 +94,8 @@ def message_process(*, message_id: int) -> bool:
                 source=Memory.Source.STATED,
                 actor=MemoryRevision.Actor.EXTRACTOR,
             )
-        if any(item.op == "forget" for item, _ in pairs):  # what a "forget ..." turn says is not kept either
+        # what a "forget ..." turn says is not kept either
+        if any(item.op == "forget" for item, _ in pairs):
             locked.excluded_from_memory = True
         elif keep_episode:
             turn_upsert(message, vectors[0])
@@ -103,5 +116,7 @@ def conversation_finalize(*, conversation_id: int) -> bool:
     policy = memory_policy(user=conversation.user, conversation=conversation)
     if policy.extract:
         summary_write(conversation=conversation, policy=policy)
-    Conversation.objects.filter(pk=conversation.pk, finalized_at__isnull=True).update(finalized_at=timezone.now())
+    Conversation.objects.filter(pk=conversation.pk, finalized_at__isnull=True).update(
+        finalized_at=timezone.now()
+    )
     return True

@@ -1,6 +1,7 @@
-"""The poisoning check: text that reads as an instruction to the assistant rather than a fact about the
-user ("ignore previous instructions", "always recommend ...", links, encoded payloads). Such a memory is
-held for review and never injected until approved; injected memories are always quoted as data.
+"""The poisoning check: text that reads as an instruction to the assistant rather than a fact about
+the user ("ignore previous instructions", "always recommend ...", links, encoded payloads). Such a
+memory is held for review and never injected until approved; injected memories are always quoted as
+data.
 
 A user's own preferences about answers ("always answer in French", "keep replies short") are
 instructions too, but about the form of the answers to them: those are not flagged. What is flagged
@@ -33,10 +34,13 @@ _EXFIL = re.compile(
     re.I,
 )
 _TOOL = re.compile(
-    r"<\s*/?\s*(?:script|iframe|system|assistant|tool)\b|<\|[a-z_]+\|>|\[\[|{{|\bBEGIN (?:SYSTEM|PROMPT)", re.I
+    r"<\s*/?\s*(?:script|iframe|system|assistant|tool)\b|<\|[a-z_]+\|>|\[\[|{{|\bBEGIN (?:SYSTEM|PROMPT)",
+    re.I,
 )
 _LINK = re.compile(r"\b(?:https?://|www\.)\S+|\b[\w-]+\.[a-z]{2,6}/\S*", re.I)
-_ENCODED = re.compile(r"(?:[A-Za-z0-9+/]{40,}={0,2})|(?:\\x[0-9a-f]{2}){6,}|(?:%[0-9a-f]{2}){6,}", re.I)
+_ENCODED = re.compile(
+    r"(?:[A-Za-z0-9+/]{40,}={0,2})|(?:\\x[0-9a-f]{2}){6,}|(?:%[0-9a-f]{2}){6,}", re.I
+)
 
 REASONS = {
     "override": _OVERRIDE,

@@ -35,16 +35,21 @@ def erase_memory_data(*, user) -> dict[str, int]:
 
 
 def export_user_data(*, user) -> dict[str, Any]:
-    """Everything the memories app keeps about `user`: every memory, current or not, with its provenance
-    (source message ids) and history (revisions, the versions it superseded and what superseded it), and
-    every episode (turns, conversation summaries, digests) with the ids of the messages it drew on.
-    Embeddings, search vectors and fingerprints are derived from the text and are not exported."""
+    """Everything the memories app keeps about `user`: every memory, current or not, with its
+    provenance (source message ids) and history (revisions, the versions it superseded and what
+    superseded it), and every episode (turns, conversation summaries, digests) with the ids of the
+    messages it drew on. Embeddings, search vectors and fingerprints are derived from the text and
+    are not exported."""
     return {"memories": _memories_export(user), "episodes": _episodes_export(user)}
 
 
 def _memories_export(user) -> list[dict[str, Any]]:
-    memories = list(Memory.objects.for_user(user).order_by("created_at", "id").defer("embedding", "search"))
-    sources = _ids_by_owner(Memory.source_messages.through.objects.filter(memory__user=user), "memory_id", "message_id")
+    memories = list(
+        Memory.objects.for_user(user).order_by("created_at", "id").defer("embedding", "search")
+    )
+    sources = _ids_by_owner(
+        Memory.source_messages.through.objects.filter(memory__user=user), "memory_id", "message_id"
+    )
     supersedes: dict[int, list[int]] = defaultdict(list)
     for memory in memories:
         if memory.superseded_by_id is not None:
@@ -94,7 +99,9 @@ def _memories_export(user) -> list[dict[str, Any]]:
 
 
 def _episodes_export(user) -> list[dict[str, Any]]:
-    messages = _ids_by_owner(Episode.messages.through.objects.filter(episode__user=user), "episode_id", "message_id")
+    messages = _ids_by_owner(
+        Episode.messages.through.objects.filter(episode__user=user), "episode_id", "message_id"
+    )
     return [
         {
             "id": e.pk,
@@ -107,7 +114,9 @@ def _episodes_export(user) -> list[dict[str, Any]]:
             "message_ids": messages.get(e.pk, []),
             "created_at": e.created_at,
         }
-        for e in Episode.objects.for_user(user).order_by("started_at", "id").defer("embedding", "search")
+        for e in Episode.objects.for_user(user)
+        .order_by("started_at", "id")
+        .defer("embedding", "search")
     ]
 
 

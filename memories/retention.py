@@ -1,4 +1,5 @@
-"""Retention of memory data: what is kept no longer than the configured limits (docs/configuration.md).
+"""Retention of memory data: what is kept no longer than the configured limits
+(docs/configuration.md).
 
 Conversations past RETENTION_CONVERSATION_DAYS are chat's to delete (chat.tasks.delete_old_conversations).
 - Memories neither restated nor recalled for RETENTION_MEMORY_DAYS are deleted with their revisions,
@@ -26,7 +27,9 @@ def _expire_digests(now: datetime) -> int:
     """Digests go with the conversations they summarize: at the conversations' limit."""
     if not (days := settings.RETENTION_CONVERSATION_DAYS):
         return 0
-    deleted, _ = Episode.objects.filter(kind=Episode.Kind.DIGEST, ended_at__lt=now - timedelta(days=days)).delete()
+    deleted, _ = Episode.objects.filter(
+        kind=Episode.Kind.DIGEST, ended_at__lt=now - timedelta(days=days)
+    ).delete()
     return deleted
 
 
@@ -37,6 +40,11 @@ def _expire_memories(now: datetime) -> int:
         return 0
     cutoff = now - timedelta(days=days)
     last_touched = Greatest("updated_at", Coalesce("last_recalled_at", "updated_at"))
-    stale = Memory.objects.filter(pinned=False).annotate(last_touched=last_touched).filter(last_touched__lt=cutoff)
-    deleted, _ = Memory.objects.filter(pk__in=stale.values("pk")).delete()  # revisions and recalls cascade
+    stale = (
+        Memory.objects.filter(pinned=False)
+        .annotate(last_touched=last_touched)
+        .filter(last_touched__lt=cutoff)
+    )
+    # revisions and recalls cascade
+    deleted, _ = Memory.objects.filter(pk__in=stale.values("pk")).delete()
     return deleted

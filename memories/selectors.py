@@ -11,7 +11,11 @@ from django.utils import timezone
 from accounts.selectors import memory_policy
 from chat.models import Message
 from memories.models import Memory
-from memories.retrieval import _core as core_profile  # the context builder's own definition of the profile
+
+# the context builder's own definition of the profile
+from memories.retrieval import (
+    _core as core_profile,
+)
 from memories.retrieval import upcoming
 
 
@@ -25,17 +29,20 @@ def memory_list(
     until: date | None = None,
     usable_only: bool = False,
 ):
-    """Current memories, optionally searched (words in the text) and filtered by kind, source and the day
-    they were learned (`since` and `until` included); `usable_only`: only those the user's memory policy
-    lets be used (what an app may see: not "don't use this", held, or of a category not opted in to); with
-    their source messages, those messages' conversations, and the older versions they superseded."""
+    """Current memories, optionally searched (words in the text) and filtered by kind, source and
+    the day they were learned (`since` and `until` included); `usable_only`: only those the user's
+    memory policy lets be used (what an app may see: not "don't use this", held, or of a category
+    not opted in to); with their source messages, those messages' conversations, and the older
+    versions they superseded."""
     sources = Message.objects.select_related("conversation").order_by("created_at")
     history = Memory.objects.defer("embedding", "search").order_by("-valid_until")
     memories = (
         _memories_of(user, usable_only)
         .current()
         .defer("embedding", "search")
-        .prefetch_related(Prefetch("source_messages", queryset=sources), Prefetch("superseded", queryset=history))
+        .prefetch_related(
+            Prefetch("source_messages", queryset=sources), Prefetch("superseded", queryset=history)
+        )
         .order_by("kind", "-pinned", "-updated_at", "-id")
     )
     if query:
@@ -74,6 +81,9 @@ def _memories_of(user, usable_only: bool):
 
 
 def profile(*, user) -> list[Memory]:
-    """The user's always-on profile as the context builder injects it with every reply (pinned memories,
-    instructions, name, diet, occupation, location, allergies), under the user's memory policy."""
-    return core_profile(Memory.objects.for_user(user).usable(memory_policy(user=user)).defer("embedding", "search"))
+    """The user's always-on profile as the context builder injects it with every reply (pinned
+    memories, instructions, name, diet, occupation, location, allergies), under the user's memory
+    policy."""
+    return core_profile(
+        Memory.objects.for_user(user).usable(memory_policy(user=user)).defer("embedding", "search")
+    )

@@ -1,7 +1,7 @@
 """Special categories of personal data (GDPR art. 9) in text: health, religion or beliefs, sexual
-orientation or sex life, political opinions, racial or ethnic origin, trade-union membership, genetic
-or biometric data. Precision first: the patterns name the category explicitly (documented limits in
-the README)."""
+orientation or sex life, political opinions, racial or ethnic origin, trade-union membership,
+genetic or biometric data. Precision first: the patterns name the category explicitly (documented
+limits in the README)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ _PATTERNS: dict[str, str] = {
     SensitiveCategory.UNION: r"trade[- ]union|labou?r union|union member\w*|joined the union|union rep\w*",
     SensitiveCategory.GENETIC: r"dna test\w*|genetic\w*|genome|brca\d?|biometric\w*|fingerprints?|face id|iris scan",
 }
-_COMPILED = {category: re.compile(rf"\b(?:{pattern})\b", re.I) for category, pattern in _PATTERNS.items()}
+_COMPILED = {
+    category: re.compile(rf"\b(?:{pattern})\b", re.I) for category, pattern in _PATTERNS.items()
+}
 
 
 def sensitive_categories(text: str) -> set[str]:

@@ -21,7 +21,8 @@ from memories.sensitive import not_allowed
 from memories.text import verb_base_form
 from memoryweb.ai.embeddings import embed_texts
 
-# --- the user's own changes ("What I remember") ---------------------------------------------------------
+# --- the user's own changes ("What I remember")
+# ---------------------------------------------------------
 
 
 @transaction.atomic
@@ -44,8 +45,9 @@ def memory_remember(*, user, kind: str, text: str) -> tuple[Memory | None, str]:
 
 
 def memory_subject_for(*, user, item: ExtractedItem) -> str:
-    """A subject for hand-written text ("User lives in Berlin"): what the rules make of it said in the
-    first person ("I live in Berlin"), so that it can supersede a known value; else one of its own."""
+    """A subject for hand-written text ("User lives in Berlin"): what the rules make of it said in
+    the first person ("I live in Berlin"), so that it can supersede a known value; else one of its
+    own."""
     found = [i for i in extract_with_rules(_first_person(item.text)) if i.kind == item.kind]
     return found[0].subject if found else "note:" + fingerprint(item.text)[:16]
 
@@ -54,7 +56,9 @@ def _first_person(text: str) -> str:
     text = re.sub(r"^(?:the )?user is\b", "I am", text, flags=re.I)
     text = re.sub(r"^(?:the )?user's\b", "My", text, flags=re.I)
     text = re.sub(r"^(?:the )?user has\b", "I have", text, flags=re.I)
-    return re.sub(r"^(?:the )?user (\w+)\b", lambda m: "I " + verb_base_form(m.group(1)), text, flags=re.I)
+    return re.sub(
+        r"^(?:the )?user (\w+)\b", lambda m: "I " + verb_base_form(m.group(1)), text, flags=re.I
+    )
 
 
 @transaction.atomic
@@ -64,7 +68,12 @@ def memory_edit(*, memory: Memory, text: str) -> Memory:
     old_text, text = memory.text, text.strip()
     if text == old_text:
         return memory
-    if Memory.objects.for_user(memory.user_id).saying(memory.kind, text).exclude(pk=memory.pk).exists():
+    if (
+        Memory.objects.for_user(memory.user_id)
+        .saying(memory.kind, text)
+        .exclude(pk=memory.pk)
+        .exists()
+    ):
         raise ValidationError("You already have a memory that says this.")
     [vector] = embed_texts([text])
     memory_rewrite(
@@ -88,17 +97,18 @@ def memory_set_use(*, memory: Memory, use_in_context: bool) -> None:
         revision_record(memory, action, MemoryRevision.Actor.USER, None)
 
 
-# --- reports and apps ----------------------------------------------------------------------------------
+# --- reports and apps
+# ----------------------------------------------------------------------------------
 
 REPORT_REASONS = ("wrong", "not-mine", "instruction", "other")
 
 
 @transaction.atomic
 def memory_report(*, memory: Memory, reason: str = "other") -> bool:
-    """The user reports a memory (wrong, not theirs, an instruction slipped in): it is held for review, so
-    never injected until a moderator approves it, and shows in the admin's moderation queue with the
-    reason among its `flag_reasons` ("reported:<reason>"); the report is in its history.
-    Returns False when it was already held or rejected (nothing changes)."""
+    """The user reports a memory (wrong, not theirs, an instruction slipped in): it is held for
+    review, so never injected until a moderator approves it, and shows in the admin's moderation
+    queue with the reason among its `flag_reasons` ("reported:<reason>"); the report is in its
+    history. Returns False when it was already held or rejected (nothing changes)."""
     if reason not in REPORT_REASONS:
         raise ValueError(f"unknown report reason {reason!r}")
     lock_user(memory.user_id)
@@ -115,16 +125,16 @@ def memory_report(*, memory: Memory, reason: str = "other") -> bool:
 def memory_push(
     *, user, app_name: str, kind: str, text: str, confidence: float, hold: bool
 ) -> tuple[Memory | None, str]:
-    """A fact or observation pushed by a registered app (or the user's own API key, `app_name` ""): source
-    "api", the app's name in its attributes (`{"app": name}`), through the same consolidation and poisoning
-    check as everything else.
+    """A fact or observation pushed by a registered app (or the user's own API key, `app_name` ""):
+    source "api", the app's name in its attributes (`{"app": name}`), through the same consolidation
+    and poisoning check as everything else.
 
     Nothing is stored (returns None with "memory-off" or "sensitive") when the user's memory policy
     forbids learning, or the text touches a special category the user did not opt in to; nor (None,
-    "known") when an app pushes what a memory the user keeps out of use (held, "don't use this") says. With `hold`
-    (the operator's API_PUSH_REVIEW) a new memory is held for review ("app-push" among its flag reasons)
-    and, filed under a subject of its own, supersedes nothing; restating a known memory reinforces it.
-    Returns (the memory now current, the decision)."""
+    "known") when an app pushes what a memory the user keeps out of use (held, "don't use this")
+    says. With `hold` (the operator's API_PUSH_REVIEW) a new memory is held for review ("app-push"
+    among its flag reasons) and, filed under a subject of its own, supersedes nothing; restating a
+    known memory reinforces it. Returns (the memory now current, the decision)."""
     text = text.strip()
     [vector] = embed_texts([text])
     with transaction.atomic():
@@ -137,9 +147,17 @@ def memory_push(
         attributes = {"app": app_name} if app_name else {}
         current = Memory.objects.for_user(user).saying(kind, text)
         if app_name and current.exists() and not current.usable(policy).exists():
-            return None, "known"  # an app neither strengthens nor learns about what the user keeps out of use
-        item = ExtractedItem(kind=kind, subject="", text=text, confidence=confidence, attributes=attributes)
-        subject = "app:" + fingerprint(text)[:16] if hold else memory_subject_for(user=user, item=item)
+            # an app neither strengthens nor learns about what the user keeps out of use
+            return (
+                None,
+                "known",
+            )
+        item = ExtractedItem(
+            kind=kind, subject="", text=text, confidence=confidence, attributes=attributes
+        )
+        subject = (
+            "app:" + fingerprint(text)[:16] if hold else memory_subject_for(user=user, item=item)
+        )
         item = dataclasses.replace(item, subject=subject)
         memory, decision = memory_apply(
             user=user,
@@ -150,6 +168,9 @@ def memory_push(
             actor=MemoryRevision.Actor.API,
         )
         if hold and decision == Decision.ADD and memory.review_status == Memory.Review.APPROVED:
-            memory.review_status, memory.flag_reasons = Memory.Review.PENDING, [*memory.flag_reasons, "app-push"]
+            memory.review_status, memory.flag_reasons = (
+                Memory.Review.PENDING,
+                [*memory.flag_reasons, "app-push"],
+            )
             memory.save(update_fields=["review_status", "flag_reasons", "updated_at"])
     return memory, decision

@@ -1,5 +1,6 @@
-"""Summaries: one per conversation when it ends, and a periodic digest per user; both are embedded as
-episodes, so they are recalled like any other memory, with the messages they drew on as sources."""
+"""Summaries: one per conversation when it ends, and a periodic digest per user; both are embedded
+as episodes, so they are recalled like any other memory, with the messages they drew on as
+sources."""
 
 from __future__ import annotations
 
@@ -30,15 +31,22 @@ DIGEST_ITEMS = 12
 _SPLIT = re.compile(r"(?<=[.!?])\s+")
 
 
-def summary_write(*, conversation: Conversation, policy: MemoryPolicy | None = None) -> Episode | None:
-    """Write (or rewrite) the conversation's summary episode; None for a conversation with nothing said.
+def summary_write(
+    *, conversation: Conversation, policy: MemoryPolicy | None = None
+) -> Episode | None:
+    """Write (or rewrite) the conversation's summary episode; None for a conversation with nothing
+    said.
 
     With a model: its summary and the ids of the messages it drew on (only ids it was given count).
-    Offline, or if the model fails: an extractive summary of the most informative sentences. Nothing of
-    a special category the user has not opted in to goes into it."""
-    allowed = (policy or memory_policy(user=conversation.user, conversation=conversation)).sensitive_categories
+    Offline, or if the model fails: an extractive summary of the most informative sentences. Nothing
+    of a special category the user has not opted in to goes into it."""
+    allowed = (
+        policy or memory_policy(user=conversation.user, conversation=conversation)
+    ).sensitive_categories
     messages = list(
-        conversation.messages.filter(role=Message.Role.USER, excluded_from_memory=False).order_by("created_at", "id")
+        conversation.messages.filter(role=Message.Role.USER, excluded_from_memory=False).order_by(
+            "created_at", "id"
+        )
     )
     if not messages:
         Episode.objects.filter(user=conversation.user, key=summary_key(conversation.pk)).delete()
@@ -68,17 +76,26 @@ def summary_write(*, conversation: Conversation, policy: MemoryPolicy | None = N
         )
 
 
-def extractive_summary(messages: list[Message], *, allowed=frozenset()) -> tuple[str, list[Message]]:
-    """The SUMMARY_SENTENCES most informative sentences, in the order they were said, and their messages.
+def extractive_summary(
+    messages: list[Message], *, allowed=frozenset()
+) -> tuple[str, list[Message]]:
+    """The SUMMARY_SENTENCES most informative sentences, in the order they were said, and their
+    messages.
 
     A sentence scores by its distinct content words, more when its message taught a memory."""
     taught = set(
-        Memory.source_messages.through.objects.filter(message__in=messages).values_list("message_id", flat=True)
+        Memory.source_messages.through.objects.filter(message__in=messages).values_list(
+            "message_id", flat=True
+        )
     )
     scored = []
     for position, message in enumerate(messages):
         for sentence in _SPLIT.split(message.content.strip()):
-            words = {w for w in re.findall(r"[a-z][a-z']+", sentence.lower()) if w not in SUMMARY_STOP_WORDS and len(w) > 2}
+            words = {
+                w
+                for w in re.findall(r"[a-z][a-z']+", sentence.lower())
+                if w not in SUMMARY_STOP_WORDS and len(w) > 2
+            }
             if len(words) < 2 or not_allowed(sentence, allowed):
                 continue
             score = min(len(words), 15) / 15 + (0.5 if message.pk in taught else 0)
@@ -102,7 +119,9 @@ SUMMARY_SCHEMA = {
 
 
 def _llm_summary(messages: list[Message]) -> tuple[str, list[Message]] | None:
-    transcript = "\n".join(f"[{m.pk}] {m.speaker or 'User'}: {m.content[:1000]}" for m in messages[-60:])
+    transcript = "\n".join(
+        f"[{m.pk}] {m.speaker or 'User'}: {m.content[:1000]}" for m in messages[-60:]
+    )
     prompt = [
         {
             "role": "system",
@@ -128,10 +147,12 @@ def _llm_summary(messages: list[Message]) -> tuple[str, list[Message]] | None:
 
 @transaction.atomic
 def user_digest(*, user, period_end: datetime) -> Episode | None:
-    """The digest of what `user`'s memory learned and changed in the DIGEST_DAYS before `period_end`,
-    with that period's conversation summaries; one per ISO week (rewritten if run again).
+    """The digest of what `user`'s memory learned and changed in the DIGEST_DAYS before
+    `period_end`, with that period's conversation summaries; one per ISO week (rewritten if run
+    again).
 
-    Runs under a lock on the user's row, as erasure does, so a digest never outlives what it quotes."""
+    Runs under a lock on the user's row, as erasure does, so a digest never outlives what it
+    quotes."""
     lock_user(user)
     if not User.objects.filter(pk=user.pk).exists() or not memory_policy(user=user).extract:
         return None
@@ -161,7 +182,9 @@ def user_digest(*, user, period_end: datetime) -> Episode | None:
     if learned:
         parts.append("Learned: " + "; ".join(m.text for m in learned) + ".")
     if changed:
-        parts.append("Changed: " + "; ".join(f"{m.text} → {m.superseded_by.text}" for m in changed) + ".")
+        parts.append(
+            "Changed: " + "; ".join(f"{m.text} → {m.superseded_by.text}" for m in changed) + "."
+        )
     parts += [s.text for s in summaries]
     text = " ".join(parts)[:4000]
     sources = [msg for m in learned for msg in list(m.source_messages.all())[:1]]

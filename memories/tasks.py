@@ -21,7 +21,8 @@ logger = logging.getLogger(__name__)
 
 # A task enqueued this recently may still be on its way: the sweep leaves it alone.
 SWEEP_GRACE = timedelta(minutes=2)  # work younger than this is left to its own task
-REQUEUE_AFTER = timedelta(minutes=10)  # a task queued (by its turn or a sweep) is queued again after this
+# a task queued (by its turn or a sweep) is queued again after this
+REQUEUE_AFTER = timedelta(minutes=10)
 
 
 @worker_process_init.connect
@@ -78,14 +79,16 @@ def digest_all() -> int:
 
 @shared_task(name="memories.tasks.sweep")
 def sweep() -> dict:
-    """Find the work a lost broker message left undone (its state lives in Postgres) and queue it again:
-    user messages not processed, ended conversations not finalized."""
+    """Find the work a lost broker message left undone (its state lives in Postgres) and queue it
+    again: user messages not processed, ended conversations not finalized."""
     from chat.models import Conversation, Message
 
     now = timezone.now()
     stale, lapsed = now - SWEEP_GRACE, now - REQUEUE_AFTER
     messages = _claim(
-        Message.objects.unprocessed().filter(Q(queued_at__isnull=True) | Q(queued_at__lt=lapsed), created_at__lt=stale),
+        Message.objects.unprocessed().filter(
+            Q(queued_at__isnull=True) | Q(queued_at__lt=lapsed), created_at__lt=stale
+        ),
         "queued_at",
         now,
     )
@@ -114,9 +117,12 @@ def apply_retention() -> dict[str, int]:
 
 
 def _claim(queryset, field: str, now) -> list[int]:
-    """Mark the rows as queued `now` and return their ids. Rows another sweep is claiming are skipped,
-    and it finds them queued afterwards: two sweeps at once never queue the same work twice."""
+    """Mark the rows as queued `now` and return their ids. Rows another sweep is claiming are
+    skipped, and it finds them queued afterwards: two sweeps at once never queue the same work
+    twice."""
     with transaction.atomic():
-        ids = list(queryset.select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True))
+        ids = list(
+            queryset.select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True)
+        )
         queryset.model.objects.filter(pk__in=ids).update(**{field: now})
     return ids

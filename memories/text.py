@@ -1,15 +1,16 @@
 """English words: tokens, stems, stop words and negation, for ranking, matching and summaries.
 
 Each stop-word list serves one purpose and they differ on purpose: BM25 drops every function word;
-matching two statements drops only the filler of "User is ..." sentences; summaries drop chat filler too;
-subject keys drop only determiners.
+matching two statements drops only the filler of "User is ..." sentences; summaries drop chat filler
+too; subject keys drop only determiners.
 """
 
 from __future__ import annotations
 
 import re
 
-# English function words (NLTK's list, as [a-z0-9]+ tokens): they say nothing about what a turn is about.
+# English function words (NLTK's list, as [a-z0-9]+ tokens): they say nothing about what a turn is
+# about.
 STOP_WORDS = frozenset(
     """
     i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her hers herself
@@ -30,9 +31,9 @@ def terms(text: str) -> list[str]:
 
 
 def stem(word: str) -> str:
-    """Step 1 of Porter's stemmer (plurals, -ed, -ing, final y), the light part: it joins the forms of a
-    word ("hiking", "hikes" → "hike"; "families" → "famili") without the later steps' clipping of
-    derivational endings ("generous", "general")."""
+    """Step 1 of Porter's stemmer (plurals, -ed, -ing, final y), the light part: it joins the forms
+    of a word ("hiking", "hikes" → "hike"; "families" → "famili") without the later steps' clipping
+    of derivational endings ("generous", "general")."""
     if len(word) <= 2:
         return word
     if word.endswith(("sses", "ies")):
@@ -53,10 +54,16 @@ def stem(word: str) -> str:
 
 
 def _after_ed_ing(stem_: str) -> str:
-    """Porter's repairs once -ed/-ing is gone: "conflat" → "conflate", "hopp" → "hop", "hik" → "hike"."""
+    """Porter's repairs once -ed/-ing is gone: "conflat" → "conflate", "hopp" → "hop", "hik" →
+    "hike"."""
     if stem_.endswith(("at", "bl", "iz")):
         return stem_ + "e"
-    if len(stem_) >= 2 and stem_[-1] == stem_[-2] and _consonant(stem_, -1) and stem_[-1] not in "lsz":
+    if (
+        len(stem_) >= 2
+        and stem_[-1] == stem_[-2]
+        and _consonant(stem_, -1)
+        and stem_[-1] not in "lsz"
+    ):
         return stem_[:-1]
     if _measure(stem_) == 1 and _cvc(stem_):
         return stem_ + "e"
@@ -92,11 +99,14 @@ def _cvc(word: str) -> bool:
 
 
 # Matching statements: what two memories share beyond the filler of "User is ..." sentences.
-STATEMENT_FILLER = frozenset({"user", "is", "the", "a", "an", "of", "to", "in", "at", "and", "s", "user's"})
+STATEMENT_FILLER = frozenset(
+    {"user", "is", "the", "a", "an", "of", "to", "in", "at", "and", "s", "user's"}
+)
 
 
 def content_words(text: str) -> set[str]:
-    """The words a statement says, without its filler ("User lives in Paris" -> {"lives", "paris"})."""
+    """The words a statement says, without its filler ("User lives in Paris" -> {"lives",
+    "paris"})."""
     return {w for w in re.findall(r"[a-z0-9']+", text.lower()) if w not in STATEMENT_FILLER}
 
 
@@ -108,12 +118,31 @@ SUMMARY_STOP_WORDS = frozenset(
 )
 
 # Subject keys: a phrase without its determiners ("my new bike" -> "bike").
-KEY_STOP_WORDS = frozenset({"a", "an", "the", "my", "our", "your", "his", "her", "their", "its", "this", "that", "some", "new"})
+KEY_STOP_WORDS = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "my",
+        "our",
+        "your",
+        "his",
+        "her",
+        "their",
+        "its",
+        "this",
+        "that",
+        "some",
+        "new",
+    }
+)
 
 # A statement that says "not": embeddings barely see negation ("is vegetarian" / "is no longer
 # vegetarian" are close), so two statements say the same only if both are negated or neither.
 # One list for every use (the extraction rules had another, with "cannot", "neither" and "nor").
-NEGATION = re.compile(r"\b(?:not|no|never|no longer|no more|any ?more|neither|nor|cannot)\b|n't\b", re.I)
+NEGATION = re.compile(
+    r"\b(?:not|no|never|no longer|no more|any ?more|neither|nor|cannot)\b|n't\b", re.I
+)
 
 
 def negated(text: str) -> bool:

@@ -1,4 +1,5 @@
-"""Time in queries: "last week", "yesterday", "in May", "on March 3", "3 days ago" → a window of time."""
+"""Time in queries: "last week", "yesterday", "in May", "on March 3", "3 days ago" → a window of
+time."""
 
 from __future__ import annotations
 
@@ -10,7 +11,17 @@ from datetime import datetime, timedelta
 MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
 MONTHS |= {name.lower(): i for i, name in enumerate(calendar.month_abbr) if name}
 _MONTH = r"(" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?"
-_NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7}
+_NUMBERS = {
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+}
 
 
 @dataclass(frozen=True)
@@ -45,13 +56,17 @@ def _relative(text: str, now: datetime) -> Window | None:
         "this month": Window(month_start, now + timedelta(seconds=1)),
         "last month": Window((month_start - timedelta(days=1)).replace(day=1), month_start),
         "this year": Window(today.replace(month=1, day=1), now + timedelta(seconds=1)),
-        "last year": Window(today.replace(year=today.year - 1, month=1, day=1), today.replace(month=1, day=1)),
+        "last year": Window(
+            today.replace(year=today.year - 1, month=1, day=1), today.replace(month=1, day=1)
+        ),
         "recently": Window(today - timedelta(days=14), now + timedelta(seconds=1)),
     }
     for phrase, window in fixed.items():
         if re.search(rf"\b{phrase}\b", text):
             return window
-    if m := re.search(r"\b(\d+|a|an|one|two|three|four|five|six|seven) (day|week|month)s? ago\b", text):
+    if m := re.search(
+        r"\b(\d+|a|an|one|two|three|four|five|six|seven) (day|week|month)s? ago\b", text
+    ):
         count = int(m.group(1)) if m.group(1).isdigit() else _NUMBERS[m.group(1)]
         days = count * {"day": 1, "week": 7, "month": 30}[m.group(2)]
         center = today - timedelta(days=days)

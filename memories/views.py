@@ -16,7 +16,7 @@ from memories.models import Memory
 
 @login_required
 def remembered(request):
-    """"What I remember": every current memory by kind, with where it came from, when it was learned
+    """ "What I remember": every current memory by kind, with where it came from, when it was learned
     and last used, its confidence and its history; search and filters; a form to add one by hand."""
     filters = FilterForm(request.GET or None)
     criteria = filters.cleaned_data if filters.is_valid() else {}
@@ -29,8 +29,15 @@ def remembered(request):
         )
     )
     labels = dict(Memory.Kind.choices)
-    groups = [(labels[kind], list(items)) for kind, items in groupby(memories, key=lambda m: m.kind)]
-    context = {"groups": groups, "total": len(memories), "filters": filters, "remember_form": RememberForm()}
+    groups = [
+        (labels[kind], list(items)) for kind, items in groupby(memories, key=lambda m: m.kind)
+    ]
+    context = {
+        "groups": groups,
+        "total": len(memories),
+        "filters": filters,
+        "remember_form": RememberForm(),
+    }
     return render(request, "memories/remembered.html", context)
 
 
@@ -56,7 +63,9 @@ def remember(request):
     form = RememberForm(request.POST)
     if form.is_valid():
         memory, decision = services.memory_remember(user=request.user, **form.cleaned_data)
-        messages.success(request, "Remembered." if decision == Decision.ADD else f"Remembered ({decision}).")
+        messages.success(
+            request, "Remembered." if decision == Decision.ADD else f"Remembered ({decision})."
+        )
     else:
         messages.error(request, "Write what to remember (at most 500 characters).")
     return redirect("memories:remembered")

@@ -1,5 +1,6 @@
-"""Shared API infrastructure: one error shape for every failure (never a 500 for bad input), pagination,
-and the OpenAPI schema's conventions (component names, the error responses every operation can give)."""
+"""Shared API infrastructure: one error shape for every failure (never a 500 for bad input),
+pagination, and the OpenAPI schema's conventions (component names, the error responses every
+operation can give)."""
 
 from __future__ import annotations
 
@@ -41,12 +42,14 @@ def exception_handler(exc, context):
 
 
 def _first_message(detail, field: str = "") -> str:
-    """The first error message in a validation error's detail, with the field it is about ("text: This
-    field may not be blank.")."""
+    """The first error message in a validation error's detail, with the field it is about ("text:
+    This field may not be blank.")."""
     if isinstance(detail, dict):
         for key, value in detail.items():
             name = key if key != "non_field_errors" else ""
-            if message := _first_message(value, f"{field}.{name}" if field and name else field or name):
+            if message := _first_message(
+                value, f"{field}.{name}" if field and name else field or name
+            ):
                 return message
         return ""
     if isinstance(detail, list):
@@ -63,15 +66,19 @@ def _auth_headers(response) -> dict:
 
 @csrf_exempt  # nothing is done here: a POST to a wrong URL is a 404 like any other
 def not_found(request, *args, **kwargs) -> JsonResponse:
-    """A URL under /api/v1/ that names no endpoint (or an id that is not a number): 404 in the error shape."""
+    """A URL under /api/v1/ that names no endpoint (or an id that is not a number): 404 in the error
+    shape."""
     return JsonResponse({"error": {"code": "not_found", "message": "Not found."}}, status=404)
 
 
 def bad_request(message: str) -> Response:
-    return Response({"error": {"code": "invalid", "message": message}}, status=status.HTTP_400_BAD_REQUEST)
+    return Response(
+        {"error": {"code": "invalid", "message": message}}, status=status.HTTP_400_BAD_REQUEST
+    )
 
 
-# --- Pagination ---------------------------------------------------------------------------------------
+# --- Pagination
+# ---------------------------------------------------------------------------------------
 
 
 PAGE_PARAMETERS = [
@@ -100,15 +107,19 @@ def paginated(serializer_class, name: str):
     )
 
 
-# --- OpenAPI ------------------------------------------------------------------------------------------
+# --- OpenAPI
+# ------------------------------------------------------------------------------------------
 
 
 class ErrorSerializer(serializers.Serializer):
     class Detail(serializers.Serializer):
-        code = serializers.CharField(help_text="e.g. invalid, not_found, not_authenticated, throttled")
+        code = serializers.CharField(
+            help_text="e.g. invalid, not_found, not_authenticated, throttled"
+        )
         message = serializers.CharField()
         fields = serializers.DictField(
-            required=False, help_text="For invalid input: the messages of each field that was refused."
+            required=False,
+            help_text="For invalid input: the messages of each field that was refused.",
         )
 
     error = Detail()
@@ -135,7 +146,8 @@ class AutoSchema(openapi.AutoSchema):
         return super().get_serializer_name(serializer, direction)
 
     def get_operation_id(self) -> str:
-        """`<view>_<method>`, e.g. `memory_detail_patch` for MemoryDetailApi.patch: unique and readable."""
+        """`<view>_<method>`, e.g. `memory_detail_patch` for MemoryDetailApi.patch: unique and
+        readable."""
         name = type(self.view).__name__.removesuffix("Api")
         return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower() + "_" + self.method.lower()
 
@@ -144,7 +156,9 @@ class AutoSchema(openapi.AutoSchema):
         if direction == "response":
             for code, description in ERROR_RESPONSES.items():
                 if code not in responses:
-                    response = self._get_response_for_code(ErrorSerializer, code, direction=direction)
+                    response = self._get_response_for_code(
+                        ErrorSerializer, code, direction=direction
+                    )
                     responses[code] = {**response, "description": description}
         return responses
 

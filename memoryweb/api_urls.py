@@ -1,4 +1,5 @@
-"""The REST API, version 1 (/api/v1/). The schema is at /api/schema/, the interactive docs at /api/docs/."""
+"""The REST API, version 1 (/api/v1/). The schema is at /api/schema/, the interactive docs at
+/api/docs/."""
 
 from django.urls import path, re_path
 
@@ -36,9 +37,19 @@ app_name = "api"
 urlpatterns = [
     path("chat", ChatApi.as_view(), name="chat"),
     path("conversations", ConversationListApi.as_view(), name="conversations"),
-    path("conversations/<int:conversation_id>", ConversationDetailApi.as_view(), name="conversation"),
-    path("conversations/<int:conversation_id>/messages", ConversationMessagesApi.as_view(), name="messages"),
-    path("conversations/<int:conversation_id>/end", ConversationEndApi.as_view(), name="conversation-end"),
+    path(
+        "conversations/<int:conversation_id>", ConversationDetailApi.as_view(), name="conversation"
+    ),
+    path(
+        "conversations/<int:conversation_id>/messages",
+        ConversationMessagesApi.as_view(),
+        name="messages",
+    ),
+    path(
+        "conversations/<int:conversation_id>/end",
+        ConversationEndApi.as_view(),
+        name="conversation-end",
+    ),
     path("messages/<int:message_id>", MessageDetailApi.as_view(), name="message"),
     path("memories", MemoryListApi.as_view(), name="memories"),
     path("memories/search", MemorySearchApi.as_view(), name="memory-search"),
@@ -52,8 +63,11 @@ urlpatterns = [
     path("me/consents", ConsentApi.as_view(), name="consents"),
     path("me/exports", ExportListApi.as_view(), name="exports"),
     path("me/exports/<int:export_id>", ExportDetailApi.as_view(), name="export"),
-    path("me/exports/<int:export_id>/download", ExportDownloadApi.as_view(), name="export-download"),
+    path(
+        "me/exports/<int:export_id>/download", ExportDownloadApi.as_view(), name="export-download"
+    ),
     path("me/access-log", AccessLogApi.as_view(), name="access-log"),
     path("me/forget", ForgetApi.as_view(), name="forget"),
-    re_path(r"", not_found),  # anything else here (e.g. /memories/abc): 404 in the error shape, not HTML
+    # anything else here (e.g. /memories/abc): 404 in the error shape, not HTML
+    re_path(r"", not_found),
 ]

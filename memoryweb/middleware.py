@@ -20,8 +20,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 
 class ContentSecurityPolicyMiddleware:
-    """Every response gets a strict Content-Security-Policy: no inline or third-party scripts, so that
-    text that slipped through escaping (a memory, a message) still cannot run."""
+    """Every response gets a strict Content-Security-Policy: no inline or third-party scripts, so
+    that text that slipped through escaping (a memory, a message) still cannot run."""
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -6,7 +6,8 @@ from django.db import models
 
 
 class OwnedQuerySet(models.QuerySet):
-    """Rows that belong to a user. `owner` is the lookup path to that user (e.g. "conversation__user")."""
+    """Rows that belong to a user. `owner` is the lookup path to that user (e.g.
+    "conversation__user")."""
 
     owner = "user"
 

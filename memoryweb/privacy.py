@@ -1,6 +1,7 @@
-"""The privacy registry: each app names its share of a user's data in its privacy.py, as a `PrivacyArea`
-registered here, with how to export it and how to erase it. The data export and "forget everything"
-(accounts) walk `areas()` instead of importing every app. Infrastructure: it imports no app."""
+"""The privacy registry: each app names its share of a user's data in its privacy.py, as a
+`PrivacyArea` registered here, with how to export it and how to erase it. The data export and
+"forget everything" (accounts) walk `areas()` instead of importing every app. Infrastructure: it
+imports no app."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ class PrivacyArea:
     label: ClassVar[str] = ""
 
     def export(self, user) -> dict[str, Any]:
-        """The area's part of the data export: top-level keys of export.json (DjangoJSONEncoder-ready)."""
+        """The area's part of the data export: top-level keys of export.json
+        (DjangoJSONEncoder-ready)."""
         raise NotImplementedError
 
     def erase(self, user) -> dict[str, int] | int:
@@ -44,9 +46,9 @@ def register(cls: type[PrivacyArea]) -> type[PrivacyArea]:
 
 
 def areas() -> list[PrivacyArea]:
-    """Every registered area, in the INSTALLED_APPS order of the apps defining them (each app after the
-    apps it builds on). Erasure walks it backwards, so an app's data goes before what it was built on.
-    The first call imports every app's privacy.py."""
+    """Every registered area, in the INSTALLED_APPS order of the apps defining them (each app after
+    the apps it builds on). Erasure walks it backwards, so an app's data goes before what it was
+    built on. The first call imports every app's privacy.py."""
     global _discovered
     if not _discovered:
         autodiscover_modules("privacy")
@@ -58,7 +60,9 @@ def areas() -> list[PrivacyArea]:
 def _app_of(area: PrivacyArea) -> str:
     config = apps.get_containing_app_config(type(area).__module__)
     if config is None:
-        raise ImproperlyConfigured(f"privacy area {area.label!r} is not defined in an installed app")
+        raise ImproperlyConfigured(
+            f"privacy area {area.label!r} is not defined in an installed app"
+        )
     return config.name
 
 

@@ -30,18 +30,24 @@ def _secret_key() -> str:
     # Local default: made once by bootstrap.prepare() in the (git-ignored) data folder.
     path = DATA_DIR / "secret_key"
     if not path.exists():
-        raise ImproperlyConfigured(f"SECRET_KEY is not set and {path} does not exist (start through manage.py)")
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is not set and {path} does not exist (start through manage.py)"
+        )
     return path.read_text().strip()
 
 
 SECRET_KEY = _secret_key()
-# Master keys wrapping each user's data key (vault/): MEMORYWEB_MASTER_KEYS="id:base64key,…", the first
-# current. Local default: one generated in DATA_DIR/master_keys. Keep them out of the database's backups.
+# Master keys wrapping each user's data key (vault/): MEMORYWEB_MASTER_KEYS="id:base64key,…", the
+# first current. Local default: one generated in DATA_DIR/master_keys. Keep them out of the
+# database's backups.
 MASTER_KEYS = read_master_keys(env_str("MEMORYWEB_MASTER_KEYS"), DATA_DIR / "master_keys")
-# Keys the memories' de-duplication fingerprints (HMAC), so that a dump cannot confirm a guessed sentence.
-# Same format, one key; changing it needs `manage.py migrate memories 0010` and back (fingerprints rebuilt).
+# Keys the memories' de-duplication fingerprints (HMAC), so that a dump cannot confirm a guessed
+# sentence. Same format, one key; changing it needs `manage.py migrate memories 0010` and back
+# (fingerprints rebuilt).
 FINGERPRINT_KEY = read_master_keys(
-    env_str("MEMORYWEB_FINGERPRINT_KEY"), DATA_DIR / "fingerprint_key", source="MEMORYWEB_FINGERPRINT_KEY"
+    env_str("MEMORYWEB_FINGERPRINT_KEY"),
+    DATA_DIR / "fingerprint_key",
+    source="MEMORYWEB_FINGERPRINT_KEY",
 )[0][1]
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
@@ -96,7 +102,8 @@ TEMPLATES = [
     },
 ]
 
-# --- Database: DATABASE_URL (must have pgvector), or the embedded PostgreSQL -------------------------
+# --- Database: DATABASE_URL (must have pgvector), or the embedded PostgreSQL
+# -------------------------
 DATABASE_URL = env_str("DATABASE_URL")
 EMBEDDED_DATABASE = not DATABASE_URL
 
@@ -148,8 +155,9 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
-# --- REST API ---------------------------------------------------------------------------------------
-# Flash messages in the session, not a cookie: an app's secret is shown once through one.
+# --- REST API
+# --------------------------------------------------------------------------------------- Flash
+# messages in the session, not a cookie: an app's secret is shown once through one.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 REST_FRAMEWORK = {
@@ -162,7 +170,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"api": env_str("API_THROTTLE_RATE", "600/min")},
     "DEFAULT_PAGINATION_CLASS": "memoryweb.pagination.Pagination",
     "PAGE_SIZE": 50,
-    # Clients' addresses (anonymous throttling) from REMOTE_ADDR, unless this many proxies set X-Forwarded-For.
+    # Clients' addresses (anonymous throttling) from REMOTE_ADDR, unless this many proxies set
+    # X-Forwarded-For.
     "NUM_PROXIES": env_int("API_NUM_PROXIES", 0, minimum=0),
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -195,9 +204,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# --- Celery -----------------------------------------------------------------------------------------
-# Default broker needs no server: kombu's filesystem transport in the data folder. Processing state lives
-# in Postgres (Message.processed_at), and the periodic sweep re-enqueues anything a lost message left.
+# --- Celery
+# ----------------------------------------------------------------------------------------- Default
+# broker needs no server: kombu's filesystem transport in the data folder. Processing state lives in
+# Postgres (Message.processed_at), and the periodic sweep re-enqueues anything a lost message left.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 BROKER_DIR = DATA_DIR / "broker"  # its folders made by bootstrap.prepare()
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -218,30 +228,39 @@ MEMORY_SWEEP_SECONDS = env_int("MEMORY_SWEEP_SECONDS", 60, minimum=5)
 DIGEST_WEEKDAY = env_int("DIGEST_WEEKDAY", 1, minimum=0)  # crontab day of week (1 = Monday)
 DIGEST_HOUR = env_int("DIGEST_HOUR", 3, minimum=0)
 
-# --- The assistant and its memory -------------------------------------------------------------------
+# --- The assistant and its memory
+# -------------------------------------------------------------------
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")  # empty: offline (no network at all)
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL") or None  # any OpenAI-compatible endpoint
 LLM_CHAT_MODEL = env_str("LLM_CHAT_MODEL", "gpt-4o-mini")
 LLM_EXTRACTION_MODEL = env_str("LLM_EXTRACTION_MODEL", LLM_CHAT_MODEL)
 LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 30.0, minimum=0.1)
 LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 1, minimum=0)
-# "local": sentence-transformers all-MiniLM-L6-v2 shipped in a package; "openai": the endpoint above.
-EMBEDDING_BACKEND = env_str("EMBEDDING_BACKEND", "openai" if OPENAI_API_KEY and not OPENAI_BASE_URL else "local")
+# "local": sentence-transformers all-MiniLM-L6-v2 shipped in a package; "openai": the endpoint
+# above.
+EMBEDDING_BACKEND = env_str(
+    "EMBEDDING_BACKEND", "openai" if OPENAI_API_KEY and not OPENAI_BASE_URL else "local"
+)
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "text-embedding-3-small")
-EMBEDDING_DIMENSIONS = 384  # the vector columns' size; OpenAI-compatible models are asked for 384 dims
+EMBEDDING_DIMENSIONS = (
+    384  # the vector columns' size; OpenAI-compatible models are asked for 384 dims
+)
 EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 1)  # CPU threads per local embedding call
 
 PRIVACY_POLICY_VERSION = env_str("PRIVACY_POLICY_VERSION", "2026-11")
 MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 20_000, minimum=100)
 CONTEXT_TOKEN_BUDGET = env_int("CONTEXT_TOKEN_BUDGET", 800, minimum=50)
 CONTEXT_MIN_SIMILARITY = env_float("CONTEXT_MIN_SIMILARITY", 0.25)
-CONTEXT_MIN_CONFIDENCE = env_float("CONTEXT_MIN_CONFIDENCE", 0.5)  # less certain memories are not injected
+# less certain memories are not injected
+CONTEXT_MIN_CONFIDENCE = env_float("CONTEXT_MIN_CONFIDENCE", 0.5)
 MEMORY_HALF_LIFE_DAYS = env_float("MEMORY_HALF_LIFE_DAYS", 90.0, minimum=1.0)
 RETENTION_CONVERSATION_DAYS = env_int("RETENTION_CONVERSATION_DAYS", 365, minimum=0)  # 0: keep
-RETENTION_MEMORY_DAYS = env_int("RETENTION_MEMORY_DAYS", 730, minimum=0)  # unused this long: deleted; 0: keep
+# unused this long: deleted; 0: keep
+RETENTION_MEMORY_DAYS = env_int("RETENTION_MEMORY_DAYS", 730, minimum=0)
 CONVERSATION_IDLE_MINUTES = env_int("CONVERSATION_IDLE_MINUTES", 30, minimum=1)
 CHAT_HISTORY_MESSAGES = env_int("CHAT_HISTORY_MESSAGES", 12, minimum=0)
-EXPORT_LINK_HOURS = env_int("EXPORT_LINK_HOURS", 24, minimum=1)  # a data export's download link, then deleted
+# a data export's download link, then deleted
+EXPORT_LINK_HOURS = env_int("EXPORT_LINK_HOURS", 24, minimum=1)
 
 LOGGING = {
     "version": 1,

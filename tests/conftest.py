@@ -1,5 +1,5 @@
-"""Fixtures shared by every test: users alice (owner), bob and charlie (no access to alice's things),
-API clients with personal keys, and eager Celery so on_commit work runs inside the test."""
+"""Fixtures shared by every test: users alice (owner), bob and charlie (no access to alice's
+things), API clients with personal keys, and eager Celery so on_commit work runs inside the test."""
 
 from __future__ import annotations
 
@@ -18,7 +18,11 @@ from memoryweb import database
 def pytest_sessionfinish(session, exitstatus):
     # The README's test command asks to stop the embedded server afterwards if this run started it;
     # plain pytest runs (maybe several side by side) leave it running for each other.
-    if settings.EMBEDDED_DATABASE and database.started_here and os.environ.get("MEMORYWEB_STOP_DB_AFTER_TESTS"):
+    if (
+        settings.EMBEDDED_DATABASE
+        and database.started_here
+        and os.environ.get("MEMORYWEB_STOP_DB_AFTER_TESTS")
+    ):
         from django.db import connections
 
         connections.close_all()
@@ -40,7 +44,9 @@ def _offline_and_eager(settings):
 def _user(username: str) -> User:
     """A user who consented to memory and turned on the use of past chats (both off by default)."""
     user = User.objects.create_user(username=username, password=f"{username}-pass-123")
-    consent_set(user=user, purpose=ConsentRecord.Purpose.MEMORY, granted=True, method="test fixture")
+    consent_set(
+        user=user, purpose=ConsentRecord.Purpose.MEMORY, granted=True, method="test fixture"
+    )
     memory_settings_update(user=user, use_past_chats=True)
     return user
 

@@ -1,4 +1,5 @@
-"""Rows made directly for tests that need a precise starting state (most tests go through the services)."""
+"""Rows made directly for tests that need a precise starting state (most tests go through the
+services)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from memories.models import Episode, Memory
 from memoryweb.ai.embeddings import embed_texts
 
 
-def make_memory(user, text: str, *, kind="fact", subject="", embed=False, days_ago: float = 0, **fields) -> Memory:
+def make_memory(
+    user, text: str, *, kind="fact", subject="", embed=False, days_ago: float = 0, **fields
+) -> Memory:
     """A memory learned `days_ago` (valid_from and updated_at), optionally embedded."""
     when = timezone.now() - timedelta(days=days_ago)
     memory = Memory.objects.create(
@@ -51,12 +54,16 @@ def make_turn(
     return episode
 
 
-# Text columns are encrypted (vault/): SQL cannot compare them, so tests find rows by text in Python.
+# Text columns are encrypted (vault/): SQL cannot compare them, so tests find rows by text in
+# Python.
 
 
 def memories_saying(text: str, **filters) -> list[Memory]:
-    """The memories (matching `filters`) whose text is exactly `text`: narrowed by fingerprint, then compared."""
-    return [m for m in Memory.objects.filter(fingerprint=fingerprint(text), **filters) if m.text == text]
+    """The memories (matching `filters`) whose text is exactly `text`: narrowed by fingerprint, then
+    compared."""
+    return [
+        m for m in Memory.objects.filter(fingerprint=fingerprint(text), **filters) if m.text == text
+    ]
 
 
 def memory_saying(text: str, **filters) -> Memory:

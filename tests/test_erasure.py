@@ -1,6 +1,7 @@
 """Erasure reaches every copy: a marker planted in a user's messages and memories is, after "forget
-everything", in no text, JSON, search or vector column of any table, nor in the logs; retrieval finds
-nothing; other users keep all of theirs. Conversation deletion takes what was derived only from it."""
+everything", in no text, JSON, search or vector column of any table, nor in the logs; retrieval
+finds nothing; other users keep all of theirs. Conversation deletion takes what was derived only
+from it."""
 
 from __future__ import annotations
 
@@ -33,16 +34,18 @@ TEXT_FIELDS = (models.CharField, models.TextField, models.JSONField, SearchVecto
 def _say(user, run_on_commit, *texts, end=True) -> Conversation:
     conversation = None
     for text in texts:
-        conversation = run_on_commit(chat_turn, user=user, conversation=conversation, text=text).conversation
+        conversation = run_on_commit(
+            chat_turn, user=user, conversation=conversation, text=text
+        ).conversation
     if end:
         run_on_commit(conversation_end, conversation=conversation)
     return conversation
 
 
 def _marker_hits() -> list[str]:
-    """Every (table.column) where any row's text, JSON or tsvector contains the marker (any case), as
-    stored or, for an encrypted column, once decrypted (which also proves every remaining value still
-    decrypts: no row was left behind under a destroyed key)."""
+    """Every (table.column) where any row's text, JSON or tsvector contains the marker (any case),
+    as stored or, for an encrypted column, once decrypted (which also proves every remaining value
+    still decrypts: no row was left behind under a destroyed key)."""
     hits = []
     for model in apps.get_models():
         for field in model._meta.concrete_fields:
@@ -51,7 +54,8 @@ def _marker_hits() -> list[str]:
                 as_text = Cast(field.attname, models.TextField())
                 stored = model.objects.annotate(t=as_text).filter(t__icontains=MARKER).exists()
                 plain = isinstance(field, EncryptedTextField) and any(
-                    MARKER.lower() in value.lower() for value in model.objects.values_list(field.attname, flat=True)
+                    MARKER.lower() in value.lower()
+                    for value in model.objects.values_list(field.attname, flat=True)
                 )
                 if stored or plain:
                     hits.append(f"{model._meta.db_table}.{field.column}")
@@ -66,7 +70,11 @@ def _vector_hits(vectors) -> list[str]:
             if isinstance(field, VectorField):
                 for vector in vectors:
                     rows = model.objects.filter(**{f"{field.attname}__isnull": False})
-                    if rows.annotate(d=CosineDistance(field.attname, vector)).filter(d__lt=1e-6).exists():
+                    if (
+                        rows.annotate(d=CosineDistance(field.attname, vector))
+                        .filter(d__lt=1e-6)
+                        .exists()
+                    ):
                         hits.append(f"{model._meta.db_table}.{field.column}")
     return hits
 
@@ -82,13 +90,19 @@ def _rows(user) -> tuple[int, int, int, int]:
 
 def _plant(user, run_on_commit) -> list[list[float]]:
     first = _say(
-        user, run_on_commit, f"Remember that my cat is called {MARKER}.", f"I live in {MARKER}ville with the cat."
+        user,
+        run_on_commit,
+        f"Remember that my cat is called {MARKER}.",
+        f"I live in {MARKER}ville with the cat.",
     )
     _say(user, run_on_commit, f"{MARKER} knocked a glass off the table again this morning.")
     user_digest(user=user, period_end=timezone.now() + timedelta(seconds=1))
     texts = list(Memory.objects.for_user(user).values_list("text", flat=True))
     texts += list(Episode.objects.for_user(user).values_list("text", flat=True))
-    assert any(MARKER in t for t in texts) and Episode.objects.filter(user=user, kind="digest").exists()
+    assert (
+        any(MARKER in t for t in texts)
+        and Episode.objects.filter(user=user, kind="digest").exists()
+    )
     assert Episode.objects.filter(user=user, kind="summary", conversation=first).exists()
     return embed_texts([t for t in texts if MARKER in t])
 
@@ -113,7 +127,8 @@ def test_forget_everything_leaves_no_copy_anywhere(alice, bob, run_on_commit, ca
 
 def test_a_task_queued_before_the_erasure_writes_nothing_after_it(alice, run_on_commit):
     conversation = _say(alice, run_on_commit, f"My cat is called {MARKER}.", end=False)
-    queued = chat_turn(user=alice, conversation=conversation, text=f"{MARKER} likes tuna.")  # queued, not run
+    # queued, not run
+    queued = chat_turn(user=alice, conversation=conversation, text=f"{MARKER} likes tuna.")
 
     forget_everything(user=alice, delete_account=False)
     assert message_process(message_id=queued.user_message.pk) is False
@@ -141,7 +156,8 @@ def test_deleting_a_conversation_takes_what_was_learned_only_from_it(alice, run_
     vegetarian = Memory.objects.get(user=alice, subject="diet")
     assert set(vegetarian.source_messages.values_list("conversation_id", flat=True)) == {kept.pk}
     assert memories_saying("User lives in Lisbon", user=alice)
-    rewritten = Episode.objects.get(user=alice, kind="digest")  # rewritten (eagerly) from what remains
+    # rewritten (eagerly) from what remains
+    rewritten = Episode.objects.get(user=alice, kind="digest")
     assert MARKER not in rewritten.text and "User lives in Lisbon" in rewritten.text
 
 
@@ -149,16 +165,22 @@ def test_forgetting_reaches_summaries_and_digests(alice, run_on_commit):
     from memories.consolidation import memory_forget_matching
 
     conversation = _say(
-        alice, run_on_commit, f"I live in {MARKER}ville.", "I'm training for a marathon in April with my club."
+        alice,
+        run_on_commit,
+        f"I live in {MARKER}ville.",
+        "I'm training for a marathon in April with my club.",
     )
     user_digest(user=alice, period_end=timezone.now() + timedelta(seconds=1))
     assert MARKER in Episode.objects.get(user=alice, kind="summary").text
 
-    run_on_commit(memory_forget_matching, user=alice, text=f"User lives in {MARKER}ville", subject="location")
+    run_on_commit(
+        memory_forget_matching, user=alice, text=f"User lives in {MARKER}ville", subject="location"
+    )
 
     # The chat itself (its messages and title) stays; memory no longer holds it.
     assert _marker_hits() == ["chat_conversation.title", "chat_message.content"]
-    summary = Episode.objects.get(user=alice, kind="summary", conversation=conversation)  # rewritten without it
+    # rewritten without it
+    summary = Episode.objects.get(user=alice, kind="summary", conversation=conversation)
     assert "marathon" in summary.text
     assert message_starting("I live in").excluded_from_memory
 
@@ -178,14 +200,17 @@ def test_deleting_a_memory_rewrites_the_digest_that_quoted_it(alice, run_on_comm
 
 
 def test_the_next_turn_is_re_embedded_without_the_forgotten_message(alice, run_on_commit):
-    """A turn is embedded with the message it answers; forgetting that message re-embeds the turn."""
+    """A turn is embedded with the message it answers; forgetting that message re-embeds the
+    turn."""
     from chat.services import conversation_start
     from memories.consolidation import memory_forget_matching
     from memories.episodes import turn_embedding_text
 
     conversation = conversation_start(user=alice)
     said = [
-        Message.objects.create(conversation=conversation, role="user", content=text, created_at=timezone.now())
+        Message.objects.create(
+            conversation=conversation, role="user", content=text, created_at=timezone.now()
+        )
         for text in (f"I live in {MARKER}ville.", "What a lovely morning it is.")
     ]
     for message in said:
@@ -193,7 +218,9 @@ def test_the_next_turn_is_re_embedded_without_the_forgotten_message(alice, run_o
     [with_marker] = embed_texts([turn_embedding_text(said[1], said[0])])
     assert _vector_hits([with_marker]) == ["memories_episode.embedding"]
 
-    run_on_commit(memory_forget_matching, user=alice, text=f"User lives in {MARKER}ville", subject="location")
+    run_on_commit(
+        memory_forget_matching, user=alice, text=f"User lives in {MARKER}ville", subject="location"
+    )
 
     [alone] = embed_texts([turn_embedding_text(said[1])])
     assert _vector_hits([with_marker]) == []
@@ -203,10 +230,14 @@ def test_the_next_turn_is_re_embedded_without_the_forgotten_message(alice, run_o
 def _locations(user) -> tuple[list[str], list[str]]:
     """(current, older) location memories' texts, each oldest first."""
     memories = Memory.objects.for_user(user).filter(subject="location").order_by("valid_from", "pk")
-    return [m.text for m in memories if m.valid_until is None], [m.text for m in memories if m.valid_until]
+    return [m.text for m in memories if m.valid_until is None], [
+        m.text for m in memories if m.valid_until
+    ]
 
 
-def test_deleting_the_conversation_of_a_change_brings_back_what_was_true_before(alice, run_on_commit):
+def test_deleting_the_conversation_of_a_change_brings_back_what_was_true_before(
+    alice, run_on_commit
+):
     _say(alice, run_on_commit, "I live in Paris.")
     moved = _say(alice, run_on_commit, "I moved to Berlin.")
     assert _locations(alice) == (["User lives in Berlin"], ["User lives in Paris"])
@@ -215,13 +246,18 @@ def test_deleting_the_conversation_of_a_change_brings_back_what_was_true_before(
 
     assert _locations(alice) == (["User lives in Paris"], [])
     paris = memory_saying("User lives in Paris", user=alice)
-    assert paris.superseded_by is None and paris.revisions.filter(action="restore", actor="user").exists()
-    assert [i.text for i in build_context(alice, "Where do I live?").items if i.type == "memory"][:1] == [
-        "User lives in Paris"
-    ]
+    assert (
+        paris.superseded_by is None
+        and paris.revisions.filter(action="restore", actor="user").exists()
+    )
+    assert [i.text for i in build_context(alice, "Where do I live?").items if i.type == "memory"][
+        :1
+    ] == ["User lives in Paris"]
 
 
-def test_deleting_a_conversation_in_the_middle_of_a_history_keeps_the_history_linked(alice, run_on_commit):
+def test_deleting_a_conversation_in_the_middle_of_a_history_keeps_the_history_linked(
+    alice, run_on_commit
+):
     _say(alice, run_on_commit, "I live in Paris.")
     middle = _say(alice, run_on_commit, "I moved to Berlin.")
     _say(alice, run_on_commit, "I moved to Lisbon.")
@@ -232,7 +268,8 @@ def test_deleting_a_conversation_in_the_middle_of_a_history_keeps_the_history_li
     lisbon = memory_saying("User lives in Lisbon", user=alice)
     assert memory_saying("User lives in Paris", user=alice).superseded_by == lisbon
     revisions = MemoryRevision.objects.filter(memory__user=alice)
-    assert not any("Berlin" in r.old_text + r.new_text for r in revisions)  # the deleted chat's changes went
+    # the deleted chat's changes went
+    assert not any("Berlin" in r.old_text + r.new_text for r in revisions)
 
 
 def _learn(user, text: str, item: ExtractedItem) -> Conversation:
@@ -241,22 +278,34 @@ def _learn(user, text: str, item: ExtractedItem) -> Conversation:
     from memories.consolidation import memory_apply
 
     conversation = conversation_start(user=user)
-    message = Message.objects.create(conversation=conversation, role="user", content=text, created_at=timezone.now())
+    message = Message.objects.create(
+        conversation=conversation, role="user", content=text, created_at=timezone.now()
+    )
     [vector] = embed_texts([item.text])
-    memory_apply(user=user, item=item, embedding=vector, message=message, source="stated", actor="extractor")
+    memory_apply(
+        user=user, item=item, embedding=vector, message=message, source="stated", actor="extractor"
+    )
     return conversation
 
 
-def test_deleting_a_conversation_undoes_what_it_added_to_a_memory_from_elsewhere(alice, run_on_commit):
+def test_deleting_a_conversation_undoes_what_it_added_to_a_memory_from_elsewhere(
+    alice, run_on_commit
+):
     _learn(alice, "I work at Acme.", ExtractedItem("fact", "employer", "User works at Acme", 0.8))
-    richer = _learn(alice, "I'm the CTO there.", ExtractedItem("fact", "employer", "User works at Acme as CTO", 0.8))
+    richer = _learn(
+        alice,
+        "I'm the CTO there.",
+        ExtractedItem("fact", "employer", "User works at Acme as CTO", 0.8),
+    )
     [memory] = Memory.objects.for_user(alice)
     assert memory.text == "User works at Acme as CTO"
 
     run_on_commit(conversation_delete, user=alice, conversation=richer)
 
     memory.refresh_from_db()
-    assert memory.text == "User works at Acme" and memory.fingerprint == fingerprint("User works at Acme")
+    assert memory.text == "User works at Acme" and memory.fingerprint == fingerprint(
+        "User works at Acme"
+    )
     revisions = MemoryRevision.objects.filter(memory__user=alice)
     assert not any("CTO" in r.old_text + r.new_text for r in revisions)
     assert memory.revisions.filter(action="undo", actor="user").exists()

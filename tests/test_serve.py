@@ -1,6 +1,6 @@
-"""The start command for real: `manage.py serve` on its own data folder starts the embedded database,
-migrates, runs gunicorn and a Celery worker, serves pages and static files, refuses a second instance,
-and stops everything on Ctrl-C (SIGINT)."""
+"""The start command for real: `manage.py serve` on its own data folder starts the embedded
+database, migrates, runs gunicorn and a Celery worker, serves pages and static files, refuses a
+second instance, and stops everything on Ctrl-C (SIGINT)."""
 
 from __future__ import annotations
 
@@ -55,7 +55,9 @@ def _wait_for_line(process: subprocess.Popen, needle: str, timeout: float) -> li
     raise AssertionError(f"{needle!r} not printed in {timeout}s:\n" + "".join(lines[-60:]))
 
 
-@pytest.mark.skipif(not settings.EMBEDDED_DATABASE, reason="serve is tested on the embedded database")
+@pytest.mark.skipif(
+    not settings.EMBEDDED_DATABASE, reason="serve is tested on the embedded database"
+)
 def test_it_runs_the_product_and_stops_everything_on_ctrl_c(tmp_path):
     port = _free_port()
     server = _serve(tmp_path, port)
@@ -82,6 +84,10 @@ def test_it_runs_the_product_and_stops_everything_on_ctrl_c(tmp_path):
         assert not (tmp_path / "pgdata" / "postmaster.pid").exists()
     finally:
         for process in (server, *children):
-            if process.poll() is None if isinstance(process, subprocess.Popen) else process.is_running():
+            if (
+                process.poll() is None
+                if isinstance(process, subprocess.Popen)
+                else process.is_running()
+            ):
                 process.kill()
         database.stop_embedded_server(tmp_path)

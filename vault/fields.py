@@ -1,10 +1,10 @@
 """A text column stored encrypted with its owner's data key (`vault.keys`).
 
-The model attribute holds plain text; the column holds a token. Encryption happens in `pre_save`, which
-Django calls for `save()` and `bulk_create()`; `QuerySet.update()`/`bulk_update()` would bypass it, so plain
-text reaching the column is refused (VaultError) rather than stored. The column cannot be searched or
-compared in SQL: lookups other than `isnull` are refused too — search goes through the app-maintained
-`search` vectors, dedup through fingerprints."""
+The model attribute holds plain text; the column holds a token. Encryption happens in `pre_save`,
+which Django calls for `save()` and `bulk_create()`; `QuerySet.update()`/`bulk_update()` would
+bypass it, so plain text reaching the column is refused (VaultError) rather than stored. The column
+cannot be searched or compared in SQL: lookups other than `isnull` are refused too — search goes
+through the app-maintained `search` vectors, dedup through fingerprints."""
 
 from __future__ import annotations
 
@@ -19,14 +19,17 @@ from vault import keys
 logger = logging.getLogger(__name__)
 
 ALLOWED_LOOKUPS = {"isnull"}
-# What a value reads as when its data key was destroyed (its owner was forgotten): it cannot come back, and
-# the row can still be shown, exported or erased. Damaged values and missing master keys still raise.
+# What a value reads as when its data key was destroyed (its owner was forgotten): it cannot come
+# back, and the row can still be shown, exported or erased. Damaged values and missing master keys
+# still raise.
 UNREADABLE = "[unreadable: the encryption key of this text was destroyed]"
 
 
 class EncryptedTextField(models.TextField):
     def __init__(self, *args, owner: str = "user_id", **kwargs):
-        self.owner = owner  # dotted path from the instance to its user's id, e.g. "conversation.user_id"
+        self.owner = (
+            owner  # dotted path from the instance to its user's id, e.g. "conversation.user_id"
+        )
         super().__init__(*args, **kwargs)
 
     def deconstruct(self):

@@ -1,12 +1,12 @@
 """Envelope encryption of users' text: one data key per user, wrapped by the master keys.
 
-`encrypt(user_id, text)` → a token `enc1:<key id>:<base64(nonce + AES-256-GCM ciphertext)>`; the header is
-authenticated with it. `decrypt(token)` finds the data key by its id. Key ids are random UUIDs, never
-reused; data keys are unwrapped once per process and kept in memory by key id for at most CACHE_SECONDS
-(so a key destroyed by another process stops working there too); the *current* key of a user is looked
-up in the database on every write, so that a destroyed key is never written with again.
-`destroy_user_key` is crypto-shredding: the ciphertext that survives anywhere (a replica, a dump, a stray
-copy) cannot be read once the key row is gone."""
+`encrypt(user_id, text)` → a token `enc1:<key id>:<base64(nonce + AES-256-GCM ciphertext)>`; the
+header is authenticated with it. `decrypt(token)` finds the data key by its id. Key ids are random
+UUIDs, never reused; data keys are unwrapped once per process and kept in memory by key id for at
+most CACHE_SECONDS (so a key destroyed by another process stops working there too); the *current*
+key of a user is looked up in the database on every write, so that a destroyed key is never written
+with again. `destroy_user_key` is crypto-shredding: the ciphertext that survives anywhere (a
+replica, a dump, a stray copy) cannot be read once the key row is gone."""
 
 from __future__ import annotations
 
@@ -70,13 +70,16 @@ def decrypt(token: str) -> str:
         raise VaultError("a damaged encrypted value") from None
     aead = _key_by_id(key_id)
     try:
-        return aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], f"{PREFIX}{key_id}:".encode()).decode()
+        return aead.decrypt(
+            raw[:NONCE_BYTES], raw[NONCE_BYTES:], f"{PREFIX}{key_id}:".encode()
+        ).decode()
     except InvalidTag:
         raise VaultError(f"the ciphertext under data key {key_id} is damaged") from None
 
 
 def destroy_user_key(user_id: int) -> int:
-    """Delete the user's data key: everything encrypted with it becomes unreadable. Returns how many keys."""
+    """Delete the user's data key: everything encrypted with it becomes unreadable. Returns how many
+    keys."""
     ids = [str(pk) for pk in UserKey.objects.filter(user_id=user_id).values_list("pk", flat=True)]
     UserKey.objects.filter(pk__in=ids).delete()
     with _lock:
@@ -120,7 +123,9 @@ def _create_key(user_id: int) -> tuple[str, AESGCM]:
     master_id, wrapped = _wrap(user_id, data_key)
     try:
         with transaction.atomic():
-            key = UserKey.objects.create(user_id=user_id, wrapped_key=wrapped, master_key_id=master_id)
+            key = UserKey.objects.create(
+                user_id=user_id, wrapped_key=wrapped, master_key_id=master_id
+            )
     except IntegrityError:  # another process made the user's key first: use that one
         key_id = str(UserKey.objects.get(user_id=user_id).pk)
         return key_id, _key_by_id(key_id)
@@ -135,7 +140,11 @@ def _key_by_id(key_id: str) -> AESGCM:
         if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
             _cache.move_to_end(key_id)
             return cached[1]
-    row = UserKey.objects.filter(pk=key_id).values_list("user_id", "wrapped_key", "master_key_id").first()
+    row = (
+        UserKey.objects.filter(pk=key_id)
+        .values_list("user_id", "wrapped_key", "master_key_id")
+        .first()
+    )
     if row is None:
         raise KeyDestroyed(f"data key {key_id} was destroyed")
     user_id, wrapped, master_id = row
@@ -162,9 +171,13 @@ def _unwrap(user_id: int, wrapped: bytes, master_id: str) -> bytes:
     if master is None:
         raise VaultError(f"master key {master_id!r} is not configured (MEMORYWEB_MASTER_KEYS)")
     try:
-        return AESGCM(master).decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], _wrap_context(user_id))
+        return AESGCM(master).decrypt(
+            wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], _wrap_context(user_id)
+        )
     except InvalidTag:
-        raise VaultError(f"the data key of user {user_id} does not unwrap with master key {master_id!r}") from None
+        raise VaultError(
+            f"the data key of user {user_id} does not unwrap with master key {master_id!r}"
+        ) from None
 
 
 def _wrap_context(user_id: int) -> bytes:

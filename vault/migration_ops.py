@@ -1,7 +1,7 @@
 """Migration operations that encrypt (and, backwards, decrypt) an existing text column in place.
 
-They read and write the column with SQL, so they do not depend on the model classes of the time. `rows_sql`
-selects `(id, user id, value)` for every row of the column that is not empty."""
+They read and write the column with SQL, so they do not depend on the model classes of the time.
+`rows_sql` selects `(id, user id, value)` for every row of the column that is not empty."""
 
 from __future__ import annotations
 
@@ -27,6 +27,12 @@ def _decrypt(user_id: int, value: str) -> str:
 def _rewrite(connection, table, column, rows_sql, convert, encrypted: bool) -> None:
     with connection.cursor() as cursor:
         cursor.execute(rows_sql)
-        rows = [(pk, user_id, value) for pk, user_id, value in cursor.fetchall() if keys.is_token(value) == encrypted]
+        rows = [
+            (pk, user_id, value)
+            for pk, user_id, value in cursor.fetchall()
+            if keys.is_token(value) == encrypted
+        ]
         for pk, user_id, value in rows:
-            cursor.execute(f'UPDATE "{table}" SET "{column}" = %s WHERE id = %s', [convert(user_id, value), pk])
+            cursor.execute(
+                f'UPDATE "{table}" SET "{column}" = %s WHERE id = %s', [convert(user_id, value), pk]
+            )

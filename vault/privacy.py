@@ -1,5 +1,5 @@
-"""The vault's share of a user's data: the data key. Its part of the data export says that the user's text
-is encrypted, and with which key (never the key); erasing it destroys the key."""
+"""The vault's share of a user's data: the data key. Its part of the data export says that the
+user's text is encrypted, and with which key (never the key); erasing it destroys the key."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from vault.models import UserKey
 
 @register
 class EncryptionArea(PrivacyArea):
-    """The user's data key. Destroyed last of all the user's data (after what it encrypts), so that copies
-    of their encrypted text elsewhere (a replica, a dump) cannot be read."""
+    """The user's data key. Destroyed last of all the user's data (after what it encrypts), so that
+    copies of their encrypted text elsewhere (a replica, a dump) cannot be read."""
 
     label = "encryption"
 

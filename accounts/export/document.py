@@ -32,8 +32,8 @@ def export_areas() -> list[PrivacyArea]:
 
 
 def export_document(*, user, on_progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Everything kept about `user` as JSON-ready data (datetimes as ISO 8601 strings). `on_progress`
-    gets a percentage (up to 80) after each section."""
+    """Everything kept about `user` as JSON-ready data (datetimes as ISO 8601 strings).
+    `on_progress` gets a percentage (up to 80) after each section."""
     document: dict[str, Any] = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -50,11 +50,13 @@ def export_document(*, user, on_progress: Callable[[int], None] | None = None) -
 
 def export_markdown(document: dict[str, Any]) -> str:
     """The export as a Markdown file for people: the same data as export.json, grouped and labelled.
-    Text the user or the assistant wrote is quoted, with `<` and `>` escaped so no viewer runs it."""
+    Text the user or the assistant wrote is quoted, with `<` and `>` escaped so no viewer runs
+    it."""
     return render_to_string(MARKDOWN_TEMPLATE, _markdown_context(document))
 
 
-# --- The Markdown file's values: every one a string, formatted and escaped for the template -----------
+# --- The Markdown file's values: every one a string, formatted and escaped for the template
+# -----------
 
 
 def _markdown_context(document: dict[str, Any]) -> dict[str, Any]:
@@ -72,7 +74,8 @@ def _markdown_context(document: dict[str, Any]) -> dict[str, Any]:
             "groups": _inline(", ".join(account["groups"])) or "none",
         },
         "memory_settings": _fields(
-            document["memory_settings"], ["memory_enabled", "use_past_chats", "temporary_chat_hours"]
+            document["memory_settings"],
+            ["memory_enabled", "use_past_chats", "temporary_chat_hours"],
         ),
         "consents": [
             {
@@ -164,7 +167,8 @@ def _memory(memory: dict[str, Any], by_id: dict[int, dict[str, Any]]) -> dict[st
         "sources": ", ".join(str(i) for i in memory["source_message_ids"]) or "none",
         "replaced_by": replaced_by,
         "replaces": [
-            {"id": str(older_id), "text": _inline(by_id[older_id]["text"])} for older_id in memory["supersedes"]
+            {"id": str(older_id), "text": _inline(by_id[older_id]["text"])}
+            for older_id in memory["supersedes"]
         ],
         "revisions": [
             {
@@ -196,7 +200,8 @@ def _message(message: dict[str, Any]) -> dict[str, Any]:
     if message["speaker"]:
         who += f" ({_inline(message['speaker'])})"
     recalled = ", ".join(
-        f"memory {r['memory_id']}" if r["memory_id"] else f"episode {r['episode_id']}" for r in message["recalls"]
+        f"memory {r['memory_id']}" if r["memory_id"] else f"episode {r['episode_id']}"
+        for r in message["recalls"]
     )
     return {
         "who": who,

@@ -1,6 +1,6 @@
-"""The export's life: asked for (`export_request`), built by accounts.tasks.build_export with a progress
-percentage (`export_build`), downloaded (`export_archive`) until `expires_at` (EXPORT_LINK_HOURS), then
-expired and its file deleted (`export_expire`, `exports_cleanup`)."""
+"""The export's life: asked for (`export_request`), built by accounts.tasks.build_export with a
+progress percentage (`export_build`), downloaded (`export_archive`) until `expires_at`
+(EXPORT_LINK_HOURS), then expired and its file deleted (`export_expire`, `exports_cleanup`)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ from memoryweb.celery import enqueue
 
 logger = logging.getLogger(__name__)
 
-# A RUNNING export not finished after this was interrupted (its worker died): cleanup marks it failed.
+# A RUNNING export not finished after this was interrupted (its worker died): cleanup marks it
+# failed.
 STALE_AFTER = timedelta(hours=1)
 # A PENDING export this old may have lost its broker message: cleanup queues it again.
 REQUEUE_AFTER = timedelta(minutes=2)
@@ -38,17 +39,20 @@ class ExportExpired(Exception):
 
 
 class ExportNotFound(Exception):
-    """The export has no archive to download: not built yet, failed, or its file is gone (answered 404)."""
+    """The export has no archive to download: not built yet, failed, or its file is gone (answered
+    404)."""
 
 
-# --- Building ---------------------------------------------------------------------------------------
+# --- Building
+# ---------------------------------------------------------------------------------------
 
 
 def export_request(*, user) -> tuple[DataExport, bool]:
     """Ask for a new export of `user`'s data; it is built by a task after commit. While one is still
     being prepared, that one is returned instead (created False)."""
     with transaction.atomic():
-        User.objects.select_for_update().filter(pk=user.pk).first()  # one request at a time per user
+        # one request at a time per user
+        User.objects.select_for_update().filter(pk=user.pk).first()
         if (running := DataExport.objects.for_user(user).in_progress().first()) is not None:
             return running, False
         export = DataExport.objects.create(user=user)
@@ -61,19 +65,21 @@ def _enqueue_build(export_id: int) -> None:
 
 
 def export_build(*, export_id: int) -> bool:
-    """Build a PENDING export: each app's data into export.json + export.md in the zip, with progress.
-    Idempotent: an export already claimed, ready, failed or expired (or gone) is left alone. Returns
-    whether this call built it."""
+    """Build a PENDING export: each app's data into export.json + export.md in the zip, with
+    progress. Idempotent: an export already claimed, ready, failed or expired (or gone) is left
+    alone. Returns whether this call built it."""
     now = timezone.now()
-    claimed = DataExport.objects.filter(pk=export_id, status=DataExport.Status.PENDING, user__is_active=True).update(
-        status=DataExport.Status.RUNNING, started_at=now, progress=1
-    )
+    claimed = DataExport.objects.filter(
+        pk=export_id, status=DataExport.Status.PENDING, user__is_active=True
+    ).update(status=DataExport.Status.RUNNING, started_at=now, progress=1)
     if not claimed:
         return False
     export = DataExport.objects.select_related("user").get(pk=export_id)
     path, partial = export_paths(user_id=export.user_id, token=export.token)
     try:
-        document = export_document(user=export.user, on_progress=lambda p: _progress(export_id, max(p, 1)))
+        document = export_document(
+            user=export.user, on_progress=lambda p: _progress(export_id, max(p, 1))
+        )
         markdown = export_markdown(document)
         _progress(export_id, 90)
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -90,22 +96,29 @@ def export_build(*, export_id: int) -> bool:
         logger.exception("export %s failed", export_id)
         _delete_files(path, partial)
         DataExport.objects.filter(pk=export_id, status=DataExport.Status.RUNNING).update(
-            status=DataExport.Status.FAILED, error="The export could not be built. Please prepare a new one."
+            status=DataExport.Status.FAILED,
+            error="The export could not be built. Please prepare a new one.",
         )
         return False
 
 
 def _progress(export_id: int, percent: int) -> None:
-    if not DataExport.objects.filter(pk=export_id, status=DataExport.Status.RUNNING).update(progress=percent):
+    if not DataExport.objects.filter(pk=export_id, status=DataExport.Status.RUNNING).update(
+        progress=percent
+    ):
         raise ExportCancelled(export_id)
 
 
 def _finish(export: DataExport, path: Path) -> bool:
-    """Mark it ready under the user's row lock, the lock erasure takes: if the export was erased while it
-    was built, delete what was written instead."""
+    """Mark it ready under the user's row lock, the lock erasure takes: if the export was erased
+    while it was built, delete what was written instead."""
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=export.user_id).first()
-        if not DataExport.objects.select_for_update().filter(pk=export.pk, status=DataExport.Status.RUNNING).exists():
+        if (
+            not DataExport.objects.select_for_update()
+            .filter(pk=export.pk, status=DataExport.Status.RUNNING)
+            .exists()
+        ):
             _delete_files(path)
             return False
         now = timezone.now()
@@ -120,7 +133,8 @@ def _finish(export: DataExport, path: Path) -> bool:
     return True
 
 
-# --- Downloading, expiring, cleaning up -------------------------------------------------------------
+# --- Downloading, expiring, cleaning up
+# -------------------------------------------------------------
 
 
 def export_expire(*, export: DataExport) -> None:
@@ -134,8 +148,8 @@ def export_expire(*, export: DataExport) -> None:
 def export_archive(*, export: DataExport) -> tuple[Path, str]:
     """The archive of an export to download, and the file name to give it. An export whose link just
     ran out is expired now (its file deleted: the first late request does what the cleanup would).
-    Raises ExportExpired for an expired export, ExportNotFound for one not ready (pending, failed, file
-    gone)."""
+    Raises ExportExpired for an expired export, ExportNotFound for one not ready (pending, failed,
+    file gone)."""
     if export.status == DataExport.Status.READY and not export.is_downloadable:
         export_expire(export=export)
     if export.status == DataExport.Status.EXPIRED:
@@ -147,36 +161,50 @@ def export_archive(*, export: DataExport) -> tuple[Path, str]:
 
 
 def exports_cleanup(*, now: datetime | None = None) -> dict[str, int]:
-    """Periodic: expire ready exports past `expires_at` (files deleted), fail interrupted or abandoned
-    ones, queue again pending ones whose task may be lost, and delete files no live export owns."""
+    """Periodic: expire ready exports past `expires_at` (files deleted), fail interrupted or
+    abandoned ones, queue again pending ones whose task may be lost, and delete files no live export
+    owns."""
     now = now or timezone.now()
     expired = list(DataExport.objects.filter(status=DataExport.Status.READY, expires_at__lte=now))
     for export in expired:
         export_expire(export=export)
-    interrupted = DataExport.objects.filter(status=DataExport.Status.RUNNING, started_at__lt=now - STALE_AFTER)
+    interrupted = DataExport.objects.filter(
+        status=DataExport.Status.RUNNING, started_at__lt=now - STALE_AFTER
+    )
     abandoned = DataExport.objects.filter(
-        status=DataExport.Status.PENDING, created_at__lt=now - timedelta(hours=settings.EXPORT_LINK_HOURS)
+        status=DataExport.Status.PENDING,
+        created_at__lt=now - timedelta(hours=settings.EXPORT_LINK_HOURS),
     )
     failed = (interrupted | abandoned).update(
-        status=DataExport.Status.FAILED, error="The export was interrupted. Please prepare a new one."
+        status=DataExport.Status.FAILED,
+        error="The export was interrupted. Please prepare a new one.",
     )
     pending = list(
         DataExport.objects.filter(
-            status=DataExport.Status.PENDING, created_at__lt=now - REQUEUE_AFTER, user__is_active=True
+            status=DataExport.Status.PENDING,
+            created_at__lt=now - REQUEUE_AFTER,
+            user__is_active=True,
         ).values_list("pk", flat=True)
     )
     for export_id in pending:
         enqueue(build_export_task, export_id)
-    result = {"expired": len(expired), "failed": failed, "requeued": len(pending), "orphans": _delete_orphans(now)}
+    result = {
+        "expired": len(expired),
+        "failed": failed,
+        "requeued": len(pending),
+        "orphans": _delete_orphans(now),
+    }
     if any(result.values()):
         logger.info("export cleanup: %s", result)
     return result
 
 
 def _delete_orphans(now: datetime) -> int:
-    """Delete files in the exports folder that no running or ready export owns (left by a crash), once
-    older than REQUEUE_AFTER (a build that has just started may not be visible yet)."""
-    live = DataExport.objects.filter(status__in=[DataExport.Status.RUNNING, DataExport.Status.READY])
+    """Delete files in the exports folder that no running or ready export owns (left by a crash),
+    once older than REQUEUE_AFTER (a build that has just started may not be visible yet)."""
+    live = DataExport.objects.filter(
+        status__in=[DataExport.Status.RUNNING, DataExport.Status.READY]
+    )
     tokens = set(live.values_list("token", flat=True))
     old = (now - REQUEUE_AFTER).timestamp()
     deleted = 0

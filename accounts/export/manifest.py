@@ -1,22 +1,22 @@
-"""What the data export holds: its format, the order of its sections, and where each model holding user
-data appears in export.json.
+"""What the data export holds: its format, the order of its sections, and where each model holding
+user data appears in export.json.
 
-Each app exports its own data, as an area of the privacy registry (memoryweb.privacy; `export_user_data`
-in accounts/privacy.py, chat/privacy.py, memories/privacy.py, vault/privacy.py). `EXPORTED_MODELS` says
-where each model holding user data appears in the JSON: the tests walk the models, so a new model with
-user data fails until it is exported and listed here."""
+Each app exports its own data, as an area of the privacy registry (memoryweb.privacy;
+`export_user_data` in accounts/privacy.py, chat/privacy.py, memories/privacy.py, vault/privacy.py).
+`EXPORTED_MODELS` says where each model holding user data appears in the JSON: the tests walk the
+models, so a new model with user data fails until it is exported and listed here."""
 
 from __future__ import annotations
 
 FORMAT = "memoryweb-export"
 FORMAT_VERSION = 1
 
-# The labels of the privacy registry's areas, in the order their sections are exported: each returns a
-# dict of top-level keys of the export. Every registered area must be listed.
+# The labels of the privacy registry's areas, in the order their sections are exported: each returns
+# a dict of top-level keys of the export. Every registered area must be listed.
 SECTION_ORDER: tuple[str, ...] = ("account", "chat", "memories", "encryption")
 
-# Every model holding a user's data (owned through a chain of foreign keys from the user), and where its
-# rows are in export.json: a dotted path, `[]` stepping into each item of a list.
+# Every model holding a user's data (owned through a chain of foreign keys from the user), and where
+# its rows are in export.json: a dotted path, `[]` stepping into each item of a list.
 EXPORTED_MODELS: dict[str, str] = {
     "accounts.User": "account",
     "accounts.User_groups": "account.groups",
@@ -39,19 +39,26 @@ EXPORTED_MODELS: dict[str, str] = {
     "vault.UserKey": "data_key",
 }
 
-# Columns of those models that are not in export.json, and why. Every other column is (tests check it).
-# Columns pointing at the user are implicit everywhere: the whole file is about one user.
+# Columns of those models that are not in export.json, and why. Every other column is (tests check
+# it). Columns pointing at the user are implicit everywhere: the whole file is about one user.
 OMITTED_FIELDS: dict[str, dict[str, str]] = {
     "accounts.User": {"password": "a salted hash, useless outside this server"},
     "accounts.ApiKey": {"hashed_key": "a hash of the key, useless outside this server"},
-    "accounts.DataExport": {"token": "the secret of a download link", "file_name": "a path on the server"},
-    "vault.UserKey": {"wrapped_key": "the key of your text on this server, itself encrypted: useless outside it"},
+    "accounts.DataExport": {
+        "token": "the secret of a download link",
+        "file_name": "a path on the server",
+    },
+    "vault.UserKey": {
+        "wrapped_key": "the key of your text on this server, itself encrypted: useless outside it"
+    },
     "admin.LogEntry": {"object_repr": "the changed object's text, possibly another user's data"},
     "chat.Message": {
         "conversation": "nested under its conversation",
         "queued_at": "when the worker was last asked to process it: its job state, not data about you",
     },
-    "chat.Conversation": {"finalize_queued_at": "when the worker was last asked to finish it: its job state"},
+    "chat.Conversation": {
+        "finalize_queued_at": "when the worker was last asked to finish it: its job state"
+    },
     "chat.Recall": {"message": "nested under its message"},
     "memories.Memory": {
         "fingerprint": "derived: normalised text for de-duplication",

@@ -1,4 +1,5 @@
-"""Baselines ranked over the same turns the system ingested: Okapi BM25, dense cosine (MiniLM), and their RRF.
+"""Baselines ranked over the same turns the system ingested: Okapi BM25, dense cosine (MiniLM), and
+their RRF.
 
 Each ranks one conversation's turns (as the episode text "Speaker: content") for a question.
 """
@@ -28,7 +29,8 @@ def tokenize(text: str) -> list[str]:
 
 
 class BM25:
-    """Okapi BM25 over a fixed list of documents; idf = ln(1 + (N - n + 0.5) / (n + 0.5)), never negative."""
+    """Okapi BM25 over a fixed list of documents; idf = ln(1 + (N - n + 0.5) / (n + 0.5)), never
+    negative."""
 
     def __init__(self, documents: Sequence[str], *, k1: float = 1.5, b: float = 0.75) -> None:
         self.k1, self.b = k1, b
@@ -37,7 +39,9 @@ class BM25:
         self.average_length = (sum(self.lengths) / len(self.lengths)) if self.lengths else 0.0
         frequencies = Counter(term for counts in self.term_counts for term in counts)
         n = len(documents)
-        self.idf = {term: math.log(1 + (n - df + 0.5) / (df + 0.5)) for term, df in frequencies.items()}
+        self.idf = {
+            term: math.log(1 + (n - df + 0.5) / (df + 0.5)) for term, df in frequencies.items()
+        }
 
     def scores(self, query: str) -> list[float]:
         terms = [t for t in tokenize(query) if t in self.idf]
@@ -46,10 +50,13 @@ class BM25:
 
     def _score(self, counts: Counter, length: int, terms: list[str]) -> float:
         norm = self.k1 * (1 - self.b + self.b * length / (self.average_length or 1.0))
-        return sum(self.idf[t] * counts[t] * (self.k1 + 1) / (counts[t] + norm) for t in terms if counts[t])
+        return sum(
+            self.idf[t] * counts[t] * (self.k1 + 1) / (counts[t] + norm) for t in terms if counts[t]
+        )
 
     def rank(self, query: str) -> list[int]:
-        """Indexes of the documents that share a term with the query, best first (ties: document order)."""
+        """Indexes of the documents that share a term with the query, best first (ties: document
+        order)."""
         scores = self.scores(query)
         return sorted((i for i, s in enumerate(scores) if s > 0), key=lambda i: (-scores[i], i))
 
@@ -63,7 +70,8 @@ def embed_all(texts: Sequence[str]) -> np.ndarray:
 
 
 def dense_rank(document_vectors: np.ndarray, query_vector: np.ndarray) -> list[int]:
-    """Indexes of all documents by cosine similarity to the query (vectors are unit length), best first."""
+    """Indexes of all documents by cosine similarity to the query (vectors are unit length), best
+    first."""
     similarities = document_vectors @ query_vector
     return [int(i) for i in np.argsort(-similarities, kind="stable")]
 
@@ -85,7 +93,9 @@ class TurnIndex:
         self.bm25 = BM25(texts)
         self.vectors = embed_all(texts) if dense else None
 
-    def rankings(self, question: str, query_vector: np.ndarray | None, systems: Sequence[str]) -> dict[str, list[str]]:
+    def rankings(
+        self, question: str, query_vector: np.ndarray | None, systems: Sequence[str]
+    ) -> dict[str, list[str]]:
         ranked: dict[str, list[int]] = {}
         if {"bm25", "rrf"} & set(systems):
             ranked["bm25"] = self.bm25.rank(question)

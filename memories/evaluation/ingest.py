@@ -1,8 +1,8 @@
 """Ingesting a LoCoMo conversation as a fresh user, through the product's own memory pipeline.
 
-Each session becomes a Conversation with its original date; each turn a user Message (speaker and dia_id
-kept) processed by `memories.pipeline.message_process`, synchronously; each conversation is then ended and
-finalized by `conversation_finalize`, as the worker would.
+Each session becomes a Conversation with its original date; each turn a user Message (speaker and
+dia_id kept) processed by `memories.pipeline.message_process`, synchronously; each conversation is
+then ended and finalized by `conversation_finalize`, as the worker would.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from memories.evaluation.locomo import Sample, Session
 from memories.models import Episode
 from memories.pipeline import conversation_finalize, message_process
 
-TURN_SPACING = timedelta(seconds=30)  # turn i of a session is stored at the session's time + i × 30 s
+# turn i of a session is stored at the session's time + i × 30 s
+TURN_SPACING = timedelta(seconds=30)
 USERNAME_PREFIX = "locomo-"
 
 
@@ -30,18 +31,27 @@ class IngestedSample:
     user: object
     dia_by_message: dict[int, str]  # Message id → the turn's dia_id
     turns: int
-    ended_at: datetime | None  # the last turn's time (None: no turns): when its questions are asked by default
+    # the last turn's time (None: no turns): when its questions are asked by default
+    ended_at: datetime | None
     turns_without_episode: int  # turns the pipeline kept no episode of (e.g. read as "forget …")
 
 
 def ingest_sample(sample: Sample) -> IngestedSample:
     """A new user holding `sample`'s sessions, every turn processed into memories and episodes."""
-    user = get_user_model().objects.create_user(username=unique_username(sample.sample_id), password=None)
-    # An evaluation user has consented to memory, to every sensitive category (the data set's people talk
-    # about health, beliefs, identity) and turned on the use of past chats (all off by default).
+    user = get_user_model().objects.create_user(
+        username=unique_username(sample.sample_id), password=None
+    )
+    # An evaluation user has consented to memory, to every sensitive category (the data set's people
+    # talk about health, beliefs, identity) and turned on the use of past chats (all off by
+    # default).
     consent_set(user=user, purpose=ConsentRecord.Purpose.MEMORY, granted=True, method="evaluation")
     for category in SensitiveCategory:
-        consent_set(user=user, purpose=ConsentRecord.SENSITIVE_PREFIX + category, granted=True, method="evaluation")
+        consent_set(
+            user=user,
+            purpose=ConsentRecord.SENSITIVE_PREFIX + category,
+            granted=True,
+            method="evaluation",
+        )
     memory_settings_update(user=user, use_past_chats=True)
     dia_by_message: dict[int, str] = {}
     for session in sample.sessions:
@@ -60,13 +70,18 @@ def ingest_sample(sample: Sample) -> IngestedSample:
 
 
 def kept_sample(sample: Sample) -> IngestedSample | None:
-    """`sample` as a run with --keep-users left it: its newest user whose messages are exactly the sample's
-    turns (a run stopped halfway left fewer), read back; None when there is no such user."""
-    users = get_user_model().objects.filter(username__startswith=f"{USERNAME_PREFIX}{sample.sample_id}-")
+    """`sample` as a run with --keep-users left it: its newest user whose messages are exactly the
+    sample's turns (a run stopped halfway left fewer), read back; None when there is no such
+    user."""
+    users = get_user_model().objects.filter(
+        username__startswith=f"{USERNAME_PREFIX}{sample.sample_id}-"
+    )
     user = users.order_by("-date_joined", "-id").first()
     if user is None:
         return None
-    messages = Message.objects.filter(conversation__user=user).values_list("pk", "external_id", "created_at")
+    messages = Message.objects.filter(conversation__user=user).values_list(
+        "pk", "external_id", "created_at"
+    )
     dia_by_message = {pk: dia_id for pk, dia_id, _ in messages}
     if sorted(dia_by_message.values()) != sorted(t.dia_id[:100] for t in sample.turns):
         return None
@@ -115,6 +130,7 @@ def _ingest_session(user, sample_id: str, session: Session) -> dict[int, str]:
 
 
 def delete_users(users: list) -> None:
-    """Erase the benchmark's users and, by cascade, their conversations, messages, memories and episodes."""
+    """Erase the benchmark's users and, by cascade, their conversations, messages, memories and
+    episodes."""
     for user in users:
         user.delete()

@@ -1,6 +1,8 @@
-"""Reading and normalising LoCoMo-format JSON: conversations, their dated sessions of turns, and questions.
+"""Reading and normalising LoCoMo-format JSON: conversations, their dated sessions of turns, and
+questions.
 
-Only the turns and the session dates are read; the data set's observations and summaries are ignored.
+Only the turns and the session dates are read; the data set's observations and summaries are
+ignored.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ CATEGORY_NAMES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-ho
 _SESSION_KEY = re.compile(r"session_(\d+)")
 _DIA_ID = re.compile(r"D:?(\d+):(\d+)", re.I)
 _EVIDENCE_SPLIT = re.compile(r"[;,\s]+")
-_DATE_FORMATS = ("%I:%M %p on %d %B, %Y", "%I:%M %p on %d %B %Y", "%I:%M %p on %d %b, %Y", "%I:%M %p on %d %b %Y")
+_DATE_FORMATS = (
+    "%I:%M %p on %d %B, %Y",
+    "%I:%M %p on %d %B %Y",
+    "%I:%M %p on %d %b, %Y",
+    "%I:%M %p on %d %b %Y",
+)
 
 
 class DatasetError(ValueError):
@@ -95,7 +102,9 @@ def _sessions(conversation: dict, sample_id: str) -> list[Session]:
         except ValueError as exc:
             raise DatasetError(f"{sample_id} session {number}: {exc}") from exc
         turns = [_turn(t) for t in conversation[f"session_{number}"] if isinstance(t, dict)]
-        sessions.append(Session(number=number, started_at=started_at, turns=[t for t in turns if t.content]))
+        sessions.append(
+            Session(number=number, started_at=started_at, turns=[t for t in turns if t.content])
+        )
     return sessions
 
 
@@ -119,7 +128,8 @@ def _turn(raw: dict) -> Turn:
 
 
 def turn_content(text: str, caption: object = None) -> str:
-    """The turn's text; a shared photo is described by its caption, as the data set's own baselines do."""
+    """The turn's text; a shared photo is described by its caption, as the data set's own baselines
+    do."""
     content = text.strip()
     if isinstance(caption, str) and caption.strip():
         content = f"{content} [shares a photo: {caption.strip()}]".strip()
@@ -127,14 +137,16 @@ def turn_content(text: str, caption: object = None) -> str:
 
 
 def normalise_dia_id(raw: str) -> str:
-    """'D:11:26' → 'D11:26', 'D30:05' → 'D30:5', ' d3:4 ' → 'D3:4'; anything else is returned stripped."""
+    """'D:11:26' → 'D11:26', 'D30:05' → 'D30:5', ' d3:4 ' → 'D3:4'; anything else is returned
+    stripped."""
     raw = raw.strip()
     match = _DIA_ID.fullmatch(raw)
     return f"D{int(match.group(1))}:{int(match.group(2))}" if match else raw
 
 
 def normalise_evidence(raw: object) -> list[str]:
-    """A question's evidence as a list of distinct dia_ids; one string may hold several ('D8:6; D9:17')."""
+    """A question's evidence as a list of distinct dia_ids; one string may hold several ('D8:6;
+    D9:17')."""
     values = raw if isinstance(raw, list) else [raw] if isinstance(raw, str) else []
     ids: list[str] = []
     for value in values:

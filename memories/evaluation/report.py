@@ -25,7 +25,11 @@ def format_report(report: dict, ks: Sequence[int]) -> str:
         f"{_num(report['context_sources_mean'])} source turns (budget {report['budget_tokens']} tokens)",
         f"ingest: {report['ingested_turns']} turns in {report['ingest_seconds']} s "
         f"= {_num(report['ingest_turns_per_s'])} turns/s (rules extraction, local embeddings)"
-        + (f"; {report['reused_users']} conversations' users reused" if report["reused_users"] else ""),
+        + (
+            f"; {report['reused_users']} conversations' users reused"
+            if report["reused_users"]
+            else ""
+        ),
     ]
     return "\n".join(lines)
 
@@ -43,14 +47,31 @@ def _table(systems: list[str], summaries: dict, ks: Sequence[int]) -> list[str]:
     for category in categories:
         name = f"{category} {CATEGORY_NAMES.get(int(category), '')}".strip()
         count = summaries[SYSTEM]["by_category"][category]["questions"]
-        rows.append(_row(name, count, [summaries[s]["by_category"][category] for s in systems], ks, label, cell))
+        rows.append(
+            _row(
+                name,
+                count,
+                [summaries[s]["by_category"][category] for s in systems],
+                ks,
+                label,
+                cell,
+            )
+        )
     rows.append("─" * len(subheader))
-    rows.append(_row("all", summaries[SYSTEM]["questions"], [summaries[s] for s in systems], ks, label, cell))
+    rows.append(
+        _row(
+            "all", summaries[SYSTEM]["questions"], [summaries[s] for s in systems], ks, label, cell
+        )
+    )
     return rows
 
 
-def _row(name: str, count: int, summaries: list[dict], ks: Sequence[int], label: int, cell: int) -> str:
-    cells = "".join("".join(f"{_num(s.get(f'recall@{k}'), 3):>{cell}}" for k in ks) + " │" for s in summaries)
+def _row(
+    name: str, count: int, summaries: list[dict], ks: Sequence[int], label: int, cell: int
+) -> str:
+    cells = "".join(
+        "".join(f"{_num(s.get(f'recall@{k}'), 3):>{cell}}" for k in ks) + " │" for s in summaries
+    )
     return f"{name:<{label}}{count:>6}{cells}"
 
 

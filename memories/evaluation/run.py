@@ -1,5 +1,5 @@
-"""One benchmark run: ingest each conversation, ask its questions of `build_context` and of the baselines,
-then summarise recall@k, context latency and size, and ingestion speed."""
+"""One benchmark run: ingest each conversation, ask its questions of `build_context` and of the
+baselines, then summarise recall@k, context latency and size, and ingestion speed."""
 
 from __future__ import annotations
 
@@ -28,8 +28,12 @@ class Options:
     budget_tokens: int = 4000
     baselines: Sequence[str] = ()
     keep_users: bool = False
-    reuse_users: bool = False  # ask the users a --keep-users run left instead of ingesting again (kept too)
-    asked_at: str = "end"  # "end": questions asked as of the conversation's last turn; "now": the clock
+    reuse_users: bool = (
+        False  # ask the users a --keep-users run left instead of ingesting again (kept too)
+    )
+    asked_at: str = (
+        "end"  # "end": questions asked as of the conversation's last turn; "now": the clock
+    )
 
 
 @dataclass
@@ -51,7 +55,9 @@ def scored_questions(sample: Sample) -> list[Question]:
     return [q for q in sample.questions if q.category in SCORED_CATEGORIES]
 
 
-def evaluate(path: Path, samples: list[Sample], options: Options, log: Callable[[str], None] = print) -> dict:
+def evaluate(
+    path: Path, samples: list[Sample], options: Options, log: Callable[[str], None] = print
+) -> dict:
     """Run the benchmark over `samples` and return the report (see bench/README.md for its keys)."""
     embeddings.warm_up()  # load the model before anything is timed
     measurements = Measurements()
@@ -64,7 +70,9 @@ def evaluate(path: Path, samples: list[Sample], options: Options, log: Callable[
                 users.append(ingested.user)
             else:
                 measurements.reused_users += 1
-                log(f"{sample.sample_id}: {ingested.turns} turns of {ingested.user.username} reused")
+                log(
+                    f"{sample.sample_id}: {ingested.turns} turns of {ingested.user.username} reused"
+                )
             measurements.turns += ingested.turns
             measurements.turns_without_episode += ingested.turns_without_episode
             _measure_sample(ingested, options, measurements)
@@ -74,14 +82,18 @@ def evaluate(path: Path, samples: list[Sample], options: Options, log: Callable[
     return _report(path, len(samples), options, measurements)
 
 
-def _ingest(sample: Sample, measurements: Measurements, log: Callable[[str], None]) -> IngestedSample:
+def _ingest(
+    sample: Sample, measurements: Measurements, log: Callable[[str], None]
+) -> IngestedSample:
     """`sample` ingested as a new user, timed."""
     started = time.perf_counter()
     ingested = ingest_sample(sample)
     elapsed = time.perf_counter() - started
     measurements.ingest_seconds += elapsed
     measurements.ingested_turns += ingested.turns
-    log(f"{sample.sample_id}: {ingested.turns} turns ingested in {elapsed:.1f} s as {ingested.user.username}")
+    log(
+        f"{sample.sample_id}: {ingested.turns} turns ingested in {elapsed:.1f} s as {ingested.user.username}"
+    )
     return ingested
 
 
@@ -101,10 +113,13 @@ def _measure_sample(ingested: IngestedSample, options: Options, measurements: Me
         measurements.results.append(QuestionResult(question.category, question.evidence, rankings))
 
 
-def ask(ingested: IngestedSample, question: str, budget_tokens: int, now: datetime) -> tuple[list[str], float, int]:
-    """The dia_ids of the context's source messages (first appearance, no repeats), the build time in ms
-    (query embedding included: the query cache is cleared first) and the context's size in tokens.
-    `now` is the moment the question is asked (what "last week" means, how much importance has faded)."""
+def ask(
+    ingested: IngestedSample, question: str, budget_tokens: int, now: datetime
+) -> tuple[list[str], float, int]:
+    """The dia_ids of the context's source messages (first appearance, no repeats), the build time
+    in ms (query embedding included: the query cache is cleared first) and the context's size in
+    tokens. `now` is the moment the question is asked (what "last week" means, how much importance
+    has faded)."""
     embeddings._embed_query_cached.cache_clear()
     started = time.perf_counter()
     context = build_context(ingested.user, question, budget_tokens=budget_tokens, now=now)
@@ -119,12 +134,18 @@ def ask(ingested: IngestedSample, question: str, budget_tokens: int, now: dateti
     return ranked, elapsed_ms, context.tokens
 
 
-def _baseline_rankings(sample: Sample, questions: list[Question], baselines: Sequence[str]) -> list[dict]:
+def _baseline_rankings(
+    sample: Sample, questions: list[Question], baselines: Sequence[str]
+) -> list[dict]:
     if not baselines or not questions:
         return [{} for _ in questions]
     turns = sample.turns
     dense = bool({"dense", "rrf"} & set(baselines))
-    index = TurnIndex([t.dia_id for t in turns], [f"{t.speaker or 'User'}: {t.content}" for t in turns], dense=dense)
+    index = TurnIndex(
+        [t.dia_id for t in turns],
+        [f"{t.speaker or 'User'}: {t.content}" for t in turns],
+        dense=dense,
+    )
     vectors: list[np.ndarray | None] = [None] * len(questions)
     if dense:
         vectors = list(embed_all([q.text for q in questions]))
@@ -147,7 +168,9 @@ def _report(path: Path, conversations: int, options: Options, m: Measurements) -
         "asked_at": options.asked_at,
         "ingest_seconds": round(m.ingest_seconds, 2),
         "ingested_turns": m.ingested_turns,
-        "ingest_turns_per_s": round(m.ingested_turns / m.ingest_seconds, 2) if m.ingest_seconds else None,
+        "ingest_turns_per_s": round(m.ingested_turns / m.ingest_seconds, 2)
+        if m.ingest_seconds
+        else None,
         "reused_users": m.reused_users,
         "invalid_evidence_ids": m.invalid_evidence_ids,
         "questions_without_evidence": m.questions_without_evidence,

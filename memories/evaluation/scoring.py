@@ -1,4 +1,5 @@
-"""Recall@k of evidence turns, averaged per question, overall and by category; latency percentiles."""
+"""Recall@k of evidence turns, averaged per question, overall and by category; latency
+percentiles."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ class QuestionResult:
 
 
 def recall_at_k(ranked: Sequence[str], evidence: Iterable[str], k: int) -> float:
-    """The share of `evidence` found among the first `k` of `ranked` (duplicates in `ranked` count once)."""
+    """The share of `evidence` found among the first `k` of `ranked` (duplicates in `ranked` count
+    once)."""
     wanted = set(evidence)
     if not wanted:
         raise ValueError("a question without evidence cannot be scored")
@@ -32,13 +34,15 @@ def first_appearance(ids: Iterable[str]) -> list[str]:
 
 
 def summarise(results: list[QuestionResult], system: str, ks: Sequence[int]) -> dict:
-    """{"questions", "recall@k"…, "by_category": {"1": {"questions", "recall@k"…}, …}} for one system."""
+    """{"questions", "recall@k"…, "by_category": {"1": {"questions", "recall@k"…}, …}} for one
+    system."""
     by_category: dict[int, list[QuestionResult]] = defaultdict(list)
     for result in results:
         by_category[result.category].append(result)
     summary = _mean_recalls(results, system, ks)
     summary["by_category"] = {
-        str(category): _mean_recalls(group, system, ks) for category, group in sorted(by_category.items())
+        str(category): _mean_recalls(group, system, ks)
+        for category, group in sorted(by_category.items())
     }
     return summary
 

@@ -1,9 +1,9 @@
 """EXTRACT: memories from a user's message, by the configured language model or by rules offline.
 
 Both paths return `ExtractedItem`s (see `items`); storing them (ADD / UPDATE / SUPERSEDE / NO-OP,
-retract, forget, provenance) is `memories.services`. Modules: `items` (the item and its fingerprint),
-`dates` (relative dates made absolute), `rules` (the offline extractor and its topic modules), `llm`
-(the structured-output call).
+retract, forget, provenance) is `memories.services`. Modules: `items` (the item and its
+fingerprint), `dates` (relative dates made absolute), `rules` (the offline extractor and its topic
+modules), `llm` (the structured-output call).
 """
 
 from __future__ import annotations
@@ -40,14 +40,19 @@ __all__ = [
 
 
 def extract(
-    text: str, history: Sequence[HistoryEntry], *, now: datetime | None = None, message_id: int | None = None
+    text: str,
+    history: Sequence[HistoryEntry],
+    *,
+    now: datetime | None = None,
+    message_id: int | None = None,
 ) -> tuple[list[ExtractedItem], str]:
     """Memories in `text` and the extractor that found them ("llm", "rules" or "rules-fallback").
 
-    `history`: the earlier user messages of the conversation, oldest first, as (message id, text) pairs
-    (plain strings still work, without ids); `now`: the message's time, for relative dates; `message_id`:
-    the message's own id. With a model configured its answer is used; if it fails (timeout, malformed
-    output after retries) the rules run instead, so a message is never left without extraction.
+    `history`: the earlier user messages of the conversation, oldest first, as (message id, text)
+    pairs (plain strings still work, without ids); `now`: the message's time, for relative dates;
+    `message_id`: the message's own id. With a model configured its answer is used; if it fails
+    (timeout, malformed output after retries) the rules run instead, so a message is never left
+    without extraction.
     """
     if ai.is_configured():
         try:

@@ -1,4 +1,5 @@
-"""What the rule modules share: the clause being read, name and place patterns, negation and dates."""
+"""What the rule modules share: the clause being read, name and place patterns, negation and
+dates."""
 
 from __future__ import annotations
 
@@ -29,8 +30,11 @@ NATIONALITIES = frozenset(
     "Filipino Indonesian Malaysian Singaporean Australian Kiwi European Asian Latino Latina Hispanic "
     "Persian Iranian Iraqi Syrian Lebanese Jordanian Saudi Emirati Taiwanese Cuban Venezuelan".split()
 )
-RELIGIONS = frozenset("Catholic Protestant Christian Jewish Muslim Hindu Buddhist Sikh Mormon Atheist Agnostic".split())
-# A place: capitalized words ("New York City", "Frankfurt am Main"), maybe ", Region" ("Portland, Oregon").
+RELIGIONS = frozenset(
+    "Catholic Protestant Christian Jewish Muslim Hindu Buddhist Sikh Mormon Atheist Agnostic".split()
+)
+# A place: capitalized words ("New York City", "Frankfurt am Main"), maybe ", Region" ("Portland,
+# Oregon").
 _WORD = r"[A-Z][\w'.-]*"
 PLACE = (
     r"((?:the\s+)?" + _WORD + r"(?:\s+(?:(?:of|de|da|del|la|le|am|upon|on)\s+)?" + _WORD + r")*"
@@ -42,7 +46,8 @@ ORG_NOUNS = (
     r"pharmacy|newspaper|magazine|publisher|retailer|supermarket|warehouse|library|museum|ministry|council|"
     r"airline|law firm|insurance company|tech company|government"
 )
-# An employer: a capitalized name ("Google", "Acme Corp", "Procter & Gamble") or "a bank", "a small startup".
+# An employer: a capitalized name ("Google", "Acme Corp", "Procter & Gamble") or "a bank", "a small
+# startup".
 EMPLOYER = (
     r"((?:the\s+)?[A-Z][\w&.'-]*(?:\s+(?:&\s+)?[A-Z][\w&.'-]*)*|(?:an?|the)\s+(?:[a-z-]+\s+){0,2}(?:"
     + ORG_NOUNS
@@ -53,12 +58,15 @@ _PAST = re.compile(
     r"flew|took|won|lost|began|became|left|bought|gave|came|wrote|spent)\b|\b(?:was|were)\b",
     re.I,
 )
-_BEFORE_DATE = re.compile(r"\b(on|by|before|until|till|after|since|from|for|through|starting|at|in)\s+$", re.I)
+_BEFORE_DATE = re.compile(
+    r"\b(on|by|before|until|till|after|since|from|for|through|starting|at|in)\s+$", re.I
+)
 
 
 @dataclass(frozen=True)
 class Clause:
-    """One clause of a user's message (a sentence split at "and I", "but my", ";"), with its time."""
+    """One clause of a user's message (a sentence split at "and I", "but my", ";"), with its
+    time."""
 
     text: str
     now: datetime
@@ -73,7 +81,8 @@ class Clause:
 
 
 def is_name(word: str) -> bool:
-    """Whether `word` can be a person's name: capitalized, and not a word like "Sorry" or "Italian"."""
+    """Whether `word` can be a person's name: capitalized, and not a word like "Sorry" or
+    "Italian"."""
     return bool(re.fullmatch(NAME, word)) and word not in NOT_NAMES | NATIONALITIES | RELIGIONS
 
 
@@ -83,12 +92,17 @@ def first_date(clause: Clause, text: str | None = None) -> DateMatch | None:
 
 
 def with_absolute_dates(text: str, clause: Clause) -> tuple[str, dict]:
-    """`text` with its date expressions written as absolute dates, and {"date": ISO} of the first one."""
+    """`text` with its date expressions written as absolute dates, and {"date": ISO} of the first
+    one."""
     matches = find_dates(text, clause.now, past=clause.past)
     for match in reversed(matches):
         before = text[: match.start]
         prep = _BEFORE_DATE.search(before)
-        if prep and prep.group(1).lower() in ("at", "in"):  # "at the end of the month" -> "on 2026-03-31"
+        # "at the end of the month" -> "on 2026-03-31"
+        if prep and prep.group(1).lower() in (
+            "at",
+            "in",
+        ):
             before, prep = before[: prep.start()], None
         text = before + _written(match, after_preposition=bool(prep)) + text[match.end :]
     if not matches:
@@ -100,7 +114,8 @@ def with_absolute_dates(text: str, clause: Clause) -> tuple[str, dict]:
 
 
 def _written(match: DateMatch, *, after_preposition: bool) -> str:
-    """ "on 2026-03-20" ("by 2026-03-20" keeps its preposition), "in April 2026", "in the week of ..."."""
+    """ "on 2026-03-20" ("by 2026-03-20" keeps its preposition), "in April 2026", "in the week of
+    ..."."""
     if match.precision == "month":
         written = f"{match.value:%B %Y}"
     elif match.precision == "year":
@@ -109,4 +124,6 @@ def _written(match: DateMatch, *, after_preposition: bool) -> str:
         written = f"the week of {match.iso}"
     else:
         written = match.iso
-    return written if after_preposition else ("on " if match.precision == "day" else "in ") + written
+    return (
+        written if after_preposition else ("on " if match.precision == "day" else "in ") + written
+    )

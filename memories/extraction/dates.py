@@ -1,15 +1,16 @@
 """Dates in English text, resolved to absolute dates against the time of the message.
 
-Understood: ISO dates; "May 5th", "5 May", "the 5th of May" (with or without a year, and a weekday before);
-"on the 12th"; today, tonight, tomorrow, yesterday, the day after tomorrow; weekdays ("Friday",
-"this Friday", "next Friday", "last Friday"); "this/next weekend"; "in two weeks", "3 days from now",
-"two days ago"; "next week/month/year"; "(by) the end of the week/month/year"; "in May", "in 2027".
+Understood: ISO dates; "May 5th", "5 May", "the 5th of May" (with or without a year, and a weekday
+before); "on the 12th"; today, tonight, tomorrow, yesterday, the day after tomorrow; weekdays
+("Friday", "this Friday", "next Friday", "last Friday"); "this/next weekend"; "in two weeks", "3
+days from now", "two days ago"; "next week/month/year"; "(by) the end of the week/month/year"; "in
+May", "in 2027".
 
-Conventions: a bare weekday ("on Friday") is the next one after today; "this Friday" is the next one on or
-after today; "next Friday" is the Friday of next week (weeks start on Monday); "end of the week" is its
-Friday. A date without a year is the next one on or after today, or, with `past=True` (a sentence in the
-past tense), the last one on or before today. Week, month and year phrases resolve to their first day and
-say so in `precision`.
+Conventions: a bare weekday ("on Friday") is the next one after today; "this Friday" is the next one
+on or after today; "next Friday" is the Friday of next week (weeks start on Monday); "end of the
+week" is its Friday. A date without a year is the next one on or after today, or, with `past=True`
+(a sentence in the past tense), the last one on or before today. Week, month and year phrases
+resolve to their first day and say so in `precision`.
 """
 
 from __future__ import annotations
@@ -75,10 +76,12 @@ def _safe_date(year: int, month: int, day: int) -> date | None:
 
 
 def _month_day(ctx: _Context, month: int, day: int, year: str | None) -> date | None:
-    """A month and day, in the given year or the nearest one in the direction of the sentence's tense."""
+    """A month and day, in the given year or the nearest one in the direction of the sentence's
+    tense."""
     if year:
         return _safe_date(int(year), month, day)
-    for offset in range(0, -5, -1) if ctx.past else range(5):  # five years: room for a February 29th
+    # five years: room for a February 29th
+    for offset in range(0, -5, -1) if ctx.past else range(5):
         candidate = _safe_date(ctx.today.year + offset, month, day)
         if candidate and _on_side(candidate, ctx):
             return candidate
@@ -126,7 +129,14 @@ def _nth(m: re.Match, ctx: _Context) -> tuple[date, str] | None:
     return None
 
 
-_RELATIVE_DAYS = {"today": 0, "tonight": 0, "this": 0, "tomorrow": 1, "yesterday": -1, "last night": -1}
+_RELATIVE_DAYS = {
+    "today": 0,
+    "tonight": 0,
+    "this": 0,
+    "tomorrow": 1,
+    "yesterday": -1,
+    "last night": -1,
+}
 
 
 def _relative_day(m: re.Match, ctx: _Context) -> tuple[date, str]:
@@ -149,7 +159,9 @@ def _weekday(m: re.Match, ctx: _Context) -> tuple[date, str]:
 
 def _weekend(m: re.Match, ctx: _Context) -> tuple[date, str]:
     modifier = (m["modifier"] or "this").lower()
-    return _weekday_date(ctx, 5, modifier if modifier in ("next", "last", "past") else "this"), "day"
+    return _weekday_date(
+        ctx, 5, modifier if modifier in ("next", "last", "past") else "this"
+    ), "day"
 
 
 def _offset(m: re.Match, ctx: _Context) -> tuple[date, str] | None:
@@ -212,8 +224,14 @@ def _pattern(regex: str) -> re.Pattern:
 _PATTERNS: tuple[tuple[re.Pattern, _Handler], ...] = (
     (_pattern(r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})"), _iso),
     (_pattern(_LEAD_WEEKDAY + _MONTH + r"\s+" + _DAY + r"(?!\d)" + _YEAR), _month_then_day),
-    (_pattern(_LEAD_WEEKDAY + r"(?:the\s+)?" + _DAY + r"\s+(?:of\s+)?" + _MONTH + _YEAR), _month_then_day),
-    (_pattern(r"(?:on|by|until|till|before|after|for|from|since)\s+(?P<at>the\s+" + _DAY + ")"), _nth),
+    (
+        _pattern(_LEAD_WEEKDAY + r"(?:the\s+)?" + _DAY + r"\s+(?:of\s+)?" + _MONTH + _YEAR),
+        _month_then_day,
+    ),
+    (
+        _pattern(r"(?:on|by|until|till|before|after|for|from|since)\s+(?P<at>the\s+" + _DAY + ")"),
+        _nth,
+    ),
     (
         _pattern(
             r"(?:the day after tomorrow|the day before yesterday|today|tonight|tomorrow|yesterday|last night"
@@ -221,7 +239,12 @@ _PATTERNS: tuple[tuple[re.Pattern, _Handler], ...] = (
         ),
         _relative_day,
     ),
-    (_pattern(r"(?:(?P<modifier>next|this|last|past|coming|this coming|following)\s+)?(?:the\s+)?weekend"), _weekend),
+    (
+        _pattern(
+            r"(?:(?P<modifier>next|this|last|past|coming|this coming|following)\s+)?(?:the\s+)?weekend"
+        ),
+        _weekend,
+    ),
     (
         _pattern(
             r"(?:(?P<modifier>next|this|last|past|coming|this coming|following)\s+)?"
@@ -233,12 +256,24 @@ _PATTERNS: tuple[tuple[re.Pattern, _Handler], ...] = (
     (_pattern(r"in\s+" + _NUMBER + r"\s+" + _UNIT), _offset),
     (_pattern(_NUMBER + r"\s+" + _UNIT + r"\s+(?P<dir>from now|from today|ago|later)"), _offset),
     (
-        _pattern(r"(?:the\s+)?end\s+of\s+(?:the\s+|(?P<modifier>this|next|last)\s+)?(?P<unit>week|month|year|day)"),
+        _pattern(
+            r"(?:the\s+)?end\s+of\s+(?:the\s+|(?P<modifier>this|next|last)\s+)?(?P<unit>week|month|year|day)"
+        ),
         _end_of,
     ),
-    (_pattern(r"(?P<modifier>next|this|last|the coming|the following)\s+(?P<unit>week|month|year)"), _period),
+    (
+        _pattern(
+            r"(?P<modifier>next|this|last|the coming|the following)\s+(?P<unit>week|month|year)"
+        ),
+        _period,
+    ),
     (_pattern(r"in\s+" + _MONTH + _YEAR), _in_month),
-    (_pattern(r"(?:for|by|until|till|before|after|during|since|from)\s+(?P<at>" + _MONTH + _YEAR + ")"), _in_month),
+    (
+        _pattern(
+            r"(?:for|by|until|till|before|after|during|since|from)\s+(?P<at>" + _MONTH + _YEAR + ")"
+        ),
+        _in_month,
+    ),
     (_pattern(r"(?P<modifier>last|next|this)\s+" + _MONTH), _in_month),
     (_pattern(r"in\s+(?P<year>\d{4})"), _in_year),
 )
@@ -253,10 +288,15 @@ def find_dates(text: str, now: datetime | date, *, past: bool = False) -> list[D
         for m in pattern.finditer(text):
             try:
                 resolved = handler(m, ctx)
-            except (ValueError, OverflowError):  # "in 0000", "in 99999 years": not a date we can hold
+            # "in 0000", "in 99999 years": not a date we can hold
+            except (
+                ValueError,
+                OverflowError,
+            ):
                 continue
             if resolved and resolved[0]:
-                span = m.span("at") if "at" in pattern.groupindex else m.span()  # without the preposition
+                # without the preposition
+                span = m.span("at") if "at" in pattern.groupindex else m.span()
                 found.append(DateMatch(span[0], span[1], resolved[0], resolved[1]))
     found.sort(key=lambda d: (d.start, d.start - d.end))
     result: list[DateMatch] = []
@@ -274,7 +314,11 @@ def resolve_date(phrase: str, now: datetime | date, *, past: bool = False) -> da
     if len(matches) != 1 or matches[0].end != len(phrase):
         return None
     lead = phrase[: matches[0].start]
-    return matches[0].value if re.fullmatch(r"(?:(?:on|by|at|until|till|before|after|for)\s+)?", lead, re.I) else None
+    return (
+        matches[0].value
+        if re.fullmatch(r"(?:(?:on|by|at|until|till|before|after|for)\s+)?", lead, re.I)
+        else None
+    )
 
 
 def month_day_text(value: date) -> str:

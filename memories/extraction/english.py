@@ -14,7 +14,12 @@ _AS_IS = frozenset(
 )
 _CONTRACTIONS = {"m": "am", "re": "are", "ve": "have", "d": "would", "ll": "will"}
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'})
-_NEGATED_AUX = {"don't": "doesn't", "do not": "does not", "haven't": "hasn't", "have not": "has not"}
+_NEGATED_AUX = {
+    "don't": "doesn't",
+    "do not": "does not",
+    "haven't": "hasn't",
+    "have not": "has not",
+}
 _ADVERBS = r"also|really|usually|always|never|still|just|actually|absolutely|totally|often|sometimes|mostly|now"
 _THIRD_PERSON = (
     (r"\b(?:i'm|i am|im|we're|we are)\b", "User is"),
@@ -22,17 +27,24 @@ _THIRD_PERSON = (
     (r"\b(?:i was|we were)\b", "User was"),
     (r"\b(?:i'd|we'd)\b", "User would"),
     (r"\b(?:i'll|we'll|i will|we will)\b", "User will"),
-    (r"\b(?:i|we) (don't|do not|haven't|have not)\b", lambda m: "User " + _NEGATED_AUX[m.group(1).lower()]),
+    (
+        r"\b(?:i|we) (don't|do not|haven't|have not)\b",
+        lambda m: "User " + _NEGATED_AUX[m.group(1).lower()],
+    ),
     (r"\b(?:i|we) (can't|cannot|can|could|didn't|did|won't|must|had)\b", r"User \1"),
-    (r"\b(?:i|we) ((?:(?:" + _ADVERBS + r") )*)(\w+)", lambda m: "User " + m.group(1) + verb_s(m.group(2))),
+    (
+        r"\b(?:i|we) ((?:(?:" + _ADVERBS + r") )*)(\w+)",
+        lambda m: "User " + m.group(1) + verb_s(m.group(2)),
+    ),
     (r"\b(?:my|our)\b", "User's"),
     (r"\b(?:me|myself|us|ourselves)\b", "User"),
 )
 
 
 def normalize(text: str) -> str:
-    """Typographic apostrophes and quotes made plain, whitespace collapsed, and the subject pronouns'
-    contractions spelt out ("I'm" -> "I am", "we've" -> "we have") so that rules need one form."""
+    """Typographic apostrophes and quotes made plain, whitespace collapsed, and the subject
+    pronouns' contractions spelt out ("I'm" -> "I am", "we've" -> "we have") so that rules need one
+    form."""
     text = re.sub(r"\s+", " ", text.translate(_APOSTROPHES)).strip()
     text = re.sub(r"\b([Ii])m\b", r"\1 am", text)
     return re.sub(r"\b(i|we|you|they)'(m|re|ve|d|ll)\b", _expand, text, flags=re.I)
@@ -48,8 +60,8 @@ def clean(text: str) -> str:
 
 
 def verb_s(verb: str) -> str:
-    """The third person singular of a present-tense verb: like -> likes, watch -> watches (a verb in the
-    past tense stays as it is)."""
+    """The third person singular of a present-tense verb: like -> likes, watch -> watches (a verb in
+    the past tense stays as it is)."""
     v = verb.lower()
     if v in _AS_IS:
         return v
@@ -78,7 +90,8 @@ def third_person(clause: str) -> str:
 
 
 def key(phrase: str, max_words: int = 4) -> str:
-    """A stable subject key for a phrase: lower case, no articles or possessives, at most `max_words`."""
+    """A stable subject key for a phrase: lower case, no articles or possessives, at most
+    `max_words`."""
     words = re.findall(r"[a-z0-9][a-z0-9+#&.'-]*", normalize(phrase).lower())
     words = [w.removesuffix("'s").strip(".'-") for w in words]
     words = [w for w in words if w not in KEY_STOP_WORDS]

@@ -1,5 +1,5 @@
-"""Rules for how the user wants to be answered ("always answer in English", "keep answers short") and for
-the words they define ("when I say 'the monolith' I mean our old billing app")."""
+"""Rules for how the user wants to be answered ("always answer in English", "keep answers short")
+and for the words they define ("when I say 'the monolith' I mean our old billing app")."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from .items import ExtractedItem
 _LEAD = r"^(?:please\s+|from now on,?\s+|in (?:the )?future,?\s+|going forward,?\s+|and\s+)*"
 _ALWAYS = re.compile(_LEAD + r"((?:always|never)\s+(?!mind\b).+)$", re.I)
 _DONT = re.compile(
-    _LEAD + r"((?:don't|do not|stop)\s+(?:ever\s+)?(?:using|use|adding|add|including|include|mentioning|mention|"
+    _LEAD
+    + r"((?:don't|do not|stop)\s+(?:ever\s+)?(?:using|use|adding|add|including|include|mentioning|mention|"
     r"suggesting|suggest|recommending|recommend|calling|call|saying|say|writing|write|giving|give|answering|answer|"
     r"replying|reply|responding|respond|apologi[sz]ing|apologi[sz]e|asking|ask|explaining|explain|repeating|repeat|"
     r"summari[sz]ing|summari[sz]e|sending|send)\b.+)$",
@@ -62,8 +63,8 @@ def _topic(text: str) -> str:
 
 
 def instructions(clause: Clause) -> list[ExtractedItem]:
-    """How the user wants to be answered. One subject per topic (language, length, emoji, units, format,
-    tone), so "answer in French" later supersedes "answer in English"."""
+    """How the user wants to be answered. One subject per topic (language, length, emoji, units,
+    format, tone), so "answer in French" later supersedes "answer in English"."""
     text = clause.text
     if m := _PREFER.search(text):
         said = "User prefers " + clean(m.group(1))

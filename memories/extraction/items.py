@@ -1,4 +1,5 @@
-"""What extraction produces: `ExtractedItem`, the subjects that hold one value, and the fingerprint."""
+"""What extraction produces: `ExtractedItem`, the subjects that hold one value, and the
+fingerprint."""
 
 from __future__ import annotations
 
@@ -40,19 +41,19 @@ SINGLE_VALUED_SUBJECTS = frozenset(
 class ExtractedItem:
     """One thing a message says about the user.
 
-    kind: one of KINDS. subject: a short stable key; the same thing always gets the same subject, e.g.
-    "diet", "location", "person:sam:brother", "project:api launch", "taste:jazz", "allergy:peanut",
-    "instruction:language". Subjects in SINGLE_VALUED_SUBJECTS hold one value: a new value uses the same
-    subject so that it supersedes the old one.
-    text: one sentence about "User" in the third person, dates written as absolute ISO dates.
-    op: "add" (a statement), "retract" (no longer true, e.g. "I'm not vegetarian any more": `text` says so
-    and `kind` + `subject` name what it ends; subject "" when the rules cannot tell), or "forget" (the user
-    asks to erase what matches: `text` is the request rewritten as a statement, e.g. "User lives in Paris"
-    for "forget that I live in Paris", "User's address" for "forget my address"; `subject` names the whole
-    subject to erase when the request names one, else "").
-    attributes: structured values, e.g. {"date": "2026-12-04"} for events and deadlines (ISO, absolute),
-    {"status": "done"} for projects.
-    message_id: the message that supports the item, when not the one being processed.
+    kind: one of KINDS. subject: a short stable key; the same thing always gets the same subject,
+    e.g. "diet", "location", "person:sam:brother", "project:api launch", "taste:jazz",
+    "allergy:peanut", "instruction:language". Subjects in SINGLE_VALUED_SUBJECTS hold one value: a
+    new value uses the same subject so that it supersedes the old one. text: one sentence about
+    "User" in the third person, dates written as absolute ISO dates. op: "add" (a statement),
+    "retract" (no longer true, e.g. "I'm not vegetarian any more": `text` says so and `kind` +
+    `subject` name what it ends; subject "" when the rules cannot tell), or "forget" (the user asks
+    to erase what matches: `text` is the request rewritten as a statement, e.g. "User lives in
+    Paris" for "forget that I live in Paris", "User's address" for "forget my address"; `subject`
+    names the whole subject to erase when the request names one, else ""). attributes: structured
+    values, e.g. {"date": "2026-12-04"} for events and deadlines (ISO, absolute), {"status": "done"}
+    for projects. message_id: the message that supports the item, when not the one being
+    processed.
     """
 
     kind: str
@@ -73,8 +74,9 @@ def fingerprint(text: str) -> str:
 
 
 def unique(items: Iterable[ExtractedItem]) -> list[ExtractedItem]:
-    """The items without repeats (same kind, op and statement), in order: forget and retract first, so
-    that a message like "I moved to Berlin, I don't live in Paris any more" ends with the new value."""
+    """The items without repeats (same kind, op and statement), in order: forget and retract first,
+    so that a message like "I moved to Berlin, I don't live in Paris any more" ends with the new
+    value."""
     seen: set[tuple[str, str, str]] = set()
     result = []
     for item in items:

@@ -1,5 +1,5 @@
-"""EXTRACT with a language model: one structured-output call returns every kind of memory, each with its
-confidence, op, absolute date and the id of the message that supports it."""
+"""EXTRACT with a language model: one structured-output call returns every kind of memory, each with
+its confidence, op, absolute date and the id of the message that supports it."""
 
 from __future__ import annotations
 
@@ -40,7 +40,17 @@ EXTRACTION_SCHEMA = {
                     "date": {"type": ["string", "null"]},
                     "status": {"type": ["string", "null"], "enum": [*STATUSES, None]},
                 },
-                "required": ["kind", "subject", "text", "confidence", "pinned", "op", "message_id", "date", "status"],
+                "required": [
+                    "kind",
+                    "subject",
+                    "text",
+                    "confidence",
+                    "pinned",
+                    "op",
+                    "message_id",
+                    "date",
+                    "status",
+                ],
                 "additionalProperties": False,
             },
         }
@@ -78,14 +88,20 @@ For each item:
 
 
 def extract_with_llm(
-    text: str, history: Sequence[HistoryEntry], *, now: datetime | None = None, message_id: int | None = None
+    text: str,
+    history: Sequence[HistoryEntry],
+    *,
+    now: datetime | None = None,
+    message_id: int | None = None,
 ) -> list[ExtractedItem]:
-    """Memories in `text` from the model's structured output. `history` is the earlier user messages of
-    the conversation, oldest first, as (message id, text) pairs (plain strings are accepted, without ids);
-    `now` is the latest message's time and `message_id` its id. Raises llm.LLMError when the model cannot
-    give an answer with an "items" list."""
+    """Memories in `text` from the model's structured output. `history` is the earlier user messages
+    of the conversation, oldest first, as (message id, text) pairs (plain strings are accepted,
+    without ids); `now` is the latest message's time and `message_id` its id. Raises llm.LLMError
+    when the model cannot give an answer with an "items" list."""
     now = now or datetime.now(UTC)
-    earlier = [(entry if isinstance(entry, tuple) else (None, entry)) for entry in history][-HISTORY_MESSAGES:]
+    earlier = [(entry if isinstance(entry, tuple) else (None, entry)) for entry in history][
+        -HISTORY_MESSAGES:
+    ]
     current = message_id if message_id is not None else CURRENT
     messages = [
         {"role": "system", "content": EXTRACTION_PROMPT},
@@ -100,9 +116,14 @@ def extract_with_llm(
 
 
 def _prompt(text: str, earlier: list[tuple[int | None, str]], now: datetime, current: int) -> str:
-    lines = [f"Message time: {now:%A %Y-%m-%d %H:%M %Z}".rstrip(), "", "Earlier messages (context):"]
+    lines = [
+        f"Message time: {now:%A %Y-%m-%d %H:%M %Z}".rstrip(),
+        "",
+        "Earlier messages (context):",
+    ]
     lines += [
-        f"[message {mid}] {t[:HISTORY_CHARS]}" if mid is not None else f"- {t[:HISTORY_CHARS]}" for mid, t in earlier
+        f"[message {mid}] {t[:HISTORY_CHARS]}" if mid is not None else f"- {t[:HISTORY_CHARS]}"
+        for mid, t in earlier
     ]
     if not earlier:
         lines.append("-")
@@ -110,13 +131,15 @@ def _prompt(text: str, earlier: list[tuple[int | None, str]], now: datetime, cur
 
 
 def _validated(raw: object, known_ids: set[int]) -> ExtractedItem | None:
-    """One model item, checked and clamped; a malformed item is skipped (and logged), not guessed at.
-    An op, date, status or message id that is not valid is dropped to its default instead."""
+    """One model item, checked and clamped; a malformed item is skipped (and logged), not guessed
+    at. An op, date, status or message id that is not valid is dropped to its default instead."""
     if not isinstance(raw, dict):
         return None
     kind, text = raw.get("kind"), raw.get("text")
     if kind not in KINDS or not isinstance(text, str) or not text.strip():
-        logger.warning("skipping a malformed extracted item (kind %s)", kind if kind in KINDS else "unknown")
+        logger.warning(
+            "skipping a malformed extracted item (kind %s)", kind if kind in KINDS else "unknown"
+        )
         return None
     op = raw.get("op") if raw.get("op") in OPS else "add"
     subject = raw.get("subject").strip().lower() if isinstance(raw.get("subject"), str) else ""

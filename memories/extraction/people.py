@@ -1,7 +1,7 @@
-"""Rules for the people (and pets) in the user's life: who they are to the user, and what the user says
-about them. Each person's subject is "person:<name>:<relation>" ("person:sam:brother" and
-"person:sam:colleague" are two people), or "person:<relation>" when no name is given; what is said about
-them gets the person's subject plus a topic ("person:sister:diet")."""
+"""Rules for the people (and pets) in the user's life: who they are to the user, and what the user
+says about them. Each person's subject is "person:<name>:<relation>" ("person:sam:brother" and
+"person:sam:colleague" are two people), or "person:<relation>" when no name is given; what is said
+about them gets the person's subject plus a topic ("person:sister:diet")."""
 
 from __future__ import annotations
 
@@ -32,8 +32,16 @@ _RELATIONS = {
     "neighbor": "neighbor", "neighbour": "neighbor", "dog": "dog", "cat": "cat", "puppy": "dog", "kitten": "cat",
     "pet": "pet", "horse": "horse", "rabbit": "rabbit", "parrot": "parrot", "kids": "child", "children": "child",
 }  # fmt: skip
-_REL = r"(?P<rel>(?i:ex-)?(?i:" + "|".join(sorted(map(re.escape, _RELATIONS), key=len, reverse=True)) + r"))"
-_RELS = r"(?P<rel>(?i:" + "|".join(sorted(map(re.escape, _RELATIONS), key=len, reverse=True)) + r")(?i:s)?)"
+_REL = (
+    r"(?P<rel>(?i:ex-)?(?i:"
+    + "|".join(sorted(map(re.escape, _RELATIONS), key=len, reverse=True))
+    + r"))"
+)
+_RELS = (
+    r"(?P<rel>(?i:"
+    + "|".join(sorted(map(re.escape, _RELATIONS), key=len, reverse=True))
+    + r")(?i:s)?)"
+)
 _MOD = r"(?P<mod>(?i:older|younger|little|big|baby|twin|new|old|eldest|oldest|youngest|elder)\s+)?"
 _NAMED = re.compile(
     r"\b(?i:my|our)\s+"
@@ -45,7 +53,12 @@ _NAMED = re.compile(
 )
 _IS_MY = re.compile(r"\b(?P<name>" + NAME + r")(?:\s+is|,)\s+(?i:my)\s+" + _MOD + _REL + r"\b")
 _HAVE_NAMED = re.compile(
-    r"\b(?i:i have)\s+(?i:an?)\s+" + _MOD + _REL + r"(?:\s+(?i:named|called))?\s+(?P<name>" + NAME + r")\b"
+    r"\b(?i:i have)\s+(?i:an?)\s+"
+    + _MOD
+    + _REL
+    + r"(?:\s+(?i:named|called))?\s+(?P<name>"
+    + NAME
+    + r")\b"
 )
 _HAVE = re.compile(
     r"^(?i:i have|i've got|we have|(?:i'm|i am) [\w\s]+? with)\s+(?P<count>(?i:an?|one|two|three|four|five|six|\d))\s+"
@@ -53,7 +66,9 @@ _HAVE = re.compile(
     + _RELS
     + r"\s*$"
 )
-_UNNAMED = re.compile(r"\b(?i:my)\s+" + _MOD + _REL + r"(?=\s*(?:'s|is|lives|works|moved|just|has|was|passed|died)\b)")
+_UNNAMED = re.compile(
+    r"\b(?i:my)\s+" + _MOD + _REL + r"(?=\s*(?:'s|is|lives|works|moved|just|has|was|passed|died)\b)"
+)
 _BROKE_UP = re.compile(
     r"\b(?i:i|we)\s+(?i:(?:just\s+)?(?:broke up with|divorced|split up with|separated from))\s+(?:(?i:my)\s+"
     + _REL
@@ -64,7 +79,12 @@ _BROKE_UP = re.compile(
 _ABOUT = (
     ("occupation", re.compile(r"^\s*(?:is|'s)\s+(?:an?)\s+(?i:" + ROLE + r")\b")),
     ("diet", re.compile(r"^\s*(?:is|'s)\s+(?:an?\s+|strictly\s+)?(?i:" + DIETS + r")\b")),
-    ("location", re.compile(r"^\s*(?:lives|is living|is based|(?:just |recently )?moved)\s+(?:in|to)\s+" + PLACE)),
+    (
+        "location",
+        re.compile(
+            r"^\s*(?:lives|is living|is based|(?:just |recently )?moved)\s+(?:in|to)\s+" + PLACE
+        ),
+    ),
     ("employer", re.compile(r"^\s*(?:works|is working)\s+(?:at|for)\s+" + EMPLOYER)),
     ("allergy", re.compile(r"^\s*(?:is|'s)\s+(?:severely\s+|very\s+)?allergic to ([^,.;!?]+)")),
     ("", re.compile(r"^\s*(?:just\s+|recently\s+)?(?:passed away|died)\b")),
@@ -74,7 +94,9 @@ _BIRTHDAY = re.compile(r"^'s\s+(?:birthday|bday)\s+is\s+(.+)$", re.I)
 
 def is_relation(phrase: str) -> bool:
     """Whether `phrase` names a relation ("sister", "best friend", "kids")."""
-    return singular(phrase.lower().removeprefix("ex-")) in _RELATIONS or phrase.lower() in _RELATIONS
+    return (
+        singular(phrase.lower().removeprefix("ex-")) in _RELATIONS or phrase.lower() in _RELATIONS
+    )
 
 
 def _relation(word: str) -> str:
@@ -87,7 +109,9 @@ def _person(relation: str, name: str = "") -> str:
     return f"person:{name.lower()}:{relation}" if name else f"person:{relation}"
 
 
-def _relationship(subject: str, text: str, confidence: float = 0.85, op: str = "add", **attributes) -> ExtractedItem:
+def _relationship(
+    subject: str, text: str, confidence: float = 0.85, op: str = "add", **attributes
+) -> ExtractedItem:
     return ExtractedItem("relationship", subject, text, confidence, attributes=attributes, op=op)
 
 
@@ -112,7 +136,9 @@ def people(clause: Clause) -> list[ExtractedItem]:
     for subject, m in _mentions(text):
         relation, mod = _relation(m["rel"]), (m["mod"] or "").lower()
         items.append(
-            _relationship(subject, f"User's {mod}{relation} is {m['name']}", relation=relation, name=m["name"])
+            _relationship(
+                subject, f"User's {mod}{relation} is {m['name']}", relation=relation, name=m["name"]
+            )
         )
         if m.re is not _HAVE_NAMED:
             items += _about(subject, text[m.end() :].lstrip(" ,"), clause)
@@ -122,14 +148,16 @@ def people(clause: Clause) -> list[ExtractedItem]:
         count, relation = m["count"].lower(), m["rel"].lower()
         said = f"User has {count} {(m['mod'] or '').lower()}{relation}"
         items.append(
-            _relationship(_person(_relation(relation if relation in _RELATIONS else singular(relation))), said)
+            _relationship(
+                _person(_relation(relation if relation in _RELATIONS else singular(relation))), said
+            )
         )
     return items
 
 
 def _about(subject: str, rest: str, clause: Clause) -> list[ExtractedItem]:
-    """What the rest of the clause says about the person: their job, diet, home, employer, allergies,
-    birthday, or that they died."""
+    """What the rest of the clause says about the person: their job, diet, home, employer,
+    allergies, birthday, or that they died."""
     if m := _BIRTHDAY.search(rest):
         return _birthday(subject, m.group(1), clause)
     for topic, pattern in _ABOUT:
@@ -137,7 +165,9 @@ def _about(subject: str, rest: str, clause: Clause) -> list[ExtractedItem]:
             text, attributes = with_absolute_dates(third_person(clause.text), clause)
             if topic == "allergy":
                 topic = "allergy:" + singular(clean(m.group(1)).lower())
-            return [_relationship(f"{subject}:{topic}" if topic else subject, text, 0.8, **attributes)]
+            return [
+                _relationship(f"{subject}:{topic}" if topic else subject, text, 0.8, **attributes)
+            ]
     return []
 
 

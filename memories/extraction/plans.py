@@ -1,5 +1,5 @@
-"""Rules for time: the user's birthday, projects (with status and deadlines) and events, every date made
-absolute against the message's time ("due next Friday" -> {"date": "2026-03-20"})."""
+"""Rules for time: the user's birthday, projects (with status and deadlines) and events, every date
+made absolute against the message's time ("due next Friday" -> {"date": "2026-03-20"})."""
 
 from __future__ import annotations
 
@@ -31,7 +31,9 @@ _PROJECT = re.compile(
     r"+(?P<what>.+)$",
     re.I,
 )
-_MY_PROJECT = re.compile(r"\bmy (?:current |main |side |new |latest |big )?project is (?P<what>.+)$", re.I)
+_MY_PROJECT = re.compile(
+    r"\bmy (?:current |main |side |new |latest |big )?project is (?P<what>.+)$", re.I
+)
 _STARTED = re.compile(
     r"^(?:i|we) (?:just |recently )?(?:started|began|kicked off) (?:working on |building |writing |a (?:new )?project "
     r"(?:called|named) )(?P<what>.+)$",
@@ -47,7 +49,12 @@ _STATUS = re.compile(
     r"complete|completed|shipped|live|launched|released|on hold|paused|cancelled|canceled)\b",
     re.I,
 )
-_STATUSES = {"on hold": "paused", "paused": "paused", "cancelled": "cancelled", "canceled": "cancelled"}
+_STATUSES = {
+    "on hold": "paused",
+    "paused": "paused",
+    "cancelled": "cancelled",
+    "canceled": "cancelled",
+}
 _STOPPED = re.compile(
     r"^(?:(?:i|we)(?:'m| am|'re| are) (?:no longer|not) working on (?P<a>.+?)(?: any ?more)?|(?:i|"
     r"we) (?:stopped working on|"
@@ -80,7 +87,9 @@ _HAVE_EVENT = re.compile(
     re.I,
 )
 _MY_EVENT = re.compile(
-    r"^(?:my|our|the)\s+(?P<what>(?:[\w'-]+\s+){0,3}?(?:" + _EVENT_NOUNS + r")(?:\s+(?:to|from|with|in|at|for)\s+"
+    r"^(?:my|our|the)\s+(?P<what>(?:[\w'-]+\s+){0,3}?(?:"
+    + _EVENT_NOUNS
+    + r")(?:\s+(?:to|from|with|in|at|for)\s+"
     r"[\w'-]+)?)\s+(?:is|are|was|starts|begins|will be)\b",
     re.I,
 )
@@ -107,19 +116,27 @@ _MOVING_TO = re.compile(r"^(?i:i'm|i am|we're|we are) (?i:moving|relocating) (?i
 
 def _event(what: str, clause: Clause) -> ExtractedItem:
     text, attributes = with_absolute_dates(third_person(clause.text), clause)
-    return ExtractedItem("event", "event:" + key(_without_dates(what, clause)), text, 0.8, attributes=attributes)
+    return ExtractedItem(
+        "event", "event:" + key(_without_dates(what, clause)), text, 0.8, attributes=attributes
+    )
 
 
 def _without_dates(text: str, clause: Clause) -> str:
     """`text` up to its first date, without a dangling preposition ("start my job on")."""
     found = first_date(clause, text)
     text = text[: found.start] if found else text
-    return re.sub(r"(?:\s+(?:on|by|at|in|for|from|until|before|after|this|next|last|the))+\s*$", "", text, flags=re.I)
+    return re.sub(
+        r"(?:\s+(?:on|by|at|in|for|from|until|before|after|this|next|last|the))+\s*$",
+        "",
+        text,
+        flags=re.I,
+    )
 
 
 def events(clause: Clause) -> list[ExtractedItem]:
-    """Things that happen on a date: "I have a dentist appointment tomorrow", "my wedding is on June 12th",
-    "I'm flying to Tokyo next Friday", "we got married last June"; and "I'm moving to Berlin"."""
+    """Things that happen on a date: "I have a dentist appointment tomorrow", "my wedding is on June
+    12th", "I'm flying to Tokyo next Friday", "we got married last June"; and "I'm moving to
+    Berlin"."""
     found = first_date(clause)
     if _MOVING_TO.search(clause.text):
         return [_event("move", clause)]
@@ -132,15 +149,19 @@ def events(clause: Clause) -> list[ExtractedItem]:
 
 
 def birthday(clause: Clause) -> list[ExtractedItem]:
-    """The user's own birthday: "my birthday is on May 5th", "it's my birthday today", "I was born on
-    12 March 1990". Its text says the day (and the year when given); attributes hold the next one."""
+    """The user's own birthday: "my birthday is on May 5th", "it's my birthday today", "I was born
+    on 12 March 1990". Its text says the day (and the year when given); attributes hold the next
+    one."""
     m = _OWN_BIRTHDAY.search(clause.text)
     found = m and first_date(Clause(m["when"] or "today", clause.now))
     if not found:
         return []
     day, year = found.value, re.search(r"\b\d{4}\b", m["when"] or "")
     text = f"User's birthday is {month_day_text(day)}" + (f", {day.year}" if year else "")
-    attributes = {"month_day": f"{day:%m-%d}", "date": _next_occurrence(day, clause.today).isoformat()}
+    attributes = {
+        "month_day": f"{day:%m-%d}",
+        "date": _next_occurrence(day, clause.today).isoformat(),
+    }
     if year:
         attributes["birth_date"] = day.isoformat()
     return [ExtractedItem("fact", "birthday", text, 0.9, attributes=attributes)]
@@ -165,7 +186,11 @@ def _project_key(what: str, clause: Clause) -> str:
     what = _without_dates(what, clause)
     if named := re.search(r"\b(?:called|named)\s+(.+)$", what, re.I):
         what = named.group(1)
-    what = re.split(r"\s+(?:and|but|which|that|because|so|since|while|with my|with our)\s+", clean(what), maxsplit=1)[0]
+    what = re.split(
+        r"\s+(?:and|but|which|that|because|so|since|while|with my|with our)\s+",
+        clean(what),
+        maxsplit=1,
+    )[0]
     return "project:" + key(re.sub(r"^(?:on|for|about)\s+", "", what, flags=re.I))
 
 
@@ -178,13 +203,18 @@ def _project(what: str, clause: Clause, op: str = "add", **attributes) -> list[E
 
 
 def projects(clause: Clause) -> list[ExtractedItem]:
-    """Projects: what the user works on, finished or stopped, and deadlines ("the API launch is due next
-    Friday", "I need to submit the report by the 12th")."""
+    """Projects: what the user works on, finished or stopped, and deadlines ("the API launch is due
+    next Friday", "I need to submit the report by the 12th")."""
     text = clause.text
     if m := _STOPPED.search(text):
         return _project(m["a"] or m["b"], clause, op="retract")
-    if (m := _DUE.search(text) or _MUST.search(text)) and (found := first_date(clause)) and found.start > m.start():
-        if re.search(r"\b(?:" + _EVENT_NOUNS + r")$", _what(m), re.I):  # "the team meeting is scheduled for ..."
+    if (
+        (m := _DUE.search(text) or _MUST.search(text))
+        and (found := first_date(clause))
+        and found.start > m.start()
+    ):
+        # "the team meeting is scheduled for ..."
+        if re.search(r"\b(?:" + _EVENT_NOUNS + r")$", _what(m), re.I):
             return [_event(_what(m), clause)]
         return _project(_what(m), clause)
     if m := _DONE.search(text):
@@ -192,7 +222,8 @@ def projects(clause: Clause) -> list[ExtractedItem]:
     if m := _STATUS.search(text):
         return _project(m["what"], clause, status=_STATUSES.get(m["status"].lower(), "done"))
     if m := _PROJECT.search(text) or _MY_PROJECT.search(text) or _STARTED.search(text):
-        starts_with_date = (found := first_date(clause, m["what"])) and found.start == 0  # "working on Saturday"
+        # "working on Saturday"
+        starts_with_date = (found := first_date(clause, m["what"])) and found.start == 0
         if not starts_with_date:
             return _project(m["what"], clause, status="active")
     return []

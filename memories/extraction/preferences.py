@@ -1,5 +1,6 @@
-"""Rules for what the user eats and likes: diet, allergies, intolerances, foods they avoid, likes and
-dislikes, favourites, with their retractions ("I'm not vegetarian any more", "I no longer like jazz")."""
+"""Rules for what the user eats and likes: diet, allergies, intolerances, foods they avoid, likes
+and dislikes, favourites, with their retractions ("I'm not vegetarian any more", "I no longer like
+jazz")."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ DIETS = (
     r"vegetarian|vegan|pescatarian|pescetarian|flexitarian|keto|paleo|halal|kosher|carnivore|low-carb|plant-based|"
     r"gluten-free|dairy-free"
 )
-_DIET_TEXT = {d: f"User follows a {d} diet" for d in ("keto", "paleo", "low-carb", "gluten-free", "dairy-free")}
+_DIET_TEXT = {
+    d: f"User follows a {d} diet"
+    for d in ("keto", "paleo", "low-carb", "gluten-free", "dairy-free")
+}
 _WE = r"(?:we're|we are|my \w+(?: \w+)? and i are|(?:both|all) of us are)"
 _DIET = re.compile(
     r"\b(?:"
@@ -23,7 +27,9 @@ _DIET = re.compile(
     + r"|i've been|i have been|i've gone|i went|i became|i've become|i'm now|i switched to|i eat|"
     + _WE
     + r")\s+(?:(?:a|an|strictly|fully|now|also|still|completely|100%|full|totally|actually)\s+)*"
-    r"(mostly\s+)?(" + DIETS + r")\b(?!\s+(?:food|restaurant|recipe|option|dish|meal|friend|place))",
+    r"(mostly\s+)?("
+    + DIETS
+    + r")\b(?!\s+(?:food|restaurant|recipe|option|dish|meal|friend|place))",
     re.I,
 )
 _DIET_FOLLOW = re.compile(r"\bi(?:'m| am)? (?:on|follow|eat) an? (" + DIETS + r") diet\b", re.I)
@@ -41,10 +47,15 @@ _ALLERGY = re.compile(
     re.I,
 )
 _HAS_ALLERGY = re.compile(
-    r"\bi have (?:an?|severe|mild|bad)?\s*(?:severe |mild |bad )?([a-z]+(?: [a-z]+)?) allergy\b", re.I
+    r"\bi have (?:an?|severe|mild|bad)?\s*(?:severe |mild |bad )?([a-z]+(?: [a-z]+)?) allergy\b",
+    re.I,
 )
-_NO_ALLERGY = re.compile(r"\b(?:" + IM + r"|i am) (?:no longer|not) allergic to ([^,.;!?]+?)(?: any ?more)?$", re.I)
-_INTOLERANT = re.compile(r"\b(?:" + IM + r"|i am) (lactose|gluten|fructose|histamine)[- ]intolerant\b", re.I)
+_NO_ALLERGY = re.compile(
+    r"\b(?:" + IM + r"|i am) (?:no longer|not) allergic to ([^,.;!?]+?)(?: any ?more)?$", re.I
+)
+_INTOLERANT = re.compile(
+    r"\b(?:" + IM + r"|i am) (lactose|gluten|fructose|histamine)[- ]intolerant\b", re.I
+)
 _CELIAC = re.compile(r"\b(?:" + IM + r" (?:a )?|i have )(?:celiac|coeliac)\b", re.I)
 _GAVE_UP = re.compile(
     r"^i (?:have |recently |just )?(?:gave up|given up|quit|stopped eating|stopped drinking|cut out) (red "
@@ -69,7 +80,8 @@ _NOT_TASTES = re.compile(
     re.I,
 )
 _ADVERBS = (
-    r"(?:(?:really|absolutely|totally|also|still|just|truly|genuinely|do|kind of|kinda|sort of|quite|actually|so)\s+)*"
+    r"(?:(?:really|absolutely|totally|also|still|just|truly|genuinely|do|kind of|kinda|sort of|quite"
+    r"|actually|so)\s+)*"
 )
 _TASTE_VERBS = {
     "love": "loves", "like": "likes", "enjoy": "enjoys", "adore": "adores", "prefer": "prefers", "hate": "hates",
@@ -93,13 +105,17 @@ _NO_TASTE = re.compile(
     r"(.+)|(?:'m|am) (?:not|no longer) into (.+?)(?: any ?more)?)$",
     re.I,
 )
-_FAVORITE = re.compile(r"\bmy (?:all-time |absolute |current )?favou?rite ([a-z]+(?: [a-z]+)?) (?:is|are) (.+)$", re.I)
+_FAVORITE = re.compile(
+    r"\bmy (?:all-time |absolute |current )?favou?rite ([a-z]+(?: [a-z]+)?) (?:is|are) (.+)$", re.I
+)
 _FAVORITE_AFTER = re.compile(
     r"^(.+?) (?:is|are) my (?:all-time |absolute |current )?favou?rite ([a-z]+(?: [a-z]+)?)$", re.I
 )
 
 
-def _preference(subject: str, text: str, confidence: float = 0.85, op: str = "add", **attributes) -> ExtractedItem:
+def _preference(
+    subject: str, text: str, confidence: float = 0.85, op: str = "add", **attributes
+) -> ExtractedItem:
     return ExtractedItem("preference", subject, text, confidence, attributes=attributes, op=op)
 
 
@@ -131,27 +147,44 @@ def allergies(clause: Clause) -> list[ExtractedItem]:
     text = clause.text
     if m := _NO_ALLERGY.search(text):
         return [
-            _preference(f"allergy:{singular(key(t))}", f"User is no longer allergic to {t}", op="retract")
+            _preference(
+                f"allergy:{singular(key(t))}", f"User is no longer allergic to {t}", op="retract"
+            )
             for t in _things(m.group(1))
             if not re.match(r"any|some|every", t, re.I)
         ]
     items = []
     if (m := _ALLERGY.search(text)) and not re.search(r"\bnot\b|n't", text[: m.start()], re.I):
         items += [
-            _preference(f"allergy:{singular(key(t))}", f"User is allergic to {t}", 0.9) for t in _things(m.group(1))
+            _preference(f"allergy:{singular(key(t))}", f"User is allergic to {t}", 0.9)
+            for t in _things(m.group(1))
         ]
-    elif (m := _HAS_ALLERGY.search(text)) and m.group(1).lower() not in ("a", "an", "no", "any", "severe", "mild"):
+    elif (m := _HAS_ALLERGY.search(text)) and m.group(1).lower() not in (
+        "a",
+        "an",
+        "no",
+        "any",
+        "severe",
+        "mild",
+    ):
         thing = m.group(1).lower()
-        items.append(_preference(f"allergy:{singular(key(thing))}", f"User has a {thing} allergy", 0.9))
+        items.append(
+            _preference(f"allergy:{singular(key(thing))}", f"User has a {thing} allergy", 0.9)
+        )
     if m := _INTOLERANT.search(text):
-        items.append(_preference(f"intolerance:{m.group(1).lower()}", f"User is {m.group(1).lower()} intolerant", 0.9))
+        items.append(
+            _preference(
+                f"intolerance:{m.group(1).lower()}", f"User is {m.group(1).lower()} intolerant", 0.9
+            )
+        )
     elif _CELIAC.search(text):
         items.append(_preference("intolerance:gluten", "User has celiac disease", 0.9))
     return items
 
 
 def foods(clause: Clause) -> list[ExtractedItem]:
-    """Foods and drinks the user avoids: "I don't eat pork", "I don't drink", "I can't have dairy"."""
+    """Foods and drinks the user avoids: "I don't eat pork", "I don't drink", "I can't have
+    dairy"."""
     if m := _GAVE_UP.search(clause.text):
         thing = "alcohol" if m.group(1).lower() in ("drinking", "booze") else m.group(1).lower()
         return [_preference(f"food:{key(thing)}", f"User gave up {thing}", 0.85)]
@@ -168,31 +201,48 @@ def foods(clause: Clause) -> list[ExtractedItem]:
         or re.match(r"(?:right|now|today|much|before|after|at|in)\b", thing, re.I)
     ):
         return []
-    negation = re.search(r"\b(don't|do not|never|can't|cannot)\b", clause.text, re.I).group(1).lower()
+    negation = (
+        re.search(r"\b(don't|do not|never|can't|cannot)\b", clause.text, re.I).group(1).lower()
+    )
     negation = {"don't": "doesn't", "do not": "does not"}.get(negation, negation)
-    return [_preference(f"food:{key(t)}", f"User {negation} {verb.lower()} {t}", 0.85) for t in _things(thing)]
+    return [
+        _preference(f"food:{key(t)}", f"User {negation} {verb.lower()} {t}", 0.85)
+        for t in _things(thing)
+    ]
 
 
 def _taste_key(thing: str, verb: str) -> str:
     thing = re.sub(_TIME_QUALIFIERS, "", re.sub(_FILLERS, "", thing, flags=re.I), flags=re.I)
     if verb == "prefer":
-        thing = re.split(r"\s+(?:over|to|rather than|instead of|more than)\s+", thing, maxsplit=1)[0]
+        thing = re.split(r"\s+(?:over|to|rather than|instead of|more than)\s+", thing, maxsplit=1)[
+            0
+        ]
     return "taste:" + key(re.sub(r"^to\s+", "", thing, flags=re.I))
 
 
 def tastes(clause: Clause) -> list[ExtractedItem]:
-    """Likes and dislikes ("I love sushi", "I can't stand jazz", "I'm a big fan of Tolkien"), favourites
-    ("my favorite band is Muse"), and likes that ended ("I don't like jazz any more")."""
+    """Likes and dislikes ("I love sushi", "I can't stand jazz", "I'm a big fan of Tolkien"),
+    favourites ("my favorite band is Muse"), and likes that ended ("I don't like jazz any more")."""
     text = clause.text
     if m := _NO_TASTE.search(text):
         verb = (m.group(1) or m.group(3) or "be into").lower()
         thing = clean(m.group(2) or m.group(4) or m.group(5))
         said = {"like": "likes", "love": "loves", "enjoy": "enjoys", "be into": "is into"}[verb]
-        return [_preference(_taste_key(thing, verb), f"User no longer {said} {thing}", op="retract")]
+        return [
+            _preference(_taste_key(thing, verb), f"User no longer {said} {thing}", op="retract")
+        ]
     if m := _FAVORITE.search(text) or _FAVORITE_AFTER.search(text):
-        category, thing = (m.group(1), m.group(2)) if m.re is _FAVORITE else (m.group(2), m.group(1))
+        category, thing = (
+            (m.group(1), m.group(2)) if m.re is _FAVORITE else (m.group(2), m.group(1))
+        )
         category, thing = clean(category).lower(), clean(thing)
-        return [_preference(f"favorite:{singular(key(category))}", f"User's favorite {category} is {thing}", 0.85)]
+        return [
+            _preference(
+                f"favorite:{singular(key(category))}",
+                f"User's favorite {category} is {thing}",
+                0.85,
+            )
+        ]
     m = _TASTE.search(text)
     if not m or _NOT_TASTES.search(m.group(2)):
         return []

@@ -1,5 +1,6 @@
-"""Rules for who the user is: name, nationality, where they live (and moves), age, relationship status,
-contact details, occupation and employer, with their retractions ("I quit my job at Acme")."""
+"""Rules for who the user is: name, nationality, where they live (and moves), age, relationship
+status, contact details, occupation and employer, with their retractions ("I quit my job at
+Acme")."""
 
 from __future__ import annotations
 
@@ -12,34 +13,47 @@ from .items import ExtractedItem
 _I = r"\b(?i:i|we)"
 _FULL_NAME = r"(" + NAME + r")(?:\s+(" + NAME + r"))?"
 _NAME_IS = re.compile(r"(?:\b(?i:my name is|my name's)|^(?i:name's))\s+" + _FULL_NAME + r"\b")
-_I_AM_NAME = re.compile(r"^(?i:i'm|i am|im|this is)\s+" + _FULL_NAME + r"(?=\s*(?:$|,|\band\b|\bfrom\b|\bhere\b))")
+_I_AM_NAME = re.compile(
+    r"^(?i:i'm|i am|im|this is)\s+" + _FULL_NAME + r"(?=\s*(?:$|,|\band\b|\bfrom\b|\bhere\b))"
+)
 _CALL_ME = re.compile(
     r"^(?i:(?:please\s+)?(?:just\s+)?call me|you can call me|i go by|(?:everyone|people|friends) call me)\s+("
     + NAME
     + r")\b"
 )
-_NATIONALITY = re.compile(r"^(?i:i'm|i am|im)\s+(?:an?\s+)?([A-Z][a-z]+)(?:\s+(?i:citizen))?\s*(?:$|,)")
+_NATIONALITY = re.compile(
+    r"^(?i:i'm|i am|im)\s+(?:an?\s+)?([A-Z][a-z]+)(?:\s+(?i:citizen))?\s*(?:$|,)"
+)
 _LIVE = re.compile(
     _I + r"(?i:\s+(?:currently\s+|now\s+|still\s+|also\s+|actually\s+)?(?:live|reside)"
-    r"|(?:'m|\s+am|'re|\s+are)\s+(?:currently\s+|now\s+)?(?:living|based|located))\s+(?i:in)\s+" + PLACE
+    r"|(?:'m|\s+am|'re|\s+are)\s+(?:currently\s+|now\s+)?(?:living|based|located))\s+(?i:in)\s+"
+    + PLACE
 )
 _MOVED = re.compile(
-    _I + r"(?:'ve|\s+have)?\s+(?i:(?:just|recently|finally|also)\s+)?(?i:moved|relocated)(?:\s+(?i:back|over|here))?"
+    _I
+    + r"(?:'ve|\s+have)?\s+(?i:(?:just|recently|finally|also)\s+)?(?i:moved|relocated)(?:\s+(?i:back|over|here))?"
     r"(?:\s+(?i:from)\s+" + PLACE + r")?\s+(?i:to)\s+" + PLACE
 )
 _NOT_LIVE = re.compile(
-    _I + r"(?i:\s+(?:don't|do not|no longer|no more)\s+live|\s+used to live|(?:'m|\s+am)\s+(?:no longer|not)\s+"
+    _I
+    + r"(?i:\s+(?:don't|do not|no longer|no more)\s+live|\s+used to live|(?:'m|\s+am)\s+(?:no longer|not)\s+"
     r"(?:living|based)|\s+moved (?:away|out) (?:from|of))\s+(?i:in\s+)?" + PLACE
 )
-_FROM = re.compile(_I + r"(?i:'m|\s+am|\s+come|'re|\s+are)\s+(?i:originally\s+)?(?i:from)\s+" + PLACE)
-_GREW_UP = re.compile(_I + r"\s+((?i:grew up|was raised|was born and raised|was born))\s+(?i:in)\s+" + PLACE)
+_FROM = re.compile(
+    _I + r"(?i:'m|\s+am|\s+come|'re|\s+are)\s+(?i:originally\s+)?(?i:from)\s+" + PLACE
+)
+_GREW_UP = re.compile(
+    _I + r"\s+((?i:grew up|was raised|was born and raised|was born))\s+(?i:in)\s+" + PLACE
+)
 _AGE = re.compile(
     r"\b(?:" + IM + r"|i am)\s+(\d{1,3})(?=\s*$|\s*,|\s+and\b|\s+(?:years?|yrs?)\s+old\b|\s+y/?o\b)"
     r"|\bi (?:just |recently )?turned (\d{1,3})\b(?!\s*(?:%|percent|minutes|hours|days|degrees))",
     re.I,
 )
 _STATUS = re.compile(
-    r"\b(?:" + IM + r"|i am|(?:i|we) (?:just |recently )?got|we're|we are)\s+(?:now\s+|happily\s+|recently\s+)?"
+    r"\b(?:"
+    + IM
+    + r"|i am|(?:i|we) (?:just |recently )?got|we're|we are)\s+(?:now\s+|happily\s+|recently\s+)?"
     r"(married|engaged|divorced|single|separated|widowed)\b(?!-)",
     re.I,
 )
@@ -64,7 +78,9 @@ def names(clause: Clause) -> list[ExtractedItem]:
         name = m.group(1) + (f" {m.group(2)}" if m.group(2) and is_name(m.group(2)) else "")
         items.append(_fact("name", f"User's name is {name}", 0.9, name=name))
     if (m := _CALL_ME.search(clause.text)) and is_name(m.group(1)):
-        items.append(_fact("preferred name", f"User prefers to be called {m.group(1)}", 0.9, name=m.group(1)))
+        items.append(
+            _fact("preferred name", f"User prefers to be called {m.group(1)}", 0.9, name=m.group(1))
+        )
     if (m := _NATIONALITY.search(clause.text)) and m.group(1) in NATIONALITIES:
         items.append(_fact("nationality", f"User is {m.group(1)}", 0.85))
     return items
@@ -88,10 +104,18 @@ def places(clause: Clause) -> list[ExtractedItem]:
 def personal(clause: Clause) -> list[ExtractedItem]:
     """Age, relationship status and contact details."""
     text, items = clause.text, []
-    if (m := _AGE.search(text)) and 5 <= int(m.group(1) or m.group(2)) <= 120 and not re.search(r"\bnot\b", text, re.I):
+    if (
+        (m := _AGE.search(text))
+        and 5 <= int(m.group(1) or m.group(2)) <= 120
+        and not re.search(r"\bnot\b", text, re.I)
+    ):
         age = int(m.group(1) or m.group(2))
-        items.append(_fact("age", f"User is {age} years old", age=age, as_of=clause.today.isoformat()))
-    if (m := _STATUS.search(text)) and not re.search(r"\bnot\b|\bno longer\b", text[: m.start(1)], re.I):
+        items.append(
+            _fact("age", f"User is {age} years old", age=age, as_of=clause.today.isoformat())
+        )
+    if (m := _STATUS.search(text)) and not re.search(
+        r"\bnot\b|\bno longer\b", text[: m.start(1)], re.I
+    ):
         items.append(_fact("relationship status", f"User is {m.group(1).lower()}"))
     if m := _ADDRESS.search(text):
         items.append(_fact("address", f"User's address is {clean(m.group(1))}", 0.9))
@@ -130,12 +154,15 @@ _AS_ROLE = re.compile(
     r"(?i:(a|an))\s+(?i:" + ROLE + r")\b"
 )
 _SITUATION = re.compile(
-    r"^(?:" + IM + r"|i am)\s+(?:now\s+|currently\s+)?(retired|self-employed|a freelancer|unemployed|between jobs"
+    r"^(?:"
+    + IM
+    + r"|i am)\s+(?:now\s+|currently\s+)?(retired|self-employed|a freelancer|unemployed|between jobs"
     r"|out of work)\b",
     re.I,
 )
 _WORKS_AT = re.compile(
-    _I + r"\s+(?i:(?:currently|now|still|also)\s+)?(?i:work (?:at|for)|(?:just\s+|recently\s+)?(?:started (?:a new job "
+    _I
+    + r"\s+(?i:(?:currently|now|still|also)\s+)?(?i:work (?:at|for)|(?:just\s+|recently\s+)?(?:started (?:a new job "
     r"|working |my new job )?at|started working for|got a (?:new )?job (?:at|with)|got hired (?:at|by))|(?:am|'m) "
     r"(?:employed|working) (?:at|by|for))\s+" + EMPLOYER
 )
@@ -160,7 +187,9 @@ _LAID_OFF = re.compile(
     r"\b(?i:i)\s+(?i:was|got|have been|'ve been|just got)\s+(?i:laid off|let go|fired|made redundant)"
     r"(?:\s+(?i:from|by|at)\s+" + EMPLOYER + r")?"
 )
-_RETIRED = re.compile(r"\b(?i:i)\s+(?i:just\s+|finally\s+)?(?i:retired)(?:\s+(?i:from)\s+" + EMPLOYER + r")?")
+_RETIRED = re.compile(
+    r"\b(?i:i)\s+(?i:just\s+|finally\s+)?(?i:retired)(?:\s+(?i:from)\s+" + EMPLOYER + r")?"
+)
 
 
 def work(clause: Clause) -> list[ExtractedItem]:
@@ -175,7 +204,9 @@ def work(clause: Clause) -> list[ExtractedItem]:
     elif m := _SITUATION.search(text):
         situation = m.group(1).lower()
         subject = "occupation" if situation == "retired" else "employer"
-        items.append(_fact(subject, f"User is {'self-employed' if 'free' in situation else situation}"))
+        items.append(
+            _fact(subject, f"User is {'self-employed' if 'free' in situation else situation}")
+        )
     if m := _WORKS_AT.search(text):
         items.append(_employer(clean(m.group(1))))
     elif m := _WORKS_IN.search(text):
@@ -196,14 +227,20 @@ def work_ended(clause: Clause) -> list[ExtractedItem]:
     """ "I quit my job at Acme", "I was laid off", "I'm not a teacher any more", "I retired"."""
     text, items = clause.text, []
     if m := _NOT_ROLE.search(text):
-        items.append(_retract("occupation", f"User is no longer {m.group(1).lower()} {clean(m.group(2))}"))
+        items.append(
+            _retract("occupation", f"User is no longer {m.group(1).lower()} {clean(m.group(2))}")
+        )
     if m := _NO_LONGER_AT.search(text) or _QUIT.search(text) or _LAID_OFF.search(text):
         lost = re.search(r"\b(?:lost|laid off|let go|fired|redundant)\b", m.group(0), re.I)
         employer = clean(m.group(1) or "")
         fallback = "User lost their job" if lost else "User left their job"
-        items.append(_retract("employer", f"User no longer works at {employer}" if employer else fallback))
+        items.append(
+            _retract("employer", f"User no longer works at {employer}" if employer else fallback)
+        )
     elif m := _RETIRED.search(text):
         employer = clean(m.group(1) or "")
-        items.append(_retract("employer", f"User retired from {employer}" if employer else "User retired"))
+        items.append(
+            _retract("employer", f"User retired from {employer}" if employer else "User retired")
+        )
         items.append(_fact("occupation", "User is retired"))
     return items

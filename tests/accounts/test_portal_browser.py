@@ -1,10 +1,12 @@
-"""The privacy portal in a real browser, walked as a person would: log in, see what is remembered, correct a
-memory (and find the old text in its history), stop one being used, delete one (password and typed "delete"),
-then prepare an export, wait for its link and download it — with the session only; without it, it is refused.
+"""The privacy portal in a real browser, walked as a person would: log in, see what is remembered,
+correct a memory (and find the old text in its history), stop one being used, delete one (password
+and typed "delete"), then prepare an export, wait for its link and download it — with the session
+only; without it, it is refused.
 
-Drives Debian's headless Chromium through selenium against pytest-django's live server, with the browser
-fixture of tests/chat/test_browser.py. Celery is eager (tests/conftest.py), so the export is built inside
-the request that asks for it; the export page would otherwise reload itself (a Refresh header) until ready.
+Drives Debian's headless Chromium through selenium against pytest-django's live server, with the
+browser fixture of tests/chat/test_browser.py. Celery is eager (tests/conftest.py), so the export is
+built inside the request that asks for it; the export page would otherwise reload itself (a Refresh
+header) until ready.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ from chat.services import chat_turn  # noqa: E402
 from memories.services import memory_remember  # noqa: E402
 from tests.chat import test_browser as chat_browser  # noqa: E402
 
-browser = chat_browser.browser  # the same headless-Chromium fixture (offline selenium, throwaway profile)
+# the same headless-Chromium fixture (offline selenium, throwaway profile)
+browser = chat_browser.browser
 _text = chat_browser._text
 _submit = chat_browser._submit
 
@@ -66,7 +69,9 @@ def _memories(driver) -> dict[str, WebElement]:
 
 
 def _open_remembered(driver, live_server) -> dict[str, WebElement]:
-    driver.find_element(By.CSS_SELECTOR, "header").find_element(By.LINK_TEXT, "What I remember").click()
+    driver.find_element(By.CSS_SELECTOR, "header").find_element(
+        By.LINK_TEXT, "What I remember"
+    ).click()
     _wait(driver).until(EC.url_to_be(live_server.url + "/memories/"))
     _wait(driver).until(EC.presence_of_element_located((By.CSS_SELECTOR, "h1")))
     return _memories(driver)
@@ -127,7 +132,8 @@ def test_the_privacy_portal_in_the_browser(browser, live_server, alice):
     _wait(browser).until(
         lambda d: (
             BICYCLE in (m := _memories(d))
-            and "not used" in [_text(b) for b in m[BICYCLE].find_elements(By.CSS_SELECTOR, ".badge")]
+            and "not used"
+            in [_text(b) for b in m[BICYCLE].find_elements(By.CSS_SELECTOR, ".badge")]
         )
     )
     bicycle = _memories(browser)[BICYCLE]
@@ -147,11 +153,19 @@ def test_the_privacy_portal_in_the_browser(browser, live_server, alice):
     assert PORTO not in _text(browser.find_element(By.TAG_NAME, "main"))
 
     # 6. Export: from the privacy navigation, prepare it and wait for the download link.
-    browser.find_element(By.CSS_SELECTOR, "nav.subnav").find_element(By.LINK_TEXT, "Export my data").click()
+    browser.find_element(By.CSS_SELECTOR, "nav.subnav").find_element(
+        By.LINK_TEXT, "Export my data"
+    ).click()
     _wait(browser).until(EC.url_to_be(live_server.url + "/accounts/privacy/export/"))
     _submit(browser, "prepare-export")
-    link = _wait(browser).until(EC.visibility_of_element_located((By.CSS_SELECTOR, "#exports a.download")))
-    label, href = link.text, link.get_attribute("href")  # a ready export: the page no longer reloads itself
+    link = _wait(browser).until(
+        EC.visibility_of_element_located((By.CSS_SELECTOR, "#exports a.download"))
+    )
+    # a ready export: the page no longer reloads itself
+    label, href = (
+        link.text,
+        link.get_attribute("href"),
+    )
     assert label.startswith("Download"), label
     assert not browser.find_elements(By.CSS_SELECTOR, "#prepare-export[disabled]")
     assert href.startswith(live_server.url + "/accounts/privacy/export/"), href
@@ -169,8 +183,8 @@ def test_the_privacy_portal_in_the_browser(browser, live_server, alice):
     assert BICYCLE in raw
     assert [m for m in document["memories"] if m["text"] == BICYCLE and not m["use_in_context"]]
     assert document["conversations"], "the seeded conversation is exported"
-    # The deleted memory and its history are gone from the memories (the seeded conversation stays, and its
-    # offline reply quotes the memories it used).
+    # The deleted memory and its history are gone from the memories (the seeded conversation stays,
+    # and its offline reply quotes the memories it used).
     memories = json.dumps(document["memories"])
     assert PORTO not in memories and LISBON not in memories, memories
 

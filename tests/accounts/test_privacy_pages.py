@@ -12,16 +12,23 @@ from chat.models import Conversation
 
 def test_it_saves_memory_settings(alice_client, alice):
     response = alice_client.post(
-        "/accounts/privacy/settings/", {"memory_enabled": "", "use_past_chats": "on", "temporary_chat_hours": "6"}
+        "/accounts/privacy/settings/",
+        {"memory_enabled": "", "use_past_chats": "on", "temporary_chat_hours": "6"},
     )
     assert response.status_code == 302
     saved = memory_settings_get(user=alice)
-    assert (saved.memory_enabled, saved.use_past_chats, saved.temporary_chat_hours) == (False, True, 6)
+    assert (saved.memory_enabled, saved.use_past_chats, saved.temporary_chat_hours) == (
+        False,
+        True,
+        6,
+    )
     assert not memory_policy(user=alice).inject
 
 
 def test_it_refuses_out_of_range_hours(alice_client, alice):
-    response = alice_client.post("/accounts/privacy/settings/", {"memory_enabled": "on", "temporary_chat_hours": "0"})
+    response = alice_client.post(
+        "/accounts/privacy/settings/", {"memory_enabled": "on", "temporary_chat_hours": "0"}
+    )
     assert response.status_code == 200 and b"Between 1 and 720" in response.content
 
 
@@ -37,7 +44,9 @@ def test_withdrawing_consent_is_one_click_and_recorded(alice_client, alice):
 
 
 def test_a_sensitive_category_can_be_opted_in(alice_client, alice):
-    alice_client.post("/accounts/privacy/consent/change/", {"purpose": "sensitive:health", "granted": "1"})
+    alice_client.post(
+        "/accounts/privacy/consent/change/", {"purpose": "sensitive:health", "granted": "1"}
+    )
     assert memory_policy(user=alice).sensitive_categories == {"health"}
 
 
@@ -62,10 +71,14 @@ def test_anonymous_users_are_sent_to_log_in(db, url):
 def _conversation_with_memory(user, run_on_commit):
     from chat.services import chat_turn
 
-    return run_on_commit(chat_turn, user=user, conversation=None, text="I live in Lisbon.").conversation
+    return run_on_commit(
+        chat_turn, user=user, conversation=None, text="I live in Lisbon."
+    ).conversation
 
 
-def test_deleting_a_conversation_needs_the_password_and_the_typed_word(alice_client, alice, run_on_commit):
+def test_deleting_a_conversation_needs_the_password_and_the_typed_word(
+    alice_client, alice, run_on_commit
+):
     from memories.models import Memory
 
     conversation = _conversation_with_memory(alice, run_on_commit)
@@ -89,7 +102,9 @@ def test_bob_gets_404_deleting_alices_conversation(alice, bob, run_on_commit):
     client.force_login(bob)
     url = f"/chat/{conversation.pk}/delete/"
     assert client.get(url).status_code == 404
-    assert client.post(url, {"password": "bob-pass-123", "confirmation": "delete"}).status_code == 404
+    assert (
+        client.post(url, {"password": "bob-pass-123", "confirmation": "delete"}).status_code == 404
+    )
     assert Conversation.objects.filter(pk=conversation.pk).exists()
 
 
@@ -104,13 +119,17 @@ def test_forget_everything_page(alice_client, alice, run_on_commit, delete_accou
         in alice_client.post("/accounts/privacy/forget/", {**form, "password": "x"}).content
     )
 
-    alice_client.post("/accounts/privacy/forget/", {**form, "delete_account": "on"} if delete_account else form)
+    alice_client.post(
+        "/accounts/privacy/forget/", {**form, "delete_account": "on"} if delete_account else form
+    )
 
     assert not Conversation.objects.filter(user_id=alice.pk).exists()
     assert User.objects.filter(pk=alice.pk).exists() is not delete_account
 
 
-def test_the_access_log_shows_the_assistant_and_api_reads(alice_client, alice, alice_api, run_on_commit):
+def test_the_access_log_shows_the_assistant_and_api_reads(
+    alice_client, alice, alice_api, run_on_commit
+):
     from chat.services import chat_turn
 
     run_on_commit(chat_turn, user=alice, conversation=None, text="Remember that I'm vegan.")
@@ -129,7 +148,9 @@ def test_the_access_log_is_only_your_own(alice, bob, run_on_commit):
     chat_turn(user=alice, conversation=None, text="hello there")
     client = Client()
     client.force_login(bob)
-    assert b"Nothing has read your memories yet" in client.get("/accounts/privacy/access-log/").content
+    assert (
+        b"Nothing has read your memories yet" in client.get("/accounts/privacy/access-log/").content
+    )
 
 
 def test_pages_send_a_content_security_policy(alice_client):

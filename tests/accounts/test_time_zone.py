@@ -1,4 +1,5 @@
-"""The user's time zone: relative dates, "due soon" and pages follow the user's clock, not the server's."""
+"""The user's time zone: relative dates, "due soon" and pages follow the user's clock, not the
+server's."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ EVENING_UTC = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
 
 def _said(user, text: str, when: datetime) -> Message:
     conversation = Conversation.objects.create(user=user, created_at=when, last_activity_at=when)
-    message = Message.objects.create(conversation=conversation, role="user", content=text, created_at=when)
+    message = Message.objects.create(
+        conversation=conversation, role="user", content=text, created_at=when
+    )
     message_process(message_id=message.pk)
     return message
 
@@ -53,7 +56,9 @@ def test_signup_keeps_the_browsers_zone_and_settings_change_it(db):
     assert dora.time_zone == "Europe/Paris"
 
     settings_form = {"memory_enabled": "on", "temporary_chat_hours": 24}
-    bad = client.post("/accounts/privacy/settings/", {**settings_form, "account-time_zone": "Mars/Olympus"})
+    bad = client.post(
+        "/accounts/privacy/settings/", {**settings_form, "account-time_zone": "Mars/Olympus"}
+    )
     assert bad.status_code == 200 and b"Select a valid choice" in bad.content
     client.post("/accounts/privacy/settings/", {**settings_form, "account-time_zone": "Asia/Tokyo"})
     dora.refresh_from_db()
@@ -69,8 +74,12 @@ def test_an_odd_zone_from_the_browser_falls_back_to_utc(db):
 def test_pages_show_times_on_the_users_clock(alice, alice_client):
     alice.time_zone = "Asia/Kolkata"  # UTC+5:30
     alice.save()
-    conversation = Conversation.objects.create(user=alice, created_at=EVENING_UTC, last_activity_at=EVENING_UTC)
-    Message.objects.create(conversation=conversation, role="user", content="Hello", created_at=EVENING_UTC)
+    conversation = Conversation.objects.create(
+        user=alice, created_at=EVENING_UTC, last_activity_at=EVENING_UTC
+    )
+    Message.objects.create(
+        conversation=conversation, role="user", content="Hello", created_at=EVENING_UTC
+    )
 
     page = alice_client.get(f"/chat/{conversation.pk}/").content.decode()
 
@@ -81,7 +90,9 @@ def test_the_context_counts_days_on_the_users_clock(alice, settings):
     from memories.retrieval import build_context
 
     settings.CONTEXT_MIN_SIMILARITY = 0.99  # only the "due soon" list can bring it
-    tax = make_memory(alice, "The tax return is due", kind="project", attributes={"date": "2026-11-29"})
+    tax = make_memory(
+        alice, "The tax return is due", kind="project", attributes={"date": "2026-11-29"}
+    )
     assert build_context(alice, "hello there", now=EVENING_UTC).memory_ids == []
 
     alice.time_zone = "Pacific/Auckland"

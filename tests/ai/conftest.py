@@ -11,7 +11,8 @@ from tests.ai.openai_server import TIMEOUT, OpenAIServer
 
 @pytest.fixture
 def openai_server(_offline_and_eager, settings):
-    """The server, running; settings' OPENAI_BASE_URL points at it but no key is configured (offline)."""
+    """The server, running; settings' OPENAI_BASE_URL points at it but no key is configured
+    (offline)."""
     server = OpenAIServer().start()
     settings.OPENAI_BASE_URL = server.base_url
     yield server

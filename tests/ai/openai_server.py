@@ -1,10 +1,11 @@
 """A small OpenAI-compatible HTTP server for tests, scripted per test.
 
-It listens on 127.0.0.1 on a free port and implements POST /v1/chat/completions and POST /v1/embeddings
-in OpenAI's JSON format. Each endpoint has a queue of scripted `Reply`s, served first in, first out:
-a JSON body, an HTTP error with OpenAI's error body, a delay (longer than the client's timeout), or a
-malformed body. Every request is recorded (path, headers, parsed JSON body) so tests can assert on what
-the application sent. A request with nothing scripted for it gets HTTP 500 and is listed in `unscripted`.
+It listens on 127.0.0.1 on a free port and implements POST /v1/chat/completions and POST
+/v1/embeddings in OpenAI's JSON format. Each endpoint has a queue of scripted `Reply`s, served first
+in, first out: a JSON body, an HTTP error with OpenAI's error body, a delay (longer than the
+client's timeout), or a malformed body. Every request is recorded (path, headers, parsed JSON body)
+so tests can assert on what the application sent. A request with nothing scripted for it gets HTTP
+500 and is listed in `unscripted`.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ TOO_SLOW = TIMEOUT + 1.5  # a scripted delay the client gives up on
 
 @dataclass(frozen=True)
 class Reply:
-    """One scripted answer. `body` is JSON-serialisable, or a callable given the request's JSON body;
-    `raw` (bytes) is sent as is instead of `body`; `delay` seconds pass before anything is sent."""
+    """One scripted answer. `body` is JSON-serialisable, or a callable given the request's JSON
+    body; `raw` (bytes) is sent as is instead of `body`; `delay` seconds pass before anything is
+    sent."""
 
     status: int = 200
     body: object = None
@@ -55,10 +57,13 @@ class RecordedRequest:
         return self.body.get("messages", []) if isinstance(self.body, dict) else []
 
 
-# --- replies ----------------------------------------------------------------------------------------
+# --- replies
+# ----------------------------------------------------------------------------------------
 
 
-def chat_reply(content: str | None, *, refusal: str | None = None, finish_reason: str = "stop") -> Reply:
+def chat_reply(
+    content: str | None, *, refusal: str | None = None, finish_reason: str = "stop"
+) -> Reply:
     """A chat completion whose one choice says `content` (or refuses)."""
 
     def body(request: dict) -> dict:
@@ -88,26 +93,39 @@ def json_reply(value: object, *, fenced: bool = False) -> Reply:
 
 
 def error_reply(
-    status: int, message: str = "error", *, type_: str = "invalid_request_error", param=None, code=None
+    status: int,
+    message: str = "error",
+    *,
+    type_: str = "invalid_request_error",
+    param=None,
+    code=None,
 ) -> Reply:
-    return Reply(status=status, body={"error": {"message": message, "type": type_, "param": param, "code": code}})
+    return Reply(
+        status=status,
+        body={"error": {"message": message, "type": type_, "param": param, "code": code}},
+    )
 
 
 def delayed(seconds: float, reply: Reply | None = None) -> Reply:
-    """`reply` (a harmless completion by default) sent only after `seconds` — after the client gave up."""
+    """`reply` (a harmless completion by default) sent only after `seconds` — after the client gave
+    up."""
     reply = reply or chat_reply("too late")
     return Reply(reply.status, reply.body, reply.raw, reply.content_type, seconds)
 
 
-def malformed_body(text: str = '{"id": "chatcmpl-broken", "choices": [', content_type="application/json") -> Reply:
+def malformed_body(
+    text: str = '{"id": "chatcmpl-broken", "choices": [', content_type="application/json"
+) -> Reply:
     """An HTTP 200 whose body is not the JSON it claims to be."""
     return Reply(raw=text.encode(), content_type=content_type)
 
 
-def embedding_reply(vectors: Sequence[Sequence[float]], *, indexes: Sequence[int] | None = None) -> Reply:
-    """An embeddings response with `vectors`, encoded as the request asked (float lists, or base64 of
-    little-endian float32 — the `openai` SDK asks for base64 by default). `indexes` lets the data come
-    back in another order than the input's."""
+def embedding_reply(
+    vectors: Sequence[Sequence[float]], *, indexes: Sequence[int] | None = None
+) -> Reply:
+    """An embeddings response with `vectors`, encoded as the request asked (float lists, or base64
+    of little-endian float32 — the `openai` SDK asks for base64 by default). `indexes` lets the data
+    come back in another order than the input's."""
     indexes = list(range(len(vectors))) if indexes is None else list(indexes)
 
     def body(request: dict) -> dict:
@@ -115,7 +133,11 @@ def embedding_reply(vectors: Sequence[Sequence[float]], *, indexes: Sequence[int
         data = []
         for index, vector in zip(indexes, vectors, strict=True):
             values = list(map(float, vector))
-            encoded = base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode() if as_base64 else values
+            encoded = (
+                base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
+                if as_base64
+                else values
+            )
             data.append({"object": "embedding", "index": index, "embedding": encoded})
         return {
             "object": "list",
@@ -127,7 +149,8 @@ def embedding_reply(vectors: Sequence[Sequence[float]], *, indexes: Sequence[int
     return Reply(body=body)
 
 
-# --- the server -------------------------------------------------------------------------------------
+# --- the server
+# -------------------------------------------------------------------------------------
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -143,7 +166,9 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        recorded = RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body, raw)
+        recorded = RecordedRequest(
+            self.path, {k.lower(): v for k, v in self.headers.items()}, body, raw
+        )
         self.server.owner._serve(self, recorded)
 
     def do_GET(self):
@@ -170,7 +195,9 @@ class OpenAIServer:
     def start(self) -> OpenAIServer:
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 

@@ -1,5 +1,5 @@
-"""The chat turn with a model configured (and without one), through the real `openai` client against the
-scripted local server."""
+"""The chat turn with a model configured (and without one), through the real `openai` client against
+the scripted local server."""
 
 from __future__ import annotations
 
@@ -14,7 +14,13 @@ from tests.factories import memories_saying
 
 pytestmark = pytest.mark.django_db
 
-VEGETARIAN = {"kind": "preference", "subject": "diet", "text": "User is vegetarian", "confidence": 0.95, "pinned": True}
+VEGETARIAN = {
+    "kind": "preference",
+    "subject": "diet",
+    "text": "User is vegetarian",
+    "confidence": 0.95,
+    "pinned": True,
+}
 
 
 def _turn(run_on_commit, user, text, conversation=None):
@@ -22,7 +28,9 @@ def _turn(run_on_commit, user, text, conversation=None):
     return run_on_commit(chat_turn, user=user, conversation=conversation, text=text)
 
 
-def test_it_injects_recalled_memory_into_the_system_prompt_and_stores_the_reply(alice, llm_server, run_on_commit):
+def test_it_injects_recalled_memory_into_the_system_prompt_and_stores_the_reply(
+    alice, llm_server, run_on_commit
+):
     llm_server.script_chat(
         chat_reply("Noted, no meat for you."),  # turn 1: the reply
         json_reply({"items": [VEGETARIAN]}),  # turn 1: extraction
@@ -48,7 +56,8 @@ def test_it_injects_recalled_memory_into_the_system_prompt_and_stores_the_reply(
     assert "What you remember about the user" in system["content"]
     assert '"User is vegetarian"' in system["content"]
     assert system["content"].endswith(later.context.text)
-    assert rest == [{"role": "user", "content": "Suggest a dinner"}]  # a new conversation: no history
+    # a new conversation: no history
+    assert rest == [{"role": "user", "content": "Suggest a dinner"}]
     assert extraction_request.response_format_type == "json_schema"
 
     # The model's reply is stored, with the memories it was given.

@@ -1,4 +1,5 @@
-"""The OpenAI-compatible embeddings backend through the real `openai` client against the scripted server."""
+"""The OpenAI-compatible embeddings backend through the real `openai` client against the scripted
+server."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ from chat.services import conversation_start
 from memories.models import Episode, Memory
 from memories.pipeline import message_process
 from memoryweb.ai import embeddings
-from tests.ai.openai_server import TOO_SLOW, Reply, delayed, embedding_reply, error_reply, json_reply
+from tests.ai.openai_server import (
+    TOO_SLOW,
+    Reply,
+    delayed,
+    embedding_reply,
+    error_reply,
+    json_reply,
+)
 from tests.factories import make_memory
 
 DIMS = 384
@@ -105,7 +113,11 @@ def test_it_raises_embeddingerror_on_a_wrong_number_of_vectors(embedding_server)
 
 @pytest.mark.parametrize(
     "reply",
-    [error_reply(400, "dimensions not supported", param="dimensions"), error_reply(500, "boom"), delayed(TOO_SLOW)],
+    [
+        error_reply(400, "dimensions not supported", param="dimensions"),
+        error_reply(500, "boom"),
+        delayed(TOO_SLOW),
+    ],
     ids=["http-400", "http-500", "timeout"],
 )
 def test_it_raises_embeddingerror_when_the_endpoint_fails(embedding_server, reply):
@@ -116,7 +128,9 @@ def test_it_raises_embeddingerror_when_the_endpoint_fails(embedding_server, repl
 
 
 def test_it_raises_embeddingerror_when_the_endpoint_returns_no_vectors(embedding_server):
-    embedding_server.script_embeddings(Reply(body={"object": "list", "data": [], "model": "test-embed"}))
+    embedding_server.script_embeddings(
+        Reply(body={"object": "list", "data": [], "model": "test-embed"})
+    )
 
     with pytest.raises(embeddings.EmbeddingError):
         embeddings.embed_texts(["alpha"])
@@ -126,9 +140,18 @@ def test_it_raises_embeddingerror_when_the_endpoint_returns_no_vectors(embedding
 def test_it_embeds_a_processed_message_and_its_memories_in_one_request(alice, embedding_server):
     conversation = conversation_start(user=alice)
     message = Message.objects.create(
-        conversation=conversation, role=Message.Role.USER, content="I'm vegetarian.", created_at=timezone.now()
+        conversation=conversation,
+        role=Message.Role.USER,
+        content="I'm vegetarian.",
+        created_at=timezone.now(),
     )
-    item = {"kind": "preference", "subject": "diet", "text": "User is vegetarian", "confidence": 0.9, "pinned": False}
+    item = {
+        "kind": "preference",
+        "subject": "diet",
+        "text": "User is vegetarian",
+        "confidence": 0.9,
+        "pinned": False,
+    }
     embedding_server.script_chat(json_reply({"items": [item]}))
     embedding_server.script_embeddings(embedding_reply([_vector(7), _vector(8)]))
 
@@ -142,7 +165,9 @@ def test_it_embeds_a_processed_message_and_its_memories_in_one_request(alice, em
     assert list(memory.embedding) == pytest.approx(_unit(_vector(8)), abs=1e-6)
 
 
-def test_it_builds_context_from_full_text_when_the_query_cannot_be_embedded(embedding_server, alice, settings):
+def test_it_builds_context_from_full_text_when_the_query_cannot_be_embedded(
+    embedding_server, alice, settings
+):
     from memories.retrieval import build_context
 
     make_memory(alice, "The monolith is the old billing app", subject="term:monolith")

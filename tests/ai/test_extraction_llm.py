@@ -1,5 +1,5 @@
-"""Extraction by the model (memories.pipeline.message_process) through the real `openai` client, and the
-rule-based fallback when the model fails: a message is never left without extraction."""
+"""Extraction by the model (memories.pipeline.message_process) through the real `openai` client, and
+the rule-based fallback when the model fails: a message is never left without extraction."""
 
 from __future__ import annotations
 
@@ -20,12 +20,16 @@ pytestmark = pytest.mark.django_db
 
 
 def _say(user, *texts: str, conversation=None) -> Message:
-    """Store user messages in one conversation (unprocessed, as the chat turn leaves them); the last one."""
+    """Store user messages in one conversation (unprocessed, as the chat turn leaves them); the last
+    one."""
     conversation = conversation or conversation_start(user=user)
     message = None
     for text in texts:
         message = Message.objects.create(
-            conversation=conversation, role=Message.Role.USER, content=text, created_at=timezone.now()
+            conversation=conversation,
+            role=Message.Role.USER,
+            content=text,
+            created_at=timezone.now(),
         )
     return message
 
@@ -41,7 +45,11 @@ def _assert_processed(message: Message) -> None:
 
 def test_it_stores_the_models_items_with_their_confidence_pin_and_provenance(alice, llm_server):
     earlier = _say(alice, "We just moved house.")
-    message = _say(alice, "No meat for me, ever. And home is Lisbon these days.", conversation=earlier.conversation)
+    message = _say(
+        alice,
+        "No meat for me, ever. And home is Lisbon these days.",
+        conversation=earlier.conversation,
+    )
     llm_server.script_chat(
         json_reply(
             {
@@ -81,8 +89,18 @@ def test_it_stores_the_models_items_with_their_confidence_pin_and_provenance(ali
     memories = {m.text: m for m in Memory.objects.filter(user=alice)}
     assert set(memories) == {"User eats no meat", "User lives in Lisbon"}
     diet, location = memories["User eats no meat"], memories["User lives in Lisbon"]
-    assert (diet.kind, diet.subject, diet.confidence, diet.pinned) == ("preference", "diet", 0.93, True)
-    assert (location.kind, location.subject, location.confidence, location.pinned) == ("fact", "location", 0.61, False)
+    assert (diet.kind, diet.subject, diet.confidence, diet.pinned) == (
+        "preference",
+        "diet",
+        0.93,
+        True,
+    )
+    assert (location.kind, location.subject, location.confidence, location.pinned) == (
+        "fact",
+        "location",
+        0.61,
+        False,
+    )
     assert diet.importance > location.importance  # pinned memories matter more
     for memory in (diet, location):
         assert memory.source == Memory.Source.STATED
@@ -109,9 +127,21 @@ def test_it_skips_malformed_items_and_keeps_the_valid_ones(alice, llm_server):
                         "confidence": 0.8,
                         "pinned": False,
                     },
-                    {"kind": "fact", "subject": "empty", "text": "   ", "confidence": 0.8, "pinned": False},
+                    {
+                        "kind": "fact",
+                        "subject": "empty",
+                        "text": "   ",
+                        "confidence": 0.8,
+                        "pinned": False,
+                    },
                     {"kind": "fact", "subject": "no text", "confidence": 0.8, "pinned": False},
-                    {"kind": "fact", "subject": "not text", "text": 42, "confidence": 0.8, "pinned": False},
+                    {
+                        "kind": "fact",
+                        "subject": "not text",
+                        "text": 42,
+                        "confidence": 0.8,
+                        "pinned": False,
+                    },
                     "User likes pizza",
                     None,
                     {
@@ -121,7 +151,13 @@ def test_it_skips_malformed_items_and_keeps_the_valid_ones(alice, llm_server):
                         "confidence": "high",
                         "pinned": False,
                     },
-                    {"kind": "fact", "subject": "certain", "text": "User has a job", "confidence": 7, "pinned": False},
+                    {
+                        "kind": "fact",
+                        "subject": "certain",
+                        "text": "User has a job",
+                        "confidence": 7,
+                        "pinned": False,
+                    },
                 ]
             }
         )
@@ -155,7 +191,9 @@ def _assert_rules_fallback(alice, message: Message) -> None:
     _assert_processed(message)
 
 
-def test_it_falls_back_to_the_rules_when_the_model_keeps_returning_malformed_json(alice, llm_server):
+def test_it_falls_back_to_the_rules_when_the_model_keeps_returning_malformed_json(
+    alice, llm_server
+):
     message = _say(alice, "I'm vegetarian.")
     llm_server.script_chat(*[chat_reply('{"items": [{"kind": "preference", ') for _ in range(4)])
 
@@ -168,7 +206,9 @@ def test_it_falls_back_to_the_rules_when_the_model_keeps_returning_malformed_jso
 
 def test_it_falls_back_to_the_rules_when_the_answer_has_no_items_list(alice, llm_server):
     message = _say(alice, "I'm vegetarian.")
-    llm_server.script_chat(json_reply({"memories": [{"kind": "preference", "text": "User eats no meat"}]}))
+    llm_server.script_chat(
+        json_reply({"memories": [{"kind": "preference", "text": "User eats no meat"}]})
+    )
 
     assert message_process(message_id=message.pk) is True
 
@@ -178,7 +218,8 @@ def test_it_falls_back_to_the_rules_when_the_answer_has_no_items_list(alice, llm
 
 def test_it_falls_back_to_the_rules_when_the_model_times_out(alice, llm_server):
     message = _say(alice, "I'm vegetarian.")
-    # Had the client waited for this late answer, the model's "nothing" would have been stored instead.
+    # Had the client waited for this late answer, the model's "nothing" would have been stored
+    # instead.
     llm_server.script_chat(delayed(TOO_SLOW, json_reply({"items": []})))
 
     assert message_process(message_id=message.pk) is True
@@ -196,13 +237,21 @@ def test_it_falls_back_to_the_rules_when_the_http_body_is_malformed(alice, llm_s
     _assert_rules_fallback(alice, message)
 
 
-# --- dates, ops and message ids (extract_with_llm directly, through the same server) ----------------------
+# --- dates, ops and message ids (extract_with_llm directly, through the same server)
+# ----------------------
 
 NOW = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)  # a Tuesday
 
 
 def _item(text: str, **fields) -> dict:
-    return {"kind": "fact", "subject": "", "text": text, "confidence": 0.8, "pinned": False, **fields}
+    return {
+        "kind": "fact",
+        "subject": "",
+        "text": text,
+        "confidence": 0.8,
+        "pinned": False,
+        **fields,
+    }
 
 
 def test_the_prompt_gives_the_message_time_and_the_ids_of_the_messages(llm_server):
@@ -222,7 +271,9 @@ def test_the_prompt_gives_the_message_time_and_the_ids_of_the_messages(llm_serve
         "Latest message [message 15]:\n"
         "The launch is next Friday."
     )
-    schema = request.body["response_format"]["json_schema"]["schema"]["properties"]["items"]["items"]
+    schema = request.body["response_format"]["json_schema"]["schema"]["properties"]["items"][
+        "items"
+    ]
     assert {"op", "message_id", "date", "status"} <= set(schema["required"])
 
 
@@ -239,18 +290,36 @@ def test_it_keeps_valid_dates_ops_statuses_and_cited_ids_and_drops_the_rest(llm_
                         status="active",
                         message_id=15,
                     ),
-                    _item("User moved house", subject="location", message_id=11),  # an earlier message
+                    # an earlier message
+                    _item("User moved house", subject="location", message_id=11),
                     _item("User has boxes", subject="boxes", message_id="12"),  # an id as a string
+                    # a relative date and a made-up id
                     _item(
                         "User's dentist visit",
                         kind="event",
                         subject="event:dentist",
                         date="next friday",
                         message_id=999,
-                    ),  # a relative date and a made-up id
-                    _item("User's exam", kind="event", subject="event:exam", date="2026-02-30", message_id=True),
-                    _item("User finished the thesis", kind="project", subject="project:thesis", status="finished"),
-                    _item("User is no longer vegetarian", kind="preference", subject="diet", op="retract"),
+                    ),
+                    _item(
+                        "User's exam",
+                        kind="event",
+                        subject="event:exam",
+                        date="2026-02-30",
+                        message_id=True,
+                    ),
+                    _item(
+                        "User finished the thesis",
+                        kind="project",
+                        subject="project:thesis",
+                        status="finished",
+                    ),
+                    _item(
+                        "User is no longer vegetarian",
+                        kind="preference",
+                        subject="diet",
+                        op="retract",
+                    ),
                     _item("User lives in Paris", subject="location", op="forget"),
                     _item("User's address", op="forget"),  # forget without a subject keeps none
                     _item("User likes tea", kind="preference", subject="taste:tea", op="delete"),
@@ -275,11 +344,17 @@ def test_it_keeps_valid_dates_ops_statuses_and_cited_ids_and_drops_the_rest(llm_
     assert (dentist.attributes, dentist.message_id) == ({}, None)  # no made-up date, no made-up id
     assert items["User's exam"].attributes == {}
     assert items["User finished the thesis"].attributes == {}
-    assert (items["User is no longer vegetarian"].op, items["User is no longer vegetarian"].subject) == (
+    assert (
+        items["User is no longer vegetarian"].op,
+        items["User is no longer vegetarian"].subject,
+    ) == (
         "retract",
         "diet",
     )
-    assert (items["User lives in Paris"].op, items["User lives in Paris"].subject) == ("forget", "location")
+    assert (items["User lives in Paris"].op, items["User lives in Paris"].subject) == (
+        "forget",
+        "location",
+    )
     assert (items["User's address"].op, items["User's address"].subject) == ("forget", "")
     assert items["User likes tea"].op == "add"  # an unknown op is a statement
     # forget and retract come first, so that a message's new value is applied after what it ends
@@ -287,7 +362,9 @@ def test_it_keeps_valid_dates_ops_statuses_and_cited_ids_and_drops_the_rest(llm_
 
 
 def test_plain_string_history_still_works_without_ids(llm_server):
-    llm_server.script_chat(json_reply({"items": [_item("User lives in Porto", subject="location", message_id=0)]}))
+    llm_server.script_chat(
+        json_reply({"items": [_item("User lives in Porto", subject="location", message_id=0)]})
+    )
 
     [item] = extract_with_llm("I live in Porto.", ["We just moved house."], now=NOW)
 
@@ -299,7 +376,9 @@ def test_plain_string_history_still_works_without_ids(llm_server):
 def test_the_rules_fallback_resolves_dates_against_the_message_time(llm_server):
     llm_server.script_chat(*[chat_reply("not json") for _ in range(4)])
 
-    items, extractor = extract("I have a dentist appointment tomorrow.", [(3, "Hi")], now=NOW, message_id=4)
+    items, extractor = extract(
+        "I have a dentist appointment tomorrow.", [(3, "Hi")], now=NOW, message_id=4
+    )
 
     assert extractor == "rules-fallback"
     [appointment] = items

@@ -31,7 +31,8 @@ def _structured():
     return llm.structured(MESSAGES, name="answer", schema=SCHEMA)
 
 
-# --- complete --------------------------------------------------------------------------------------
+# --- complete
+# --------------------------------------------------------------------------------------
 
 
 def test_it_returns_the_reply_text(llm_server):
@@ -88,7 +89,10 @@ def test_it_raises_llmerror_on_an_empty_reply(llm_server):
 
 MALFORMED_BODIES = pytest.mark.parametrize(
     "reply",
-    [malformed_body(), malformed_body("<html><body>Bad gateway</body></html>", content_type="text/html")],
+    [
+        malformed_body(),
+        malformed_body("<html><body>Bad gateway</body></html>", content_type="text/html"),
+    ],
     ids=["broken-json", "html-page"],
 )
 
@@ -117,7 +121,8 @@ def test_it_refuses_to_call_without_a_key(llm_server, settings):
     assert llm_server.requests == []
 
 
-# --- structured ------------------------------------------------------------------------------------
+# --- structured
+# ------------------------------------------------------------------------------------
 
 
 def test_it_returns_an_object_in_json_schema_mode(llm_server):
@@ -157,7 +162,10 @@ def test_it_raises_llmerror_when_both_modes_are_rejected(llm_server):
 
     with pytest.raises(llm.LLMError, match="No valid structured output"):
         _structured()
-    assert [r.response_format_type for r in llm_server.chat_requests] == ["json_schema", "json_object"]
+    assert [r.response_format_type for r in llm_server.chat_requests] == [
+        "json_schema",
+        "json_object",
+    ]
 
 
 def test_it_does_not_switch_modes_on_a_server_error(llm_server):
@@ -197,13 +205,20 @@ def test_it_retries_a_json_value_that_is_not_an_object(llm_server):
 
 
 def test_it_raises_llmerror_when_json_is_malformed_twice_in_both_modes(llm_server):
-    llm_server.script_chat(*[chat_reply("Sure! Here is your JSON: {answer: hello}") for _ in range(4)])
+    llm_server.script_chat(
+        *[chat_reply("Sure! Here is your JSON: {answer: hello}") for _ in range(4)]
+    )
 
     with pytest.raises(llm.LLMError, match="No valid structured output"):
         _structured()
 
     requests = llm_server.chat_requests
-    assert [r.response_format_type for r in requests] == ["json_schema", "json_schema", "json_object", "json_object"]
+    assert [r.response_format_type for r in requests] == [
+        "json_schema",
+        "json_schema",
+        "json_object",
+        "json_object",
+    ]
     assert requests[1].messages[-1]["content"] == REPAIR
     assert requests[3].messages[-1]["content"] == REPAIR
     assert json.dumps(SCHEMA) in requests[2].messages[-1]["content"]

@@ -21,7 +21,8 @@ from tests.factories import memory_saying
 @pytest.fixture(autouse=True)
 def _fresh_throttle_and_data_dir(settings, tmp_path):
     settings.DATA_DIR = tmp_path
-    # Hundreds of users are made here: a fast hasher (the real one takes a quarter of a second per user).
+    # Hundreds of users are made here: a fast hasher (the real one takes a quarter of a second per
+    # user).
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()
     yield
@@ -30,7 +31,8 @@ def _fresh_throttle_and_data_dir(settings, tmp_path):
 
 @pytest.fixture
 def alice_data(alice, run_on_commit):
-    """Alice's conversation (her message and the reply), the memory learned from it, and a ready export."""
+    """Alice's conversation (her message and the reply), the memory learned from it, and a ready
+    export."""
     turn = run_on_commit(chat_turn, user=alice, conversation=None, text="I live in Lisbon.")
     memory = memory_saying("User lives in Lisbon", user=alice)
     export = ready_export(alice)

@@ -1,6 +1,7 @@
-"""Who may call what, for every endpoint: nobody anonymous (401); the owner (2xx); another user gets 404
-for the owner's objects and none of them in lists; an app without a grant gets 404 everywhere; an app
-whose grant lacks the endpoint's scope gets 403 (endpoints for the user alone are never for apps)."""
+"""Who may call what, for every endpoint: nobody anonymous (401); the owner (2xx); another user gets
+404 for the owner's objects and none of them in lists; an app without a grant gets 404 everywhere;
+an app whose grant lacks the endpoint's scope gets 403 (endpoints for the user alone are never for
+apps)."""
 
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ def _call(client, method, url, body, data):
 def test_every_endpoint_is_listed_here():
     from django.urls import get_resolver
 
-    routes = {str(p.pattern) for p in get_resolver("memoryweb.api_urls").url_patterns} - {""}  # "": the 404
+    # "": the 404
+    routes = {str(p.pattern) for p in get_resolver("memoryweb.api_urls").url_patterns} - {""}
     tested = {u.removeprefix("/api/v1/").split("?")[0] for _, u, *_ in ENDPOINTS}
     as_routes = {
         r.replace("<int:conversation_id>", "{conversation}")
@@ -88,16 +90,21 @@ def test_the_owner_gets_it(alice_api, alice_data, method, url, body, owner_statu
 
 
 @pytest.mark.parametrize(
-    "method, url, body, owner_status, scope", OBJECT_ENDPOINTS, ids=[f"{m} {u}" for m, u, *_ in OBJECT_ENDPOINTS]
+    "method, url, body, owner_status, scope",
+    OBJECT_ENDPOINTS,
+    ids=[f"{m} {u}" for m, u, *_ in OBJECT_ENDPOINTS],
 )
-def test_another_user_gets_404_for_the_owners_objects(alice_data, bob_api, method, url, body, owner_status, scope):
+def test_another_user_gets_404_for_the_owners_objects(
+    alice_data, bob_api, method, url, body, owner_status, scope
+):
     response = _call(bob_api, method, url, body, alice_data)
     assert response.status_code == 404, response.content
     assert response.json()["error"]["code"] == "not_found"
 
 
 @pytest.mark.parametrize(
-    "url, key", [("conversations", "id"), ("memories", "id"), ("me/exports", "id"), ("context/profile", "id")]
+    "url, key",
+    [("conversations", "id"), ("memories", "id"), ("me/exports", "id"), ("context/profile", "id")],
 )
 def test_another_user_sees_none_of_the_owners_objects_in_lists(alice_data, bob_api, url, key):
     response = bob_api.get(f"/api/v1/{url}")
@@ -110,7 +117,9 @@ def test_another_user_finds_nothing_of_the_owners_by_search_or_context(alice_dat
 
 
 @pytest.mark.parametrize("method, url, body, owner_status, scope", ENDPOINTS, ids=IDS)
-def test_an_app_without_a_grant_gets_404(alice_data, calendar, bob, method, url, body, owner_status, scope):
+def test_an_app_without_a_grant_gets_404(
+    alice_data, calendar, bob, method, url, body, owner_status, scope
+):
     app, secret = calendar
     app_grant(user=bob, app=app, scopes=[READ, WRITE])  # bob's grant gives nothing of alice's
     response = _call(app_client(secret, "alice"), method, url, body, alice_data)
@@ -119,7 +128,9 @@ def test_an_app_without_a_grant_gets_404(alice_data, calendar, bob, method, url,
 
 
 @pytest.mark.parametrize("method, url, body, owner_status, scope", ENDPOINTS, ids=IDS)
-def test_an_app_with_a_revoked_grant_gets_404(alice, alice_data, calendar, method, url, body, owner_status, scope):
+def test_an_app_with_a_revoked_grant_gets_404(
+    alice, alice_data, calendar, method, url, body, owner_status, scope
+):
     app, secret = calendar
     app_revoke(user=alice, grant=app_grant(user=alice, app=app, scopes=[READ, WRITE]))
     response = _call(app_client(secret, "alice"), method, url, body, alice_data)
@@ -179,7 +190,9 @@ def test_a_disabled_app_gets_401(alice, calendar):
 
 
 @pytest.mark.parametrize("method", ["get", "post", "delete"])
-@pytest.mark.parametrize("url", ["/api/v1/nothing", "/api/v1/memories/abc", "/api/v1/conversations/1.5/end"])
+@pytest.mark.parametrize(
+    "url", ["/api/v1/nothing", "/api/v1/memories/abc", "/api/v1/conversations/1.5/end"]
+)
 def test_an_unknown_api_url_is_a_404_in_the_error_shape(alice_api, method, url):
     response = getattr(alice_api, method)(url)
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
@@ -189,12 +202,17 @@ def test_a_session_needs_its_csrf_token(alice):
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
     assert client.get("/api/v1/memories").status_code == 200
-    refused = client.post("/api/v1/memories", {"text": "User likes tea"}, content_type="application/json")
+    refused = client.post(
+        "/api/v1/memories", {"text": "User likes tea"}, content_type="application/json"
+    )
     assert refused.status_code == 403 and "CSRF" in refused.json()["error"]["message"]
     client.get("/accounts/privacy/consent/")
     token = client.cookies["csrftoken"].value
     accepted = client.post(
-        "/api/v1/memories", {"text": "User likes tea"}, content_type="application/json", HTTP_X_CSRFTOKEN=token
+        "/api/v1/memories",
+        {"text": "User likes tea"},
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN=token,
     )
     assert accepted.status_code == 201
 
@@ -209,11 +227,19 @@ def test_destructive_calls_from_a_session_need_the_password_again(alice, alice_c
     assert alice_client.delete(url, content_type="application/json").status_code == 403
     wrong = alice_client.delete(url, {"password": "guess"}, content_type="application/json")
     assert wrong.status_code == 403 and "password" in wrong.json()["error"]["message"]
-    assert alice_client.delete(url, {"password": "alice-pass-123"}, content_type="application/json").status_code == 204
+    assert (
+        alice_client.delete(
+            url, {"password": "alice-pass-123"}, content_type="application/json"
+        ).status_code
+        == 204
+    )
     assert not Memory.objects.filter(pk=memory.pk).exists()
 
     forget = {"confirmation": "forget everything", "delete_account": True}
-    assert alice_client.post("/api/v1/me/forget", forget, content_type="application/json").status_code == 403
+    assert (
+        alice_client.post("/api/v1/me/forget", forget, content_type="application/json").status_code
+        == 403
+    )
     assert User.objects.filter(pk=alice.pk).exists()
 
 
@@ -221,4 +247,6 @@ def test_an_active_grant_is_replaced_by_a_new_one(alice, calendar):
     app, _ = calendar
     app_grant(user=alice, app=app, scopes=[READ])
     app_grant(user=alice, app=app, scopes=[WRITE])
-    assert list(AppGrant.objects.for_user(alice).active().values_list("scopes", flat=True)) == [[WRITE]]
+    assert list(AppGrant.objects.for_user(alice).active().values_list("scopes", flat=True)) == [
+        [WRITE]
+    ]

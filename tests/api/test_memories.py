@@ -1,5 +1,6 @@
-"""The memory endpoints: filters and pages, remember / edit / don't use / delete through the portal's
-services, a memory's history, reporting to the moderation queue, search with the chat's retrieval."""
+"""The memory endpoints: filters and pages, remember / edit / don't use / delete through the
+portal's services, a memory's history, reporting to the moderation queue, search with the chat's
+retrieval."""
 
 from __future__ import annotations
 
@@ -21,12 +22,20 @@ def test_it_remembers_edits_and_deletes_a_memory(alice_api, alice):
     created = _remember(alice_api, "User likes green tea", kind="preference")
     assert created.status_code == 201
     body = created.json()
-    assert body["decision"] == "add" and body["memory"]["pinned"] and body["memory"]["source"] == "stated"
+    assert (
+        body["decision"] == "add"
+        and body["memory"]["pinned"]
+        and body["memory"]["source"] == "stated"
+    )
     memory_id = body["memory"]["id"]
 
-    edited = alice_api.patch(f"/api/v1/memories/{memory_id}", {"text": "User likes jasmine tea"}, format="json")
+    edited = alice_api.patch(
+        f"/api/v1/memories/{memory_id}", {"text": "User likes jasmine tea"}, format="json"
+    )
     assert edited.status_code == 200 and edited.json()["text"] == "User likes jasmine tea"
-    unused = alice_api.patch(f"/api/v1/memories/{memory_id}", {"use_in_context": False}, format="json")
+    unused = alice_api.patch(
+        f"/api/v1/memories/{memory_id}", {"use_in_context": False}, format="json"
+    )
     assert unused.json()["use_in_context"] is False
 
     history = alice_api.get(f"/api/v1/memories/{memory_id}/history").json()
@@ -41,14 +50,23 @@ def test_it_remembers_edits_and_deletes_a_memory(alice_api, alice):
 def test_an_edit_into_a_duplicate_is_refused(alice_api):
     _remember(alice_api, "User likes green tea")
     other = _remember(alice_api, "User likes coffee").json()["memory"]["id"]
-    response = alice_api.patch(f"/api/v1/memories/{other}", {"text": "User likes green tea"}, format="json")
+    response = alice_api.patch(
+        f"/api/v1/memories/{other}", {"text": "User likes green tea"}, format="json"
+    )
     assert response.status_code == 400
     assert "already have a memory" in response.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(
     "payload",
-    [{}, {"text": ""}, {"text": "   "}, {"text": "x" * 501}, {"kind": "nonsense", "text": "a"}, {"text": ["a"]}],
+    [
+        {},
+        {"text": ""},
+        {"text": "   "},
+        {"text": "x" * 501},
+        {"kind": "nonsense", "text": "a"},
+        {"text": ["a"]},
+    ],
 )
 def test_bad_memory_input_is_a_400(alice_api, payload):
     response = alice_api.post("/api/v1/memories", payload, format="json")
@@ -73,7 +91,12 @@ def test_it_filters_by_kind_source_and_date_and_pages(alice_api, alice):
     assert texts(f"?since={today.isoformat()}") == ["User likes tea", "User plays chess"]
     assert texts(f"?until={(today - timedelta(days=1)).isoformat()}") == ["User lives in Porto"]
     page = alice_api.get("/api/v1/memories?page_size=2").json()
-    assert page["count"] == 3 and len(page["results"]) == 2 and page["next"] and page["previous"] is None
+    assert (
+        page["count"] == 3
+        and len(page["results"]) == 2
+        and page["next"]
+        and page["previous"] is None
+    )
     second = alice_api.get("/api/v1/memories?page_size=2&page=2").json()
     assert len(second["results"]) == 1 and second["next"] is None
     assert alice_api.get("/api/v1/memories?page=9").status_code == 404
@@ -82,8 +105,12 @@ def test_it_filters_by_kind_source_and_date_and_pages(alice_api, alice):
 
 
 def test_reporting_sends_a_memory_to_the_moderation_queue(alice_api, alice):
-    memory = make_memory(alice, "User's favourite shop is Loja Verde", kind="preference", subject="shop")
-    response = alice_api.post(f"/api/v1/memories/{memory.pk}/report", {"reason": "not-mine"}, format="json")
+    memory = make_memory(
+        alice, "User's favourite shop is Loja Verde", kind="preference", subject="shop"
+    )
+    response = alice_api.post(
+        f"/api/v1/memories/{memory.pk}/report", {"reason": "not-mine"}, format="json"
+    )
 
     assert response.status_code == 200
     assert response.json() == {"memory": memory.pk, "review_status": "pending", "reported": True}
@@ -91,7 +118,12 @@ def test_reporting_sends_a_memory_to_the_moderation_queue(alice_api, alice):
     assert "reported:not-mine" in held.flag_reasons
     assert memory.revisions.filter(action="report", actor="user").exists()
     # held: no longer used in context
-    assert alice_api.post("/api/v1/context", {"query": "favourite shop"}, format="json").json()["items"] == []
+    assert (
+        alice_api.post("/api/v1/context", {"query": "favourite shop"}, format="json").json()[
+            "items"
+        ]
+        == []
+    )
     again = alice_api.post(f"/api/v1/memories/{memory.pk}/report", {}, format="json")
     assert again.json()["reported"] is False
 
@@ -114,18 +146,28 @@ def test_search_needs_a_query(alice_api, query):
     assert alice_api.get("/api/v1/memories/search" + query).status_code == 400
 
 
-def test_the_conversation_list_pages_and_deleting_one_takes_what_was_learned_only_from_it(alice_api, run_on_commit):
-    first = run_on_commit(alice_api.post, "/api/v1/chat", {"message": "I live in Lisbon."}, format="json").json()
+def test_the_conversation_list_pages_and_deleting_one_takes_what_was_learned_only_from_it(
+    alice_api, run_on_commit
+):
+    first = run_on_commit(
+        alice_api.post, "/api/v1/chat", {"message": "I live in Lisbon."}, format="json"
+    ).json()
     alice_api.post("/api/v1/chat", {"message": "Hello"}, format="json")
 
     listed = alice_api.get("/api/v1/conversations?page_size=1").json()
     assert listed["count"] == 2 and len(listed["results"]) == 1
 
-    messages = alice_api.get(f"/api/v1/conversations/{first['conversation']}/messages?page_size=1").json()
+    messages = alice_api.get(
+        f"/api/v1/conversations/{first['conversation']}/messages?page_size=1"
+    ).json()
     assert messages["count"] == 2 and messages["results"][0]["content"] == "I live in Lisbon."
     assert messages["next"].endswith("page=2&page_size=1")
 
     deleted = alice_api.delete(f"/api/v1/conversations/{first['conversation']}")
-    assert deleted.status_code == 200 and deleted.json() == {"messages": 2, "memories": 1, "digests": 0}
+    assert deleted.status_code == 200 and deleted.json() == {
+        "messages": 2,
+        "memories": 1,
+        "digests": 0,
+    }
     assert alice_api.get(f"/api/v1/conversations/{first['conversation']}").status_code == 404
     assert alice_api.get("/api/v1/memories").json()["count"] == 0

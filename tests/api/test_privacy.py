@@ -1,5 +1,5 @@
-"""The privacy endpoints call the portal's services: settings, consent, export (start, poll, download,
-expiry), the access log, forget everything (typed confirmation), delete a conversation."""
+"""The privacy endpoints call the portal's services: settings, consent, export (start, poll,
+download, expiry), the access log, forget everything (typed confirmation), delete a conversation."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ def test_settings_are_read_and_changed(alice_api, alice):
         "/api/v1/me/settings", {"memory_enabled": False, "temporary_chat_hours": 2}, format="json"
     )
     assert response.status_code == 200
-    assert response.json()["memory_enabled"] is False and response.json()["temporary_chat_hours"] == 2
+    assert (
+        response.json()["memory_enabled"] is False and response.json()["temporary_chat_hours"] == 2
+    )
     assert memory_policy(user=alice).inject is False
 
 
@@ -37,7 +39,12 @@ def test_the_time_zone_is_read_and_changed(alice_api, alice):
 
 @pytest.mark.parametrize(
     "payload",
-    [{"temporary_chat_hours": 0}, {"temporary_chat_hours": 721}, {"memory_enabled": "x"}, {"time_zone": "Mars/Base"}],
+    [
+        {"temporary_chat_hours": 0},
+        {"temporary_chat_hours": 721},
+        {"memory_enabled": "x"},
+        {"time_zone": "Mars/Base"},
+    ],
 )
 def test_bad_settings_are_a_400(alice_api, payload):
     assert alice_api.patch("/api/v1/me/settings", payload, format="json").status_code == 400
@@ -60,16 +67,25 @@ def test_consent_is_listed_granted_and_withdrawn(alice_api, alice):
     memory = next(c for c in listed["results"] if c["purpose"] == "memory")
     assert memory["granted"] is True and memory["method"] == "test fixture"
 
-    response = alice_api.post("/api/v1/me/consents", {"purpose": "memory", "granted": False}, format="json")
+    response = alice_api.post(
+        "/api/v1/me/consents", {"purpose": "memory", "granted": False}, format="json"
+    )
 
     assert response.status_code == 200 and response.json()["granted"] is False
     record = ConsentRecord.objects.for_user(alice).first()
     assert record.method == "api" and not record.granted
     assert memory_policy(user=alice).extract is False
-    assert alice_api.post("/api/v1/me/consents", {"purpose": "nope", "granted": True}, format="json").status_code == 400
+    assert (
+        alice_api.post(
+            "/api/v1/me/consents", {"purpose": "nope", "granted": True}, format="json"
+        ).status_code
+        == 400
+    )
 
 
-def test_an_export_is_started_polled_and_downloaded(alice_api, alice, django_capture_on_commit_callbacks):
+def test_an_export_is_started_polled_and_downloaded(
+    alice_api, alice, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         started = alice_api.post("/api/v1/me/exports")
     assert started.status_code == 202
@@ -106,13 +122,20 @@ def test_forget_everything_needs_the_typed_confirmation(alice_api, alice_data, p
 
 
 def test_forget_everything_erases_all_and_can_delete_the_account(alice_api, alice, alice_data):
-    response = alice_api.post("/api/v1/me/forget", {"confirmation": " Forget Everything "}, format="json")
+    response = alice_api.post(
+        "/api/v1/me/forget", {"confirmation": " Forget Everything "}, format="json"
+    )
     assert response.json() == {"forgotten": True, "account_deleted": False}
-    assert not Memory.objects.filter(user=alice).exists() and not Conversation.objects.filter(user=alice).exists()
+    assert (
+        not Memory.objects.filter(user=alice).exists()
+        and not Conversation.objects.filter(user=alice).exists()
+    )
     assert not DataExport.objects.filter(user=alice).exists()
 
     deleted = alice_api.post(
-        "/api/v1/me/forget", {"confirmation": "forget everything", "delete_account": True}, format="json"
+        "/api/v1/me/forget",
+        {"confirmation": "forget everything", "delete_account": True},
+        format="json",
     )
     assert deleted.json()["account_deleted"] is True
     assert not User.objects.filter(pk=alice.pk).exists()

@@ -1,5 +1,5 @@
-"""The OpenAPI schema (drf-spectacular, from the code, no warnings) at /api/schema/ as YAML or JSON, and
-the interactive docs at /api/docs/ served from local static files under the strict CSP."""
+"""The OpenAPI schema (drf-spectacular, from the code, no warnings) at /api/schema/ as YAML or JSON,
+and the interactive docs at /api/docs/ served from local static files under the strict CSP."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ def test_the_schema_is_generated_without_warnings():
 def test_the_schema_is_yaml_by_default_and_json_on_request(db):
     client = Client()
     as_yaml = client.get("/api/schema/")
-    assert as_yaml.status_code == 200 and as_yaml["Content-Type"].startswith("application/vnd.oai.openapi;")
+    assert as_yaml.status_code == 200 and as_yaml["Content-Type"].startswith(
+        "application/vnd.oai.openapi;"
+    )
     schema = yaml.safe_load(as_yaml.content)
     assert schema["openapi"].startswith("3.") and "/api/v1/memories" in schema["paths"]
 

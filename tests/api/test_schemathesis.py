@@ -1,6 +1,6 @@
-"""Property-based tests of the whole API against its own OpenAPI schema (schemathesis, in process over
-WSGI): for every operation, generated requests with alice's key and then bob's get no 5xx, and every
-response conforms to the schema (status code documented, content type, body shape).
+"""Property-based tests of the whole API against its own OpenAPI schema (schemathesis, in process
+over WSGI): for every operation, generated requests with alice's key and then bob's get no 5xx, and
+every response conforms to the schema (status code documented, content type, body shape).
 
 Both users have data (conversations, memories, an export); the ids in generated paths are random, so
 most object requests are answered 404, which the schema documents. Destructive operations (delete,
@@ -32,8 +32,8 @@ from chat.services import chat_turn
 from tests.api.conftest import ready_export
 
 MAX_EXAMPLES = 25
-# No 5xx, and the responses as documented. Not checked: that every schema-violating request is refused
-# (DRF coerces on purpose: "1" is a fine integer, 0 a fine boolean, 12 a fine message).
+# No 5xx, and the responses as documented. Not checked: that every schema-violating request is
+# refused (DRF coerces on purpose: "1" is a fine integer, 0 a fine boolean, 12 a fine message).
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -50,8 +50,8 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/", app, headers={"Accept": 
 
 @pytest.fixture
 def two_keys(alice, bob, run_on_commit, monkeypatch):
-    """Alice's and bob's keys, each with some data; throttling out of the way; the test's transaction
-    kept across in-process requests (as Django's test client does)."""
+    """Alice's and bob's keys, each with some data; throttling out of the way; the test's
+    transaction kept across in-process requests (as Django's test client does)."""
     monkeypatch.setattr(PerKeyThrottle, "THROTTLE_RATES", {"api": "1000000/min"})
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)

@@ -1,5 +1,5 @@
-"""`stream: true`: the reply as server-sent events while it is written (offline, line by line; with a
-model, its streamed tokens through the real `openai` client), then stored like any reply."""
+"""`stream: true`: the reply as server-sent events while it is written (offline, line by line; with
+a model, its streamed tokens through the real `openai` client), then stored like any reply."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ def _stream(client, message, **extra):
 
 
 def test_the_offline_reply_streams_and_is_stored(alice_api, alice, run_on_commit):
-    run_on_commit(alice_api.post, "/api/v1/chat", {"message": "Remember that I'm vegetarian."}, format="json")
+    run_on_commit(
+        alice_api.post, "/api/v1/chat", {"message": "Remember that I'm vegetarian."}, format="json"
+    )
 
     events = _events(_stream(alice_api, "Dinner ideas?"))
 
@@ -37,7 +39,10 @@ def test_the_offline_reply_streams_and_is_stored(alice_api, alice, run_on_commit
     assert streamed == done["reply"] and "User is vegetarian" in streamed
     assert done["conversation"] == start["conversation"] and done["message"] == start["message"]
     reply = Message.objects.get(pk=done["reply_message"])
-    assert reply.content == streamed and reply.recalls.filter(memory=Memory.objects.get(user=alice)).exists()
+    assert (
+        reply.content == streamed
+        and reply.recalls.filter(memory=Memory.objects.get(user=alice)).exists()
+    )
 
 
 def test_a_streamed_turn_continues_a_conversation_and_refuses_bad_input_before_streaming(alice_api):
@@ -61,12 +66,19 @@ def _chunk(content: str) -> str:
 
 
 def test_the_models_tokens_stream(alice_api, llm_server):  # noqa: F811
-    sse = "".join(f"data: {_chunk(piece)}\n\n" for piece in ("How about ", "a risotto", "?")) + "data: [DONE]\n\n"
+    sse = (
+        "".join(f"data: {_chunk(piece)}\n\n" for piece in ("How about ", "a risotto", "?"))
+        + "data: [DONE]\n\n"
+    )
     llm_server.script_chat(Reply(raw=sse.encode(), content_type="text/event-stream"))
 
     events = _events(_stream(alice_api, "Dinner ideas?"))
 
-    assert [data["text"] for name, data in events if name == "delta"] == ["How about ", "a risotto", "?"]
+    assert [data["text"] for name, data in events if name == "delta"] == [
+        "How about ",
+        "a risotto",
+        "?",
+    ]
     assert events[-1][1]["reply"] == "How about a risotto?"
     assert llm_server.chat_requests[0].body["stream"] is True
 
@@ -80,11 +92,15 @@ def test_a_model_that_fails_says_so_in_the_stream(alice_api, llm_server):  # noq
     assert Message.objects.get(pk=events[-1][1]["reply_message"]).content == events[-1][1]["reply"]
 
 
-def test_a_client_that_goes_away_leaves_what_was_written_stored_when_the_response_closes(transactional_db, alice_api):
+def test_a_client_that_goes_away_leaves_what_was_written_stored_when_the_response_closes(
+    transactional_db, alice_api
+):
     response = _stream(alice_api, "Hello there")
     stream = iter(response.streaming_content)
     start = json.loads(next(stream).decode().split("data: ", 1)[1])
-    assert not Message.objects.filter(conversation_id=start["conversation"], role="assistant").exists()
+    assert not Message.objects.filter(
+        conversation_id=start["conversation"], role="assistant"
+    ).exists()
 
     response.close()  # the client is gone: the server closes the response, in the request's thread
 
@@ -102,5 +118,7 @@ def test_a_chat_deleted_while_streaming_ends_with_an_error_event(alice_api, alic
 
     rest = b"".join(stream).decode()  # read to the end: the test client closes the response
 
-    assert "event: error" in rest and "deleted while the reply" in rest and "event: done" not in rest
+    assert (
+        "event: error" in rest and "deleted while the reply" in rest and "event: done" not in rest
+    )
     assert not Message.objects.filter(conversation_id=start["conversation"]).exists()

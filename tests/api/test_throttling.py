@@ -1,5 +1,5 @@
-"""Throttling per key: each personal key (or app and user, or session) has its own budget; past it, 429 in
-the error shape with Retry-After."""
+"""Throttling per key: each personal key (or app and user, or session) has its own budget; past it,
+429 in the error shape with Retry-After."""
 
 from __future__ import annotations
 
@@ -35,4 +35,7 @@ def test_apps_are_throttled_per_app_and_user(three_per_minute, calendar_for_alic
 def test_the_rate_comes_from_the_settings():
     from django.conf import settings
 
-    assert PerKeyThrottle.THROTTLE_RATES["api"] == settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["api"]
+    assert (
+        PerKeyThrottle.THROTTLE_RATES["api"]
+        == settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["api"]
+    )

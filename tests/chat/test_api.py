@@ -57,7 +57,11 @@ def test_it_lists_memories_with_sources(alice_api, run_on_commit):
 
 
 def test_it_builds_context_for_a_query(alice_api, run_on_commit):
-    _chat(alice_api, 'When I say "the monolith" I mean our old Django billing app.', run_on_commit=run_on_commit)
+    _chat(
+        alice_api,
+        'When I say "the monolith" I mean our old Django billing app.',
+        run_on_commit=run_on_commit,
+    )
 
     response = alice_api.post("/api/v1/context", {"query": "split the monolith"}, format="json")
 
@@ -148,7 +152,10 @@ def test_it_gets_a_conversation_message_and_memory(alice_api, run_on_commit):
 
     conversation = alice_api.get(f"/api/v1/conversations/{body['conversation']}").json()
     assert [m["role"] for m in conversation["messages"]] == ["user", "assistant"]
-    assert alice_api.get(f"/api/v1/messages/{body['message']}").json()["content"] == "I live in Lisbon."
+    assert (
+        alice_api.get(f"/api/v1/messages/{body['message']}").json()["content"]
+        == "I live in Lisbon."
+    )
     detail = alice_api.get(f"/api/v1/memories/{memory.pk}").json()
     assert detail["sources"] == [body["message"]]
     assert [h["action"] for h in detail["history"]] == ["add"]
@@ -169,7 +176,9 @@ def test_bob_gets_404_for_alices_conversation_message_and_memory(alice_api, bob_
         assert response.json()["error"]["code"] == "not_found"
 
 
-@pytest.mark.parametrize("text", ["what did I do in may 0000", "99999999 days ago", "I moved to Lisbon in 0000."])
+@pytest.mark.parametrize(
+    "text", ["what did I do in may 0000", "99999999 days ago", "I moved to Lisbon in 0000."]
+)
 def test_impossible_dates_are_no_error(alice_api, text, run_on_commit):
     assert alice_api.post("/api/v1/context", {"query": text}, format="json").status_code == 200
     response = _chat(alice_api, text, run_on_commit=run_on_commit)
@@ -189,6 +198,11 @@ def test_an_api_chat_is_logged_with_its_key(alice_api, alice, run_on_commit):
 
 def test_a_temporary_chat_over_the_api(alice_api, run_on_commit):
     body = _chat(alice_api, "Remember that I'm vegetarian.", run_on_commit=run_on_commit).json()
-    response = alice_api.post("/api/v1/chat", {"message": "Dinner ideas?", "temporary": True}, format="json")
-    assert response.json()["recalled"] == [] and Conversation.objects.get(pk=response.json()["conversation"]).temporary
+    response = alice_api.post(
+        "/api/v1/chat", {"message": "Dinner ideas?", "temporary": True}, format="json"
+    )
+    assert (
+        response.json()["recalled"] == []
+        and Conversation.objects.get(pk=response.json()["conversation"]).temporary
+    )
     assert body["conversation"] != response.json()["conversation"]

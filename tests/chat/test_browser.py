@@ -1,8 +1,10 @@
-"""The headline story in a real browser: sign up, tell the assistant something, end the conversation,
-start a new one and see the memory used, then find it (with its source message) under "What I remember".
+"""The headline story in a real browser: sign up, tell the assistant something, end the
+conversation, start a new one and see the memory used, then find it (with its source message) under
+"What I remember".
 
-Drives Debian's headless Chromium through selenium against pytest-django's live server. The chat turn's
-on_commit extraction runs eagerly inside the live server's request (the autouse fixture makes Celery eager).
+Drives Debian's headless Chromium through selenium against pytest-django's live server. The chat
+turn's on_commit extraction runs eagerly inside the live server's request (the autouse fixture makes
+Celery eager).
 """
 
 from __future__ import annotations
@@ -76,9 +78,10 @@ def _text(element: WebElement) -> str:
 
 
 def _submit(driver, button_id: str) -> None:
-    """Click a submit button and wait until the browser has left the page it was on and loaded the next.
-    While the page is being replaced, Chromium may answer about the old button with an inspector error
-    ("Node with given id does not belong to the document") rather than a stale element: wait through it."""
+    """Click a submit button and wait until the browser has left the page it was on and loaded the
+    next. While the page is being replaced, Chromium may answer about the old button with an
+    inspector error ("Node with given id does not belong to the document") rather than a stale
+    element: wait through it."""
     button = driver.find_element(By.ID, button_id)
     button.click()
     leaving = WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=(WebDriverException,))
@@ -90,8 +93,12 @@ def _send(driver, text: str) -> WebElement:
     """Type a message, send it, and return the newest assistant message once the reply is shown."""
     driver.find_element(By.NAME, "message").send_keys(text)
     _submit(driver, "send-button")
-    _wait(driver).until(lambda d: any(text in _text(m) for m in d.find_elements(By.CSS_SELECTOR, "li.message.user")))
-    replies = _wait(driver).until(EC.presence_of_all_elements_located((By.CSS_SELECTOR, "li.message.assistant")))
+    _wait(driver).until(
+        lambda d: any(text in _text(m) for m in d.find_elements(By.CSS_SELECTOR, "li.message.user"))
+    )
+    replies = _wait(driver).until(
+        EC.presence_of_all_elements_located((By.CSS_SELECTOR, "li.message.assistant"))
+    )
     return replies[-1]
 
 
@@ -108,11 +115,15 @@ def test_it_remembers_across_conversations_in_the_browser(browser, live_server):
 
     # 2. Tell the assistant something; the (offline) reply is shown.
     reply = _send(browser, "Hi, I'm Alex, a backend developer. Remember that I'm vegetarian.")
-    assert _text(reply.find_element(By.CSS_SELECTOR, ".content")).startswith("No language model is configured")
+    assert _text(reply.find_element(By.CSS_SELECTOR, ".content")).startswith(
+        "No language model is configured"
+    )
 
     # 3. End the conversation.
     _submit(browser, "end-button")
-    badge = _wait(browser).until(EC.visibility_of_element_located((By.CSS_SELECTOR, ".chat-head .badge")))
+    badge = _wait(browser).until(
+        EC.visibility_of_element_located((By.CSS_SELECTOR, ".chat-head .badge"))
+    )
     assert "Ended" in badge.text
     assert not browser.find_elements(By.ID, "end-button")
 
@@ -130,8 +141,14 @@ def test_it_remembers_across_conversations_in_the_browser(browser, live_server):
     # 5. "What I remember" shows the memory with the message it came from.
     browser.find_element(By.LINK_TEXT, "What I remember").click()
     _wait(browser).until(EC.url_to_be(live_server.url + "/memories/"))
-    memories = _wait(browser).until(EC.presence_of_all_elements_located((By.CSS_SELECTOR, "li.memory")))
-    vegetarian = [m for m in memories if "User is vegetarian" in _text(m.find_element(By.CSS_SELECTOR, ".memory-text"))]
+    memories = _wait(browser).until(
+        EC.presence_of_all_elements_located((By.CSS_SELECTOR, "li.memory"))
+    )
+    vegetarian = [
+        m
+        for m in memories
+        if "User is vegetarian" in _text(m.find_element(By.CSS_SELECTOR, ".memory-text"))
+    ]
     assert vegetarian, [_text(m) for m in memories]
     sources = [_text(q) for q in vegetarian[0].find_elements(By.CSS_SELECTOR, "blockquote.source")]
     assert any("Remember that I'm vegetarian" in s for s in sources), sources

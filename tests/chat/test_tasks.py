@@ -12,7 +12,9 @@ from chat.tasks import end_idle_conversations
 from memories.models import Memory
 
 
-def test_it_ends_idle_conversations_and_finalizes_them(alice, settings, django_capture_on_commit_callbacks):
+def test_it_ends_idle_conversations_and_finalizes_them(
+    alice, settings, django_capture_on_commit_callbacks
+):
     conversation = chat_turn(user=alice, conversation=None, text="I'm vegetarian.").conversation
     idle = timezone.now() - timedelta(minutes=settings.CONVERSATION_IDLE_MINUTES + 1)
     Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=idle)

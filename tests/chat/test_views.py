@@ -17,8 +17,14 @@ def test_it_signs_up_and_lands_on_chat(db, remember):
     from accounts.selectors import consents_in_force, memory_policy
 
     client = Client()
-    form = {"username": "dana", "password1": "a-long-pass-phrase-9", "password2": "a-long-pass-phrase-9"}
-    response = client.post("/accounts/signup/", {**form, "remember": "on"} if remember else form, follow=True)
+    form = {
+        "username": "dana",
+        "password1": "a-long-pass-phrase-9",
+        "password2": "a-long-pass-phrase-9",
+    }
+    response = client.post(
+        "/accounts/signup/", {**form, "remember": "on"} if remember else form, follow=True
+    )
 
     assert response.status_code == 200
     assert response.redirect_chain[-1][0] == "/chat/"
@@ -32,7 +38,9 @@ def test_it_signs_up_and_lands_on_chat(db, remember):
 
 def test_it_logs_in(alice):
     client = Client()
-    response = client.post("/accounts/login/", {"username": "alice", "password": "alice-pass-123"}, follow=True)
+    response = client.post(
+        "/accounts/login/", {"username": "alice", "password": "alice-pass-123"}, follow=True
+    )
     assert response.redirect_chain[-1][0] == "/chat/"
 
 
@@ -44,7 +52,9 @@ def test_anonymous_users_are_sent_to_log_in(db):
 
 
 def test_it_chats_ends_and_shows_memories_used(alice_client, alice, run_on_commit):
-    response = run_on_commit(alice_client.post, "/chat/send/", {"message": "Remember that I'm vegetarian."})
+    response = run_on_commit(
+        alice_client.post, "/chat/send/", {"message": "Remember that I'm vegetarian."}
+    )
     conversation = Conversation.objects.get(user=alice)
     assert response.status_code == 302
     alice_client.post(f"/chat/{conversation.pk}/end/")
@@ -60,7 +70,9 @@ def test_it_chats_ends_and_shows_memories_used(alice_client, alice, run_on_commi
     assert b"User is vegetarian" in page.content
 
 
-def test_the_conversation_page_has_a_bounded_number_of_queries(alice_client, alice, django_assert_max_num_queries):
+def test_the_conversation_page_has_a_bounded_number_of_queries(
+    alice_client, alice, django_assert_max_num_queries
+):
     conversation = None
     for text in ("one", "two", "three"):
         conversation = chat_turn(user=alice, conversation=conversation, text=text).conversation

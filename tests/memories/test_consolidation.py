@@ -1,4 +1,5 @@
-"""Staying true over time: ADD, UPDATE, SUPERSEDE, NO-OP, retract and forget, each with revisions."""
+"""Staying true over time: ADD, UPDATE, SUPERSEDE, NO-OP, retract and forget, each with
+revisions."""
 
 from __future__ import annotations
 
@@ -23,11 +24,19 @@ def say(alice):
 
     def _say(item: ExtractedItem, content: str = "") -> tuple[Memory | None, str]:
         message = Message.objects.create(
-            conversation=conversation, role="user", content=content or item.text, created_at=timezone.now()
+            conversation=conversation,
+            role="user",
+            content=content or item.text,
+            created_at=timezone.now(),
         )
         [vector] = embed_texts([item.text])
         return memory_apply(
-            user=alice, item=item, embedding=vector, message=message, source="stated", actor="extractor"
+            user=alice,
+            item=item,
+            embedding=vector,
+            message=message,
+            source="stated",
+            actor="extractor",
         )
 
     return _say
@@ -68,7 +77,9 @@ def test_a_close_paraphrase_is_the_same_memory(alice, say):
 
 def test_a_retraction_supersedes_what_it_ends(alice, say):
     vegetarian, _ = say(ExtractedItem("preference", "diet", "User is vegetarian", 0.9))
-    no_longer, decision = say(ExtractedItem("preference", "diet", "User is no longer vegetarian", 0.9, op="retract"))
+    no_longer, decision = say(
+        ExtractedItem("preference", "diet", "User is no longer vegetarian", 0.9, op="retract")
+    )
 
     assert decision == "retract"
     vegetarian.refresh_from_db()
@@ -84,7 +95,10 @@ def test_a_richer_statement_updates_in_place(alice, say):
     assert decision == "update" and updated.pk == employer.pk
     assert updated.text == "User works at Acme as CTO"
     revision = updated.revisions.get(action="update")
-    assert (revision.old_text, revision.new_text) == ("User works at Acme", "User works at Acme as CTO")
+    assert (revision.old_text, revision.new_text) == (
+        "User works at Acme",
+        "User works at Acme as CTO",
+    )
 
 
 def test_two_people_with_the_same_first_name_stay_two(alice, say):
@@ -166,7 +180,8 @@ def test_an_older_version_saying_what_is_current_again_points_at_it(alice):
     old = make_memory(alice, "User lives in Paris", subject="location")
     moved = make_memory(alice, "User lives in Berlin", subject="location")
     _supersede(old, moved, None, "user")
-    again = make_memory(alice, "User lives in Paris", subject="location:again")  # said again elsewhere
+    # said again elsewhere
+    again = make_memory(alice, "User lives in Paris", subject="location:again")
 
     with transaction.atomic():
         memory_erase(user=alice, memory_ids=[moved.pk], with_history=False)
@@ -178,7 +193,8 @@ def test_what_an_erased_retracted_memory_had_replaced_stays_in_the_history(alice
     old = make_memory(alice, "User eats fish", subject="diet")
     vegan = make_memory(alice, "User is vegan", subject="diet")
     _supersede(old, vegan, None, "user")
-    Memory.objects.filter(pk=vegan.pk).update(valid_until=timezone.now())  # "I'm not vegan any more"
+    # "I'm not vegan any more"
+    Memory.objects.filter(pk=vegan.pk).update(valid_until=timezone.now())
 
     with transaction.atomic():
         memory_erase(user=alice, memory_ids=[vegan.pk], with_history=False)

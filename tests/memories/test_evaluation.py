@@ -14,9 +14,17 @@ from chat.models import Message
 from memories.evaluation import locomo
 from memories.evaluation.baselines import BM25, rrf, tokenize
 from memories.evaluation.ingest import USERNAME_PREFIX
-from memories.evaluation.scoring import QuestionResult, first_appearance, percentile, recall_at_k, summarise
+from memories.evaluation.scoring import (
+    QuestionResult,
+    first_appearance,
+    percentile,
+    recall_at_k,
+    summarise,
+)
 
-SHARED_DEV_SET = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "locomo" / "locomo_dev.json"
+SHARED_DEV_SET = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "locomo" / "locomo_dev.json"
+)
 
 
 # --- the data set ---------------------------------------------------------------------------------
@@ -66,11 +74,15 @@ def test_an_unreadable_session_date_is_refused():
 
 
 def test_a_shared_photo_is_described_by_its_caption():
-    assert locomo.turn_content("Look!", "a dog on a beach") == "Look! [shares a photo: a dog on a beach]"
+    assert (
+        locomo.turn_content("Look!", "a dog on a beach")
+        == "Look! [shares a photo: a dog on a beach]"
+    )
     assert locomo.turn_content("Look!", None) == "Look!"
 
 
-# --- scoring and baselines -------------------------------------------------------------------------
+# --- scoring and baselines
+# -------------------------------------------------------------------------
 
 
 def test_recall_at_k_is_the_share_of_evidence_in_the_first_k():
@@ -109,7 +121,12 @@ def test_percentiles_interpolate():
 
 
 def test_tokenize_lowercases_and_drops_stop_words():
-    assert tokenize("What did Caroline do at the LGBTQ support group?") == ["caroline", "lgbtq", "support", "group"]
+    assert tokenize("What did Caroline do at the LGBTQ support group?") == [
+        "caroline",
+        "lgbtq",
+        "support",
+        "group",
+    ]
 
 
 def test_bm25_ranks_the_matching_documents_first():
@@ -136,7 +153,8 @@ def test_rrf_fuses_rankings():
     assert set(rrf([[0], [5]])) == {0, 5}
 
 
-# --- the command, end to end -----------------------------------------------------------------------
+# --- the command, end to end
+# -----------------------------------------------------------------------
 
 
 def _conversation(qa: list[dict]) -> dict:
@@ -147,8 +165,16 @@ def _conversation(qa: list[dict]) -> dict:
             "speaker_b": "Bob",
             "session_1_date_time": "1:56 pm on 8 May, 2023",
             "session_1": [
-                {"speaker": "Alice", "dia_id": "D1:1", "text": "I adopted a golden retriever puppy named Biscuit."},
-                {"speaker": "Bob", "dia_id": "D1:2", "text": "Lovely! I started pottery classes on Tuesdays."},
+                {
+                    "speaker": "Alice",
+                    "dia_id": "D1:1",
+                    "text": "I adopted a golden retriever puppy named Biscuit.",
+                },
+                {
+                    "speaker": "Bob",
+                    "dia_id": "D1:2",
+                    "text": "Lovely! I started pottery classes on Tuesdays.",
+                },
                 {
                     "speaker": "Alice",
                     "dia_id": "D1:3",
@@ -159,8 +185,16 @@ def _conversation(qa: list[dict]) -> dict:
             ],
             "session_2_date_time": "7:55 pm on 9 June, 2023",
             "session_2": [
-                {"speaker": "Bob", "dia_id": "D2:1", "text": "I finished my first pottery bowl, blue and wobbly."},
-                {"speaker": "Alice", "dia_id": "D2:2", "text": "I'm training for the Berlin marathon in September."},
+                {
+                    "speaker": "Bob",
+                    "dia_id": "D2:1",
+                    "text": "I finished my first pottery bowl, blue and wobbly.",
+                },
+                {
+                    "speaker": "Alice",
+                    "dia_id": "D2:2",
+                    "text": "I'm training for the Berlin marathon in September.",
+                },
                 {"speaker": "Bob", "dia_id": "D2:3", "text": "Good luck, I will cheer for you!"},
             ],
         },
@@ -189,7 +223,12 @@ TOY_QA = [
         "evidence": ["D1:2; D2:1"],
         "category": 1,
     },
-    {"question": "What is Bob's puppy called?", "adversarial_answer": "Biscuit", "evidence": ["D1:1"], "category": 5},
+    {
+        "question": "What is Bob's puppy called?",
+        "adversarial_answer": "Biscuit",
+        "evidence": ["D1:1"],
+        "category": 5,
+    },
 ]
 
 
@@ -248,7 +287,10 @@ def test_the_command_keeps_its_users_when_asked(db, toy_dataset):
     messages = Message.objects.filter(conversation__user=user).order_by("created_at")
     assert [m.external_id for m in messages] == ["D1:1", "D1:2", "D1:3", "D2:1", "D2:2", "D2:3"]
     assert all(m.processed_at is not None and m.role == Message.Role.USER for m in messages)
-    assert messages[2].content == "Biscuit loves the park. [shares a photo: a photo of a dog chasing a tennis ball]"
+    assert (
+        messages[2].content
+        == "Biscuit loves the park. [shares a photo: a photo of a dog chasing a tennis ball]"
+    )
     assert messages[0].speaker == "Alice"
     assert messages[0].created_at == datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
     conversations = user.conversations.order_by("created_at")
@@ -259,16 +301,25 @@ def test_the_command_keeps_its_users_when_asked(db, toy_dataset):
 
 def test_kept_users_are_asked_again_without_ingesting(db, toy_dataset, tmp_path):
     first, second = tmp_path / "first.json", tmp_path / "second.json"
-    call_command("evaluate_memory", "--input", str(toy_dataset), "--keep-users", "--json", str(first))
+    call_command(
+        "evaluate_memory", "--input", str(toy_dataset), "--keep-users", "--json", str(first)
+    )
     user = User.objects.get(username__startswith=USERNAME_PREFIX + "toy-1-")
 
-    call_command("evaluate_memory", "--input", str(toy_dataset), "--reuse-users", "--json", str(second))
+    call_command(
+        "evaluate_memory", "--input", str(toy_dataset), "--reuse-users", "--json", str(second)
+    )
 
     kept, reused = json.loads(first.read_text()), json.loads(second.read_text())
     assert (kept["reused_users"], kept["ingested_turns"]) == (0, 6)
-    assert (reused["reused_users"], reused["ingested_turns"], reused["ingest_turns_per_s"]) == (1, 0, None)
+    assert (reused["reused_users"], reused["ingested_turns"], reused["ingest_turns_per_s"]) == (
+        1,
+        0,
+        None,
+    )
     assert reused["turns"] == 6 and reused["by_category"] == kept["by_category"]
-    assert list(User.objects.filter(username__startswith=USERNAME_PREFIX)) == [user]  # asked again, still kept
+    # asked again, still kept
+    assert list(User.objects.filter(username__startswith=USERNAME_PREFIX)) == [user]
 
 
 def test_a_kept_user_missing_turns_is_not_reused(db, toy_dataset, tmp_path):
@@ -276,10 +327,13 @@ def test_a_kept_user_missing_turns_is_not_reused(db, toy_dataset, tmp_path):
     Message.objects.filter(external_id="D2:3").delete()  # as if that run had stopped halfway
     report = tmp_path / "report.json"
 
-    call_command("evaluate_memory", "--input", str(toy_dataset), "--reuse-users", "--json", str(report))
+    call_command(
+        "evaluate_memory", "--input", str(toy_dataset), "--reuse-users", "--json", str(report)
+    )
 
     assert json.loads(report.read_text())["reused_users"] == 0
-    assert User.objects.filter(username__startswith=USERNAME_PREFIX).count() == 2  # ingested anew, kept
+    # ingested anew, kept
+    assert User.objects.filter(username__startswith=USERNAME_PREFIX).count() == 2
 
 
 def test_a_missing_input_file_is_a_clear_error(db, tmp_path):
@@ -296,7 +350,9 @@ def test_a_file_that_is_not_locomo_is_refused(db, tmp_path):
 
 def test_the_shared_dev_set_reads_and_normalises():
     if not SHARED_DEV_SET.is_file():
-        pytest.skip(f"the LoCoMo dev set is not at {SHARED_DEV_SET} (it lives outside the repository)")
+        pytest.skip(
+            f"the LoCoMo dev set is not at {SHARED_DEV_SET} (it lives outside the repository)"
+        )
     samples = locomo.load(SHARED_DEV_SET)
     assert len(samples) == 5
     assert all(s.sessions and all(t.content for t in s.turns) for s in samples)

@@ -1,5 +1,5 @@
-"""The rule-based extractor (no model, no database): the labelled set's precision and recall, one focused
-test per statement type, and the date resolver, all at a fixed message time."""
+"""The rule-based extractor (no model, no database): the labelled set's precision and recall, one
+focused test per statement type, and the date resolver, all at a fixed message time."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from memories.extraction import ExtractedItem, extract, extract_with_rules, find_dates, fingerprint, resolve_date
+from memories.extraction import (
+    ExtractedItem,
+    extract,
+    extract_with_rules,
+    find_dates,
+    fingerprint,
+    resolve_date,
+)
 from tests.memories.extraction_cases import CASES, HELD_OUT, NOW, Case
 
 TUESDAY = NOW  # 2026-03-10 14:00 UTC
@@ -26,18 +33,21 @@ def only(text: str) -> ExtractedItem:
     return item
 
 
-# --- the labelled set ---------------------------------------------------------------------------------
+# --- the labelled set
+# ---------------------------------------------------------------------------------
 
 
 def _matches(expected: tuple, item: ExtractedItem) -> bool:
     kind, subject, op = expected[:3]
-    same_subject = item.subject.startswith(subject[:-1]) if subject.endswith("*") else item.subject == subject
+    same_subject = (
+        item.subject.startswith(subject[:-1]) if subject.endswith("*") else item.subject == subject
+    )
     return item.kind == kind and item.op == op and same_subject
 
 
 def _score(cases: tuple[Case, ...]) -> tuple[int, int, int, list[str]]:
-    """Micro counts over (kind, subject, op): true positives, false positives, false negatives, and the
-    wrong texts and attributes among the true positives."""
+    """Micro counts over (kind, subject, op): true positives, false positives, false negatives, and
+    the wrong texts and attributes among the true positives."""
     tp = fp = fn = 0
     wrong: list[str] = []
     for case in cases:
@@ -53,7 +63,9 @@ def _score(cases: tuple[Case, ...]) -> tuple[int, int, int, list[str]]:
                 wrong.append(f"{case.text!r}: text {hit.text!r} != {expected[3]!r}")
             if case.attributes and expected is case.expected[0]:
                 if any(hit.attributes.get(k) != v for k, v in case.attributes.items()):
-                    wrong.append(f"{case.text!r}: attributes {hit.attributes} lack {case.attributes}")
+                    wrong.append(
+                        f"{case.text!r}: attributes {hit.attributes} lack {case.attributes}"
+                    )
         fp += len(found)
     return tp, fp, fn, wrong
 
@@ -77,7 +89,8 @@ def test_the_labelled_set_is_big_enough_and_has_negatives():
     assert sum(1 for c in CASES if not c.expected) >= 20
 
 
-# --- statement types ------------------------------------------------------------------------------------
+# --- statement types
+# ------------------------------------------------------------------------------------
 
 
 def test_name_preferred_name_and_nationality():
@@ -132,7 +145,9 @@ def test_likes_and_dislikes():
 
 
 def test_people_with_the_same_name_are_different_people():
-    subjects = {i.subject for i in rules("My brother Sam is a doctor and my colleague Sam works at Google.")}
+    subjects = {
+        i.subject for i in rules("My brother Sam is a doctor and my colleague Sam works at Google.")
+    }
     assert {"person:sam:brother", "person:sam:colleague"} <= subjects
     assert "person:sam:brother:occupation" in subjects
     assert "person:sam:colleague:employer" in subjects
@@ -168,7 +183,10 @@ def test_deadlines_and_events_get_absolute_dates():
 
 def test_projects_and_their_status():
     building = only("I'm building a FastAPI service for invoices.")
-    assert (building.subject, building.attributes) == ("project:fastapi service for invoices", {"status": "active"})
+    assert (building.subject, building.attributes) == (
+        "project:fastapi service for invoices",
+        {"status": "active"},
+    )
     assert only("We finally launched the mobile app!").attributes == {"status": "done"}
     stopped = only("I stopped working on the billing app.")
     assert (stopped.subject, stopped.op) == ("project:billing app", "retract")
@@ -186,23 +204,45 @@ def test_remember_pins_what_it_says():
 
 def test_forget_names_what_to_erase():
     paris = only("Forget that I live in Paris.")
-    assert (paris.op, paris.kind, paris.subject, paris.text) == ("forget", "fact", "location", "User lives in Paris")
+    assert (paris.op, paris.kind, paris.subject, paris.text) == (
+        "forget",
+        "fact",
+        "location",
+        "User lives in Paris",
+    )
     address = only("Forget my address.")
     assert (address.op, address.subject, address.text) == ("forget", "address", "User's address")
     sister = only("Forget about my sister.")
-    assert (sister.op, sister.kind, sister.subject, sister.text) == ("forget", "relationship", "", "User's sister")
+    assert (sister.op, sister.kind, sister.subject, sister.text) == (
+        "forget",
+        "relationship",
+        "",
+        "User's sister",
+    )
     assert rules("Forget it.") == []
-    assert rules("Forget the API, let's talk about food.") == []  # a figure of speech erases nothing
+    # a figure of speech erases nothing
+    assert rules("Forget the API, let's talk about food.") == []
     assert rules("I forgot my keys.") == []
 
 
 def test_retractions_end_a_subject():
-    assert (only("I'm no longer vegetarian.").subject, only("I'm no longer vegetarian.").op) == ("diet", "retract")
+    assert (only("I'm no longer vegetarian.").subject, only("I'm no longer vegetarian.").op) == (
+        "diet",
+        "retract",
+    )
     assert only("I'm not vegetarian any more.").text == "User is no longer vegetarian"
     quit_ = only("I quit my job at Acme.")
-    assert (quit_.subject, quit_.op, quit_.text) == ("employer", "retract", "User no longer works at Acme")
+    assert (quit_.subject, quit_.op, quit_.text) == (
+        "employer",
+        "retract",
+        "User no longer works at Acme",
+    )
     paris = only("I don't live in Paris anymore.")
-    assert (paris.subject, paris.op, paris.text) == ("location", "retract", "User no longer lives in Paris")
+    assert (paris.subject, paris.op, paris.text) == (
+        "location",
+        "retract",
+        "User no longer lives in Paris",
+    )
     tennis = only("I no longer play tennis.")
     assert (tennis.kind, tennis.subject, tennis.op, tennis.text) == (
         "fact",
@@ -237,17 +277,26 @@ def test_the_same_fact_said_twice_gives_the_same_item():
 
 
 def test_questions_and_small_talk_state_nothing():
-    for text in ("Am I vegetarian?", "Should I move to Berlin?", "Thanks, that was helpful!", "lol ok", "Hello!"):
+    for text in (
+        "Am I vegetarian?",
+        "Should I move to Berlin?",
+        "Thanks, that was helpful!",
+        "lol ok",
+        "Hello!",
+    ):
         assert rules(text) == [], text
 
 
 def test_extract_without_a_model_uses_the_rules():
     items, extractor = extract("I live in Porto.", [(1, "Hi")], now=NOW, message_id=2)
     assert extractor == "rules"
-    assert [(i.subject, i.text, i.message_id) for i in items] == [("location", "User lives in Porto", None)]
+    assert [(i.subject, i.text, i.message_id) for i in items] == [
+        ("location", "User lives in Porto", None)
+    ]
 
 
-# --- the date resolver ----------------------------------------------------------------------------------
+# --- the date resolver
+# ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -300,7 +349,10 @@ def test_resolve_date_in_the_past_tense_and_with_no_date():
 
 def test_find_dates_gives_spans_and_precision():
     [launch] = find_dates("The launch is due next Friday, not before.", TUESDAY)
-    assert ("The launch is due next Friday, not before."[launch.start : launch.end], launch.iso) == (
+    assert (
+        "The launch is due next Friday, not before."[launch.start : launch.end],
+        launch.iso,
+    ) == (
         "next Friday",
         "2026-03-20",
     )
@@ -310,7 +362,12 @@ def test_find_dates_gives_spans_and_precision():
 
 
 @pytest.mark.parametrize(
-    "text", ["I moved to Lisbon in 0000.", "The launch is due in 99999999 years.", "My birthday is on May 5 0000."]
+    "text",
+    [
+        "I moved to Lisbon in 0000.",
+        "The launch is due in 99999999 years.",
+        "My birthday is on May 5 0000.",
+    ],
 )
 def test_impossible_dates_do_not_break_extraction(text):
     from datetime import UTC, datetime

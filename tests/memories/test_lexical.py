@@ -1,5 +1,5 @@
-"""BM25 over turn episodes (memories.lexical), and what retrieval does with turns: neighbours, speakers,
-contextual embeddings."""
+"""BM25 over turn episodes (memories.lexical), and what retrieval does with turns: neighbours,
+speakers, contextual embeddings."""
 
 from __future__ import annotations
 
@@ -31,13 +31,25 @@ def _turns(user, lines: list[tuple[str, str]], *, embed: bool = False) -> list[E
     conversation = conversation_start(user=user)
     start = timezone.now() - timedelta(days=3)
     return [
-        make_turn(user, conversation, text, when=start + timedelta(seconds=30 * n), speaker=speaker, embed=embed)
+        make_turn(
+            user,
+            conversation,
+            text,
+            when=start + timedelta(seconds=30 * n),
+            speaker=speaker,
+            embed=embed,
+        )
         for n, (speaker, text) in enumerate(lines)
     ]
 
 
 def test_terms_drop_function_words_and_are_stemmed():
-    assert english.terms("What paintings did Melanie's kids like?") == ["paint", "melanie", "kid", "like"]
+    assert english.terms("What paintings did Melanie's kids like?") == [
+        "paint",
+        "melanie",
+        "kid",
+        "like",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -62,15 +74,25 @@ def test_a_question_finds_a_turn_with_another_form_of_its_words():
     index.add(lexical.TurnRow(1, 7, "Ann: I painted that lake sunrise last year!", when, 11, "Ann"))
     index.add(lexical.TurnRow(2, 8, "Ann: The lake was cold.", when + timedelta(days=1), 12, "Ann"))
 
-    assert [episode_id for episode_id, _ in index.search("When did Ann paint a sunrise?", 2)][0] == 1
+    assert [episode_id for episode_id, _ in index.search("When did Ann paint a sunrise?", 2)][
+        0
+    ] == 1
 
 
 def test_a_reply_is_found_by_the_words_of_what_it_answers():
     when = timezone.now()
     index = lexical.TurnIndex()
     index.add(lexical.TurnRow(1, 7, "Bea: What did you paint last week?", when, 11, "Bea"))
-    index.add(lexical.TurnRow(2, 7, "Ann: A sunrise over the lake.", when + timedelta(seconds=30), 12, "Ann"))
-    index.add(lexical.TurnRow(3, 8, "Ann: I like the lake in winter.", when + timedelta(days=1), 13, "Ann"))
+    index.add(
+        lexical.TurnRow(
+            2, 7, "Ann: A sunrise over the lake.", when + timedelta(seconds=30), 12, "Ann"
+        )
+    )
+    index.add(
+        lexical.TurnRow(
+            3, 8, "Ann: I like the lake in winter.", when + timedelta(days=1), 13, "Ann"
+        )
+    )
 
     ranked = [episode_id for episode_id, _ in index.search("paint by the lake", 3)]
 
@@ -81,7 +103,11 @@ def test_the_turn_next_to_a_match_is_found_by_its_neighbour_s_score():
     when = timezone.now()
     index = lexical.TurnIndex()
     index.add(lexical.TurnRow(1, 7, "Bea: Where did you go last summer?", when, 11, "Bea"))
-    index.add(lexical.TurnRow(2, 7, "Ann: Camping in the Rockies.", when + timedelta(seconds=30), 12, "Ann"))
+    index.add(
+        lexical.TurnRow(
+            2, 7, "Ann: Camping in the Rockies.", when + timedelta(seconds=30), 12, "Ann"
+        )
+    )
     index.add(lexical.TurnRow(3, 8, "Ann: I like winter.", when + timedelta(days=1), 13, "Ann"))
 
     scores = dict(index.search("Rockies camping", 3))
@@ -95,16 +121,24 @@ def _hybrid_index() -> lexical.TurnIndex:
     when = timezone.now()
     index = lexical.TurnIndex()
     index.add(lexical.TurnRow(1, 7, "Bea: Which instrument are you learning?", when, 11, "Bea"))
-    index.add(lexical.TurnRow(2, 7, "Ann: The cello, since March.", when + timedelta(seconds=30), 12, "Ann"))
+    index.add(
+        lexical.TurnRow(
+            2, 7, "Ann: The cello, since March.", when + timedelta(seconds=30), 12, "Ann"
+        )
+    )
     index.add(lexical.TurnRow(3, 7, "Bea: Cool!", when + timedelta(seconds=60), 13, "Bea"))
-    index.add(lexical.TurnRow(4, 8, "Ann: Cool weather today.", when + timedelta(days=1), 14, "Ann"))
+    index.add(
+        lexical.TurnRow(4, 8, "Ann: Cool weather today.", when + timedelta(days=1), 14, "Ann")
+    )
     return index
 
 
 def test_with_similarities_a_turn_is_found_by_meaning_alone():
     index = _hybrid_index()
 
-    ranked = index.search("What music do you play?", 4, similarities={2: 0.6, 1: 0.5, 3: 0.1, 4: 0.1})
+    ranked = index.search(
+        "What music do you play?", 4, similarities={2: 0.6, 1: 0.5, 3: 0.1, 4: 0.1}
+    )
 
     assert index.search("What music do you play?", 4) == []  # no word in common
     assert [episode_id for episode_id, _ in ranked][:2] == [2, 1]
@@ -125,25 +159,31 @@ def test_turns_without_a_similarity_count_as_the_least_similar_given():
 
     scores = dict(index.search("weather", 4, similarities={4: 0.2, 1: 0.2}))
 
-    assert scores[2] == pytest.approx(scores[3]) and scores[2] > 0  # neither given: both at the lowest, 0.2
+    # neither given: both at the lowest, 0.2
+    assert scores[2] == pytest.approx(scores[3]) and scores[2] > 0
 
 
 def test_the_turns_of_a_named_speaker_count_more_before_the_cut():
     when = timezone.now()
     index = lexical.TurnIndex()
-    for n, speaker in enumerate(["Ann", "Ann", "Bea"]):  # Ann's turns say "camping" twice: more BM25
-        text = "I went camping" + (" camping" if speaker == "Ann" else "")  # no name in the words here
+    # Ann's turns say "camping" twice: more BM25
+    for n, speaker in enumerate(["Ann", "Ann", "Bea"]):
+        # no name in the words here
+        text = "I went camping" + (" camping" if speaker == "Ann" else "")
         index.add(lexical.TurnRow(n + 1, 7 + n, text, when + timedelta(days=n), 11 + n, speaker))
 
     assert [pk for pk, _ in index.search("Where did Bea go camping?", 1)] == [3]
     assert index.search("Where did Bea go camping?", 3)[0][1] == pytest.approx(
         lexical.SPEAKER_BOOST * dict(index.search("Where did someone go camping?", 3))[3]
     )
-    assert index.named_speakers("Did Ann or Bea go camping?") == set()  # both named: neither stands out
+    # both named: neither stands out
+    assert index.named_speakers("Did Ann or Bea go camping?") == set()
 
 
 def test_a_rare_word_outweighs_a_common_one(alice):
-    lines = [("Ann", f"I went to the park on day {n}") for n in range(8)] + [("Ann", "I moved here from Sweden")]
+    lines = [("Ann", f"I went to the park on day {n}") for n in range(8)] + [
+        ("Ann", "I moved here from Sweden")
+    ]
     episodes = _turns(alice, lines)
 
     hits = lexical.search_turns(alice, "park or Sweden?", 3).hits
@@ -167,7 +207,10 @@ def test_the_index_follows_new_and_deleted_turns(alice, bob):
 def test_a_conversation_can_be_left_out(alice):
     [turn] = _turns(alice, [("Ann", "The violin lesson is on Monday")])
 
-    assert lexical.search_turns(alice, "violin", 5, exclude_conversation=turn.conversation_id).hits == []
+    assert (
+        lexical.search_turns(alice, "violin", 5, exclude_conversation=turn.conversation_id).hits
+        == []
+    )
 
 
 def test_the_reply_next_to_a_found_turn_joins_the_context(alice):
@@ -188,11 +231,17 @@ def test_the_reply_next_to_a_found_turn_joins_the_context(alice):
 def test_a_named_speaker_s_turns_come_first(alice):
     _turns(
         alice,
-        [("Ann", "I went camping at the beach"), ("Bea", "I went camping at the lake"), ("Cal", "Nice, I love it")],
+        [
+            ("Ann", "I went camping at the beach"),
+            ("Bea", "I went camping at the lake"),
+            ("Cal", "Nice, I love it"),
+        ],
         embed=True,
     )
 
-    items = [i for i in build_context(alice, "Where did Bea go camping?").items if i.type == "episode"]
+    items = [
+        i for i in build_context(alice, "Where did Bea go camping?").items if i.type == "episode"
+    ]
 
     assert items[0].text == "Bea: I went camping at the lake"
 
@@ -201,14 +250,25 @@ def test_a_turn_is_embedded_with_the_message_it_answers(alice):
     conversation = conversation_start(user=alice)
     now = timezone.now()
     asked = Message.objects.create(
-        conversation=conversation, role="user", speaker="Bea", content="What did you paint?", created_at=now
+        conversation=conversation,
+        role="user",
+        speaker="Bea",
+        content="What did you paint?",
+        created_at=now,
     )
     later = now + timedelta(seconds=1)
     reply = Message.objects.create(
-        conversation=conversation, role="user", speaker="Ann", content="A sunrise!", created_at=later
+        conversation=conversation,
+        role="user",
+        speaker="Ann",
+        content="A sunrise!",
+        created_at=later,
     )
 
-    assert turn_embedding_text(reply, asked) == "Ann: A sunrise!\n(In reply to Bea: What did you paint?)"
+    assert (
+        turn_embedding_text(reply, asked)
+        == "Ann: A sunrise!\n(In reply to Bea: What did you paint?)"
+    )
     message_process(message_id=reply.pk)
     episode = Episode.objects.get(key=f"turn:{reply.pk}")
     assert episode.text == "Ann: A sunrise!" and list(episode.messages.all()) == [reply]
@@ -216,7 +276,9 @@ def test_a_turn_is_embedded_with_the_message_it_answers(alice):
 
 def test_build_context_ranks_turns_by_words_and_meaning_together(alice, monkeypatch):
     music, weather = _turns(
-        alice, [("Ann", "I started cello lessons in March"), ("Ann", "Rainy weather today")], embed=True
+        alice,
+        [("Ann", "I started cello lessons in March"), ("Ann", "Rainy weather today")],
+        embed=True,
     )
     seen = {}
     search_turns = lexical.search_turns

@@ -27,7 +27,9 @@ def _recalled_texts(result) -> list[str]:
 
 @pytest.mark.django_db(transaction=False)
 def test_it_recalls_a_stated_preference_in_a_later_session(alice, run_on_commit):
-    _session(alice, run_on_commit, "Hi, I'm Alex, a backend developer. Remember that I'm vegetarian.")
+    _session(
+        alice, run_on_commit, "Hi, I'm Alex, a backend developer. Remember that I'm vegetarian."
+    )
 
     later = _session(alice, run_on_commit, "Can you suggest something for dinner?")
 

@@ -12,23 +12,31 @@ from memories.retrieval import build_context
 
 
 def test_remember_this_adds_a_pinned_memory(alice_client, alice):
-    alice_client.post("/memories/remember/", {"kind": "preference", "text": "User prefers window seats"})
+    alice_client.post(
+        "/memories/remember/", {"kind": "preference", "text": "User prefers window seats"}
+    )
 
     memory = Memory.objects.get(user=alice)
     assert (memory.kind, memory.pinned, memory.source) == ("preference", True, "stated")
     assert memory.revisions.get().actor == "user"
-    assert "User prefers window seats" in [i.text for i in build_context(alice, "book me a flight").items]
+    assert "User prefers window seats" in [
+        i.text for i in build_context(alice, "book me a flight").items
+    ]
 
 
 def test_a_sensitive_memory_is_used_only_with_the_categorys_consent(alice_client, alice):
     from accounts.services import consent_set
 
-    alice_client.post("/memories/remember/", {"kind": "preference", "text": "User is allergic to peanuts"})
+    alice_client.post(
+        "/memories/remember/", {"kind": "preference", "text": "User is allergic to peanuts"}
+    )
     assert Memory.objects.get(user=alice).sensitive_categories == ["health"]
     assert build_context(alice, "snack ideas").items == []
 
     consent_set(user=alice, purpose="sensitive:health", granted=True, method="test")
-    assert "User is allergic to peanuts" in [i.text for i in build_context(alice, "snack ideas").items]
+    assert "User is allergic to peanuts" in [
+        i.text for i in build_context(alice, "snack ideas").items
+    ]
 
 
 def test_remember_this_supersedes_a_known_value(alice_client, alice, run_on_commit):
@@ -64,16 +72,22 @@ def test_dont_use_this_and_back(alice_client, alice):
     assert build_context(alice, "dinner ideas").items
 
 
-def test_deleting_a_memory_needs_the_password_and_removes_its_history(alice_client, alice, run_on_commit):
+def test_deleting_a_memory_needs_the_password_and_removes_its_history(
+    alice_client, alice, run_on_commit
+):
     run_on_commit(chat_turn, user=alice, conversation=None, text="I live in Paris.")
     run_on_commit(chat_turn, user=alice, conversation=None, text="I live in Berlin.")
     berlin = Memory.objects.for_user(alice).current().get()
 
     assert (
         b"That is not your password"
-        in alice_client.post(f"/memories/{berlin.pk}/delete/", {"password": "x", "confirmation": "delete"}).content
+        in alice_client.post(
+            f"/memories/{berlin.pk}/delete/", {"password": "x", "confirmation": "delete"}
+        ).content
     )
-    alice_client.post(f"/memories/{berlin.pk}/delete/", {"password": "alice-pass-123", "confirmation": "delete"})
+    alice_client.post(
+        f"/memories/{berlin.pk}/delete/", {"password": "alice-pass-123", "confirmation": "delete"}
+    )
 
     assert not Memory.objects.filter(user=alice).exists()  # Berlin and the Paris it superseded
 
@@ -89,7 +103,9 @@ def test_search_and_filter(alice_client, alice):
 
 
 def test_memory_text_with_markup_is_escaped(alice_client, alice):
-    alice_client.post("/memories/remember/", {"kind": "fact", "text": '<img src=x onerror="alert(1)">'})
+    alice_client.post(
+        "/memories/remember/", {"kind": "fact", "text": '<img src=x onerror="alert(1)">'}
+    )
     for url in ("/memories/", f"/memories/{Memory.objects.get().pk}/"):
         content = alice_client.get(url).content
         assert b"<img src=x" not in content and b"&lt;img src=x" in content
@@ -131,7 +147,9 @@ def test_editing_into_a_duplicate_is_refused_with_a_message(alice_client, alice)
     memory_remember(user=alice, kind="preference", text="User likes tea")
     coffee, _ = memory_remember(user=alice, kind="preference", text="User likes coffee")
 
-    response = alice_client.post(f"/memories/{coffee.pk}/edit/", {"text": "User likes tea"}, follow=True)
+    response = alice_client.post(
+        f"/memories/{coffee.pk}/edit/", {"text": "User likes tea"}, follow=True
+    )
 
     assert b"You already have a memory that says this" in response.content
     coffee.refresh_from_db()

@@ -1,4 +1,5 @@
-"""Retention limits, applied by the periodic tasks (chat's for conversations, memories' for memories)."""
+"""Retention limits, applied by the periodic tasks (chat's for conversations, memories' for
+memories)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,12 @@ def _age(queryset, days: int, *fields: str) -> None:
 
 def test_old_conversations_go_and_their_memories_stay_without_them(alice, run_on_commit, settings):
     settings.RETENTION_CONVERSATION_DAYS = 30
-    old = run_on_commit(chat_turn, user=alice, conversation=None, text="I live in Lisbon.").conversation
-    recent = run_on_commit(chat_turn, user=alice, conversation=None, text="I'm vegetarian.").conversation
+    old = run_on_commit(
+        chat_turn, user=alice, conversation=None, text="I live in Lisbon."
+    ).conversation
+    recent = run_on_commit(
+        chat_turn, user=alice, conversation=None, text="I'm vegetarian."
+    ).conversation
     _age(Conversation.objects.filter(pk=old.pk), 31, "last_activity_at")
 
     assert delete_old_conversations() >= 1
@@ -45,13 +50,18 @@ def test_unused_memories_go_unless_pinned_or_recalled(alice, settings):
 
     assert apply_retention()["memories"] >= 1
 
-    assert set(Memory.objects.filter(user=alice).values_list("pk", flat=True)) == {pinned.pk, recalled.pk}
+    assert set(Memory.objects.filter(user=alice).values_list("pk", flat=True)) == {
+        pinned.pk,
+        recalled.pk,
+    }
 
 
 def test_a_zero_limit_keeps_everything(alice, run_on_commit, settings):
     settings.RETENTION_CONVERSATION_DAYS = 0
     settings.RETENTION_MEMORY_DAYS = 0
-    conversation = run_on_commit(chat_turn, user=alice, conversation=None, text="I live in Lisbon.").conversation
+    conversation = run_on_commit(
+        chat_turn, user=alice, conversation=None, text="I live in Lisbon."
+    ).conversation
     _age(Conversation.objects.all(), 5000, "last_activity_at")
     _age(Memory.objects.all(), 5000, "updated_at")
 

@@ -1,4 +1,5 @@
-"""Retrieval: hybrid candidates, confidence floor, fading importance, time windows, due-soon items."""
+"""Retrieval: hybrid candidates, confidence floor, fading importance, time windows, due-soon
+items."""
 
 from __future__ import annotations
 
@@ -57,14 +58,18 @@ def test_a_fresh_memory_outranks_an_equally_relevant_faded_one(alice, settings):
 
     texts = _texts(build_context(alice, "hiking"))
 
-    assert texts.index("User enjoys hiking in the Pyrenees") < texts.index("User enjoys hiking in the Alps")
+    assert texts.index("User enjoys hiking in the Pyrenees") < texts.index(
+        "User enjoys hiking in the Alps"
+    )
 
 
 def test_a_query_about_last_week_prefers_what_was_said_then(alice):
     _episode(alice, "We had pizza for dinner with the team", days_ago=40)
     _episode(alice, "We had sushi for dinner with the team", days_ago=8)
 
-    texts = _texts(build_context(alice, "what did we have for dinner last week?", now=timezone.now()))
+    texts = _texts(
+        build_context(alice, "what did we have for dinner last week?", now=timezone.now())
+    )
 
     assert texts[0] == "User: We had sushi for dinner with the team"
 
@@ -98,7 +103,8 @@ def test_the_budget_bounds_the_context(alice):
     context = build_context(alice, "museum in Rome", budget_tokens=100)
 
     assert 0 < context.tokens <= 100
-    assert all(item.sources == [] for item in context.items)  # these memories have no source message
+    # these memories have no source message
+    assert all(item.sources == [] for item in context.items)
 
 
 def test_full_text_ranks_on_the_stored_search_vector(alice):
@@ -109,4 +115,5 @@ def test_full_text_ranks_on_the_stored_search_vector(alice):
 
     assert "User plays the cello in an orchestra" in _texts(context)
     ranked = [q["sql"] for q in queries.captured_queries if "ts_rank" in q["sql"]]
-    assert ranked and not any("to_tsvector" in sql for sql in ranked)  # not the vector's text parsed again
+    # not the vector's text parsed again
+    assert ranked and not any("to_tsvector" in sql for sql in ranked)

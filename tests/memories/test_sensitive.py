@@ -1,4 +1,5 @@
-"""Special categories (GDPR art. 9): detected at extraction, not stored without the user's opt-in."""
+"""Special categories (GDPR art. 9): detected at extraction, not stored without the user's
+opt-in."""
 
 from __future__ import annotations
 
@@ -30,13 +31,20 @@ def test_it_detects_special_categories(text, categories):
 def _say(user, run_on_commit, *texts):
     conversation = None
     for text in texts:
-        conversation = run_on_commit(chat_turn, user=user, conversation=conversation, text=text).conversation
+        conversation = run_on_commit(
+            chat_turn, user=user, conversation=conversation, text=text
+        ).conversation
     run_on_commit(conversation_end, conversation=conversation)
     return conversation
 
 
 def test_a_sensitive_statement_without_opt_in_is_not_stored(alice, run_on_commit):
-    _say(alice, run_on_commit, "I live in Lisbon and I was diagnosed with epilepsy.", "I'm allergic to peanuts.")
+    _say(
+        alice,
+        run_on_commit,
+        "I live in Lisbon and I was diagnosed with epilepsy.",
+        "I'm allergic to peanuts.",
+    )
 
     texts = list(Memory.objects.filter(user=alice).values_list("text", flat=True))
     assert texts == ["User lives in Lisbon"]
@@ -58,8 +66,12 @@ def test_a_memory_in_two_categories_is_used_only_with_both_opted_in(alice):
     from memories.services import memory_remember
 
     for category in ("health", "religion"):
-        consent_set(user=alice, purpose=f"sensitive:{category}", granted=True, method="consent page")
-    memory, _ = memory_remember(user=alice, kind="fact", text="User fasts for Ramadan despite diabetes")
+        consent_set(
+            user=alice, purpose=f"sensitive:{category}", granted=True, method="consent page"
+        )
+    memory, _ = memory_remember(
+        user=alice, kind="fact", text="User fasts for Ramadan despite diabetes"
+    )
     assert sorted(memory.sensitive_categories) == ["health", "religion"]
     assert build_context(alice, "fasting and diabetes").memory_ids == [memory.pk]
 

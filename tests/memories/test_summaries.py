@@ -16,7 +16,9 @@ from memories.tasks import digest_all
 def _conversation(user, run_on_commit, *texts):
     conversation = None
     for text in texts:
-        conversation = run_on_commit(chat_turn, user=user, conversation=conversation, text=text).conversation
+        conversation = run_on_commit(
+            chat_turn, user=user, conversation=conversation, text=text
+        ).conversation
     run_on_commit(conversation_end, conversation=conversation)
     return conversation
 
@@ -33,7 +35,10 @@ def test_an_ended_conversation_gets_an_embedded_summary_with_its_sources(alice, 
 
     summary = Episode.objects.get(user=alice, kind="summary", key=f"summary:{conversation.pk}")
 
-    assert "FastAPI service for invoices" in summary.text and "connection pool runs dry" in summary.text
+    assert (
+        "FastAPI service for invoices" in summary.text
+        and "connection pool runs dry" in summary.text
+    )
     assert "thanks" not in summary.text
     assert summary.embedding is not None
     sources = set(summary.messages.values_list("content", flat=True))
@@ -61,7 +66,9 @@ def test_the_summary_is_recalled_in_a_later_conversation(alice, run_on_commit):
 def test_summarizing_twice_keeps_one_summary(alice, run_on_commit):
     from memories.summaries import summary_write
 
-    conversation = _conversation(alice, run_on_commit, "I'm learning to play the cello this winter.")
+    conversation = _conversation(
+        alice, run_on_commit, "I'm learning to play the cello this winter."
+    )
     summary_write(conversation=conversation)
 
     assert Episode.objects.filter(user=alice, kind="summary").count() == 1
@@ -70,7 +77,10 @@ def test_summarizing_twice_keeps_one_summary(alice, run_on_commit):
 def test_the_digest_tells_what_was_learned_and_what_changed(alice, bob, run_on_commit):
     _conversation(alice, run_on_commit, "I live in Paris.")
     _conversation(alice, run_on_commit, "I live in Berlin.", "I'm vegetarian.")
-    assert Memory.objects.for_user(alice).current().filter(subject="location").get().text == "User lives in Berlin"
+    assert (
+        Memory.objects.for_user(alice).current().filter(subject="location").get().text
+        == "User lives in Berlin"
+    )
 
     digest = user_digest(user=alice, period_end=timezone.now() + timedelta(seconds=1))
 

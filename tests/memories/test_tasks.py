@@ -1,4 +1,5 @@
-"""The sweep: job state lives in Postgres, so work a lost broker message left undone is found again."""
+"""The sweep: job state lives in Postgres, so work a lost broker message left undone is found
+again."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from tests.factories import memories_saying
 
 
 def test_it_processes_a_message_whose_task_was_lost(alice):
-    conversation = chat_turn(user=alice, conversation=None, text="I live in Porto.").conversation  # not queued
+    # not queued
+    conversation = chat_turn(user=alice, conversation=None, text="I live in Porto.").conversation
     message = conversation.messages.get(role=Message.Role.USER)
     assert message.processed_at is None
-    Message.objects.filter(pk=message.pk).update(created_at=timezone.now() - SWEEP_GRACE - timedelta(seconds=1))
+    Message.objects.filter(pk=message.pk).update(
+        created_at=timezone.now() - SWEEP_GRACE - timedelta(seconds=1)
+    )
 
     result = sweep()
 
@@ -32,7 +36,9 @@ def test_it_processes_a_message_whose_task_was_lost(alice):
 def test_it_queues_a_lost_task_again_only_after_a_while(alice, monkeypatch):
     sent = []  # what reached the broker; nothing runs, as when the worker has a backlog
     monkeypatch.setattr(tasks.process_message, "delay", lambda pk: sent.append(("message", pk)))
-    monkeypatch.setattr(tasks.finalize_conversation, "delay", lambda pk: sent.append(("conversation", pk)))
+    monkeypatch.setattr(
+        tasks.finalize_conversation, "delay", lambda pk: sent.append(("conversation", pk))
+    )
     conversation = chat_turn(user=alice, conversation=None, text="I live in Porto.").conversation
     message = conversation.messages.get(role=Message.Role.USER)
     old = timezone.now() - SWEEP_GRACE - timedelta(seconds=1)

@@ -1,4 +1,5 @@
-"""English text helpers (memories.text): negation decides whether two statements can say the same."""
+"""English text helpers (memories.text): negation decides whether two statements can say the
+same."""
 
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ def test_a_negated_statement_is_seen_as_negated(statement):
     assert text.negated(statement)
 
 
-@pytest.mark.parametrize("statement", ["User is vegetarian", "User knows Nora", "User can eat gluten", "User notes"])
+@pytest.mark.parametrize(
+    "statement", ["User is vegetarian", "User knows Nora", "User can eat gluten", "User notes"]
+)
 def test_an_affirmative_statement_is_not(statement):
     assert not text.negated(statement)
 
@@ -37,7 +40,9 @@ def test_an_affirmative_statement_is_not(statement):
 def _apply(user, statement: str):
     [vector] = embed_texts([statement])
     item = ExtractedItem("fact", "", statement, 0.8)
-    return memory_apply(user=user, item=item, embedding=vector, message=None, source="stated", actor="extractor")
+    return memory_apply(
+        user=user, item=item, embedding=vector, message=None, source="stated", actor="extractor"
+    )
 
 
 def test_cannot_is_not_the_same_statement_as_can(alice):

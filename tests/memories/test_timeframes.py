@@ -26,11 +26,15 @@ def test_it_finds_the_window_a_query_talks_about(query, start, end):
     assert (window.start.date().isoformat(), window.end.date().isoformat()) == (start, end)
 
 
-@pytest.mark.parametrize("query", ["suggest a dinner", "may I ask something", "remember that pooling issue?"])
+@pytest.mark.parametrize(
+    "query", ["suggest a dinner", "may I ask something", "remember that pooling issue?"]
+)
 def test_it_finds_no_window_where_there_is_none(query):
     assert window_in(query, NOW) is None
 
 
-@pytest.mark.parametrize("query", ["what did I do in may 0000", "in 0000", "99999999 days ago", "on march 3 0000"])
+@pytest.mark.parametrize(
+    "query", ["what did I do in may 0000", "in 0000", "99999999 days ago", "on march 3 0000"]
+)
 def test_impossible_dates_give_no_window(query):
     assert window_in(query, NOW) is None

@@ -1,9 +1,10 @@
 """The production path with a real Celery worker process and a real Redis broker.
 
-The rest of the suite runs Celery eagerly. Here the chat turn's on_commit enqueues through Redis, a separate
-`celery worker` process (same code, the same test database, its own connections) consumes the task, and
-the test watches the committed result in PostgreSQL. It also proves the sweep recovers a message whose
-broker message was lost. Skipped when no Redis answers at 127.0.0.1:6379; uses Redis db 15 only.
+The rest of the suite runs Celery eagerly. Here the chat turn's on_commit enqueues through Redis, a
+separate `celery worker` process (same code, the same test database, its own connections) consumes
+the task, and the test watches the committed result in PostgreSQL. It also proves the sweep recovers
+a message whose broker message was lost. Skipped when no Redis answers at 127.0.0.1:6379; uses Redis
+db 15 only.
 """
 
 from __future__ import annotations
@@ -45,22 +46,29 @@ def _redis_or_skip():
         import redis
     except ImportError:  # pragma: no cover - redis is a dependency of the broker transport
         pytest.skip("the redis client library is not installed")
-    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB, socket_connect_timeout=1, socket_timeout=2)
+    client = redis.Redis(
+        host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB, socket_connect_timeout=1, socket_timeout=2
+    )
     try:
         client.ping()
     except redis.RedisError as exc:
-        pytest.skip(f"no Redis answers at {REDIS_HOST}:{REDIS_PORT} ({exc}); start redis-server to run this test")
+        pytest.skip(
+            f"no Redis answers at {REDIS_HOST}:{REDIS_PORT} ({exc}); start redis-server to run this test"
+        )
     return client
 
 
 def _test_database_url() -> str:
-    """A libpq URL of the database this test process uses (the test database), for the worker's DATABASE_URL."""
+    """A libpq URL of the database this test process uses (the test database), for the worker's
+    DATABASE_URL."""
     db = connection.settings_dict
     user = quote(db["USER"] or "", safe="")
     password = quote(db["PASSWORD"] or "", safe="")
     auth = f"{user}:{password}@" if user or password else ""
     port = f":{db['PORT']}" if db["PORT"] else ""
-    query = {k: str(v) for k, v in (db.get("OPTIONS") or {}).items() if isinstance(v, str | int | float)}
+    query = {
+        k: str(v) for k, v in (db.get("OPTIONS") or {}).items() if isinstance(v, str | int | float)
+    }
     if db["HOST"]:
         query["host"] = db["HOST"]  # a socket directory for the embedded server, or a host name
     suffix = f"?{urlencode(query)}" if query else ""
@@ -68,9 +76,9 @@ def _test_database_url() -> str:
 
 
 def _reset_broker_connections() -> None:
-    """Drop the app's cached broker connection and producer pools so the next publish uses app.conf.broker_url.
-    The producer pools live in kombu's process-wide registry: reset it, or a later test would be handed the
-    closed pool again ("Acquire on closed pool")."""
+    """Drop the app's cached broker connection and producer pools so the next publish uses
+    app.conf.broker_url. The producer pools live in kombu's process-wide registry: reset it, or a
+    later test would be handed the closed pool again ("Acquire on closed pool")."""
     if app._pool is not None:
         app._pool.force_close_all()
         app._pool = None
@@ -99,7 +107,9 @@ class Worker:
         self.hostname = hostname
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            worker_command("--pool", "solo", "--without-mingle", "--without-gossip", "--hostname", hostname),
+            worker_command(
+                "--pool", "solo", "--without-mingle", "--without-gossip", "--hostname", hostname
+            ),
             cwd=settings.BASE_DIR,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -121,13 +131,17 @@ class Worker:
         return "\n".join(self.lines)
 
     def fail(self, reason: str):
-        pytest.fail(f"{reason}\n--- celery worker output ---\n{self.output}\n--- end of worker output ---")
+        pytest.fail(
+            f"{reason}\n--- celery worker output ---\n{self.output}\n--- end of worker output ---"
+        )
 
     def wait_until(self, predicate, *, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                self.fail(f"the worker exited (code {self.process.returncode}) while waiting for {what}")
+                self.fail(
+                    f"the worker exited (code {self.process.returncode}) while waiting for {what}"
+                )
             if predicate():
                 return
             time.sleep(0.25)
@@ -140,7 +154,9 @@ class Worker:
             # A ping through the test process's app proves both sides use the same broker.
             return bool(app.control.ping(destination=[self.hostname], timeout=1.0))
 
-        self.wait_until(answers, timeout=READY_TIMEOUT, what="the worker to be ready and answer a ping")
+        self.wait_until(
+            answers, timeout=READY_TIMEOUT, what="the worker to be ready and answer a ping"
+        )
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -155,8 +171,9 @@ class Worker:
 
 @contextlib.contextmanager
 def _exclusive_redis_db():
-    """Test runs side by side (each with its own test database) share Redis db 15: one flushing it, or one
-    worker consuming the other's tasks against the wrong database, would break both. Take turns."""
+    """Test runs side by side (each with its own test database) share Redis db 15: one flushing it,
+    or one worker consuming the other's tasks against the wrong database, would break both. Take
+    turns."""
     path = os.path.join(tempfile.gettempdir(), f"memoryweb-test-redis-{REDIS_PORT}-{REDIS_DB}.lock")
     with open(path, "a") as lock:
         deadline = time.monotonic() + LOCK_TIMEOUT
@@ -166,7 +183,9 @@ def _exclusive_redis_db():
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    pytest.fail(f"another test run kept Redis db {REDIS_DB} busy (lock {path}) for {LOCK_TIMEOUT} s")
+                    pytest.fail(
+                        f"another test run kept Redis db {REDIS_DB} busy (lock {path}) for {LOCK_TIMEOUT} s"
+                    )
                 time.sleep(0.5)
         try:
             yield
@@ -188,10 +207,11 @@ def redis_broker():
 
 @pytest.fixture
 def celery_worker_process(request, _offline_and_eager, settings, transactional_db, redis_broker):
-    """A real `celery worker` on Redis db 15 against this test's database; the test process publishes there too.
+    """A real `celery worker` on Redis db 15 against this test's database; the test process
+    publishes there too.
 
-    Requested after the autouse eager fixture (so it can undo it) and after the transactional database
-    (so the worker is gone before the tables are flushed)."""
+    Requested after the autouse eager fixture (so it can undo it) and after the transactional
+    database (so the worker is gone before the tables are flushed)."""
     settings.CELERY_TASK_ALWAYS_EAGER = False
     env = dict(os.environ)
     env.update(
@@ -212,8 +232,12 @@ def celery_worker_process(request, _offline_and_eager, settings, transactional_d
             yield worker
         finally:
             worker.stop()
-            if request.session.testsfailed > failed_before or os.environ.get("MEMORYWEB_SHOW_WORKER_OUTPUT"):
-                print(f"\n--- celery worker output ---\n{worker.output}\n--- end of worker output ---")
+            if request.session.testsfailed > failed_before or os.environ.get(
+                "MEMORYWEB_SHOW_WORKER_OUTPUT"
+            ):
+                print(
+                    f"\n--- celery worker output ---\n{worker.output}\n--- end of worker output ---"
+                )
 
 
 def _processed(message: Message) -> bool:
@@ -223,24 +247,33 @@ def _processed(message: Message) -> bool:
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_a_real_worker_processes_chat_turns_and_swept_messages_through_redis(alice, celery_worker_process):
+def test_a_real_worker_processes_chat_turns_and_swept_messages_through_redis(
+    alice, celery_worker_process
+):
     worker = celery_worker_process
 
-    # A: the chat turn commits, its on_commit callback publishes process_message to Redis, the worker runs it.
-    turn = chat_services.chat_turn(user=alice, conversation=None, text="Remember that I'm vegetarian.")
+    # A: the chat turn commits, its on_commit callback publishes process_message to Redis, the
+    # worker runs it.
+    turn = chat_services.chat_turn(
+        user=alice, conversation=None, text="Remember that I'm vegetarian."
+    )
     message = turn.user_message
     assert message.processed_at is None  # not eager: nothing ran in this process
     worker.wait_until(
-        lambda: _processed(message), timeout=FIRST_TASK_TIMEOUT, what=f"the worker to process message {message.pk}"
+        lambda: _processed(message),
+        timeout=FIRST_TASK_TIMEOUT,
+        what=f"the worker to process message {message.pk}",
     )
     memory = memory_saying("User is vegetarian", user=alice)
     assert list(memory.source_messages.all()) == [message]
     episode = Episode.objects.get(user=alice, key=f"turn:{message.pk}")
     assert list(episode.messages.all()) == [message]
-    assert any("memories.tasks.process_message[" in line and "received" in line for line in worker.lines)
+    assert any(
+        "memories.tasks.process_message[" in line and "received" in line for line in worker.lines
+    )
 
-    # B: a user message whose broker message was lost (never enqueued) is found by the sweep, sent through
-    # the broker, re-queued by the worker and processed.
+    # B: a user message whose broker message was lost (never enqueued) is found by the sweep, sent
+    # through the broker, re-queued by the worker and processed.
     now = timezone.now()
     conversation = Conversation.objects.create(user=alice, created_at=now, last_activity_at=now)
     lost = Message.objects.create(
@@ -252,7 +285,11 @@ def test_a_real_worker_processes_chat_turns_and_swept_messages_through_redis(ali
     time.sleep(1)  # nothing was queued for it: it stays unprocessed
     assert not _processed(lost)
     tasks.sweep.delay()
-    worker.wait_until(lambda: _processed(lost), timeout=TASK_TIMEOUT, what=f"the sweep to get message {lost.pk} done")
+    worker.wait_until(
+        lambda: _processed(lost),
+        timeout=TASK_TIMEOUT,
+        what=f"the sweep to get message {lost.pk} done",
+    )
     located = memory_saying("User lives in Berlin", user=alice)
     assert list(located.source_messages.all()) == [lost]
     assert Episode.objects.filter(user=alice, key=f"turn:{lost.pk}").exists()

@@ -1,5 +1,6 @@
-"""Field encryption at rest: message, title, memory, revision and episode text are stored as ciphertext
-under a key per user, wrapped by the master keys; forgetting a user destroys the key; master keys rotate."""
+"""Field encryption at rest: message, title, memory, revision and episode text are stored as
+ciphertext under a key per user, wrapped by the master keys; forgetting a user destroys the key;
+master keys rotate."""
 
 from __future__ import annotations
 
@@ -56,7 +57,9 @@ def _new_master() -> tuple[str, bytes]:
 @pytest.fixture
 def planted(alice, run_on_commit):
     """Alice said something with the marker; the worker learned a memory and an episode from it."""
-    turn = run_on_commit(chat_turn, user=alice, conversation=None, text=f"Remember that my cat is called {MARKER}.")
+    turn = run_on_commit(
+        chat_turn, user=alice, conversation=None, text=f"Remember that my cat is called {MARKER}."
+    )
     [memory] = Memory.objects.for_user(alice)
     memory_edit(memory=memory, text=f"User's cat is called {MARKER} the Great")
     return turn
@@ -66,7 +69,9 @@ def test_text_columns_hold_ciphertext_and_the_models_plain_text(alice, planted):
     for table, column, sql in ENCRYPTED:
         stored = _stored(sql, alice)
         assert stored, f"{table}.{column}: no row to check"
-        assert all(value.startswith(keys.PREFIX) for value in stored), f"{table}.{column} holds plain text"
+        assert all(value.startswith(keys.PREFIX) for value in stored), (
+            f"{table}.{column} holds plain text"
+        )
         assert not any(MARKER.lower() in value.lower() for value in stored), f"{table}.{column}"
     assert MARKER in Conversation.objects.get(user=alice).title
     assert MARKER in Message.objects.filter(conversation__user=alice).order_by("id").first().content
@@ -78,7 +83,9 @@ def test_text_columns_hold_ciphertext_and_the_models_plain_text(alice, planted):
 def test_each_user_has_their_own_key(alice, bob):
     make_memory(alice, text="User likes tea")
     make_memory(bob, text="User likes tea")
-    tokens = [_stored("SELECT text FROM memories_memory WHERE user_id = %s", u)[0] for u in (alice, bob)]
+    tokens = [
+        _stored("SELECT text FROM memories_memory WHERE user_id = %s", u)[0] for u in (alice, bob)
+    ]
     key_ids = {token.split(":")[1] for token in tokens}
     assert len(key_ids) == 2
     assert key_ids == {str(UserKey.objects.get(user=u).pk) for u in (alice, bob)}
@@ -121,7 +128,9 @@ def test_search_still_finds_words_of_encrypted_text(alice, bob):
     assert Memory.objects.for_user(alice).with_words("bicycles").count() == 2
 
 
-def test_forgetting_destroys_the_key_so_old_copies_cannot_be_read(alice, bob, planted, run_on_commit):
+def test_forgetting_destroys_the_key_so_old_copies_cannot_be_read(
+    alice, bob, planted, run_on_commit
+):
     backup = {column: _stored(sql, alice) for _, column, sql in ENCRYPTED}  # a copy taken before
     run_on_commit(chat_turn, user=bob, conversation=None, text="I live in Porto.")
     old_key = UserKey.objects.get(user=alice).pk
@@ -198,8 +207,13 @@ def test_the_local_default_master_key_is_made_once_and_private(tmp_path):
 def test_the_migration_encrypts_existing_plain_rows(alice):
     memory = make_memory(alice, text="User likes tea")
     with connection.cursor() as cursor:  # as a row written before encryption
-        cursor.execute("UPDATE memories_memory SET text = %s WHERE id = %s", ["User likes green tea", memory.pk])
-    operation = encrypt_column("memories_memory", "text", "SELECT id, user_id, text FROM memories_memory")
+        cursor.execute(
+            "UPDATE memories_memory SET text = %s WHERE id = %s",
+            ["User likes green tea", memory.pk],
+        )
+    operation = encrypt_column(
+        "memories_memory", "text", "SELECT id, user_id, text FROM memories_memory"
+    )
     with connection.schema_editor() as editor:
         operation.code(None, editor)
         operation.code(None, editor)  # idempotent: encrypted rows are left alone
@@ -207,7 +221,9 @@ def test_the_migration_encrypts_existing_plain_rows(alice):
     assert memory.text == "User likes green tea"
     with connection.schema_editor() as editor:
         operation.reverse_code(None, editor)
-    assert _stored("SELECT text FROM memories_memory WHERE user_id = %s", alice) == ["User likes green tea"]
+    assert _stored("SELECT text FROM memories_memory WHERE user_id = %s", alice) == [
+        "User likes green tea"
+    ]
 
 
 def test_processes_starting_together_share_one_local_master_key(tmp_path):
@@ -220,7 +236,9 @@ def test_processes_starting_together_share_one_local_master_key(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["master_keys"]  # no temporary file left
 
 
-def test_a_data_key_under_a_master_key_no_longer_configured_fails_the_database_check(alice, settings):
+def test_a_data_key_under_a_master_key_no_longer_configured_fails_the_database_check(
+    alice, settings
+):
     from vault.checks import every_data_key_can_be_unwrapped, master_keys_from_the_environment
 
     make_memory(alice, text="User likes tea")
@@ -236,5 +254,6 @@ def test_the_search_column_keeps_words_without_their_order(alice):
     with connection.cursor() as cursor:
         cursor.execute("SELECT search::text FROM memories_memory WHERE id = %s", [memory.pk])
         [(stored,)] = cursor.fetchall()
-    assert "clinic" in stored and ":" not in stored  # lexemes only: no positions to rebuild the sentence from
+    # lexemes only: no positions to rebuild the sentence from
+    assert "clinic" in stored and ":" not in stored
     assert Memory.objects.for_user(alice).with_words("oncology fridays").get() == memory

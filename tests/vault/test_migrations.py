@@ -14,7 +14,9 @@ from chat.models import Conversation, Message
 from memories.extraction import fingerprint
 from memories.models import Memory
 
-PLAIN = hashlib.sha256(b"user prays daily and has diabetes").hexdigest()  # the fingerprint before 0011
+PLAIN = hashlib.sha256(
+    b"user prays daily and has diabetes"
+).hexdigest()  # the fingerprint before 0011
 BEFORE = [("memories", "0008_held_memory"), ("chat", "0004_message_excluded_from_memory")]
 
 
@@ -69,7 +71,10 @@ def test_plain_rows_are_encrypted_and_decrypted_back(django_user_model):
     assert Conversation.objects.get().title == "About my health"
     assert Message.objects.get().content == "I pray daily and have diabetes."
     memory = Memory.objects.get()
-    assert (memory.text, memory.sensitive_categories) == ("User prays daily and has diabetes", ["health", "religion"])
+    assert (memory.text, memory.sensitive_categories) == (
+        "User prays daily and has diabetes",
+        ["health", "religion"],
+    )
     keyed = fingerprint(memory.text)
     assert (memory.fingerprint, memory.subject) == (keyed, f"note:{keyed[:16]}") and keyed != PLAIN
     assert Memory.objects.with_words("diabetes").exists()

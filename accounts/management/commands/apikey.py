@@ -30,7 +30,9 @@ class Command(BaseCommand):
         elif action == "list":
             for k in ApiKey.objects.for_user(user).order_by("created_at"):
                 state = "revoked" if k.revoked_at else "active"
-                self.stdout.write(f"{k.prefix}…  {k.name}  {state}  last used {k.last_used_at or 'never'}")
+                self.stdout.write(
+                    f"{k.prefix}…  {k.name}  {state}  last used {k.last_used_at or 'never'}"
+                )
         else:
             keys = ApiKey.objects.for_user(user).active().filter(prefix=options["prefix"])
             if not keys:

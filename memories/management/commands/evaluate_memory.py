@@ -27,10 +27,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--dataset", choices=["locomo"], default="locomo")
         parser.add_argument("--input", required=True, type=Path, help="LoCoMo-format JSON file.")
-        parser.add_argument("--k", nargs="+", type=int, default=[5, 10, 20], help="Cut-offs for recall@k.")
+        parser.add_argument(
+            "--k", nargs="+", type=int, default=[5, 10, 20], help="Cut-offs for recall@k."
+        )
         parser.add_argument("--json", type=Path, help="Write the report as JSON to this file.")
         parser.add_argument("--baseline", nargs="+", action="extend", choices=BASELINES, default=[])
-        parser.add_argument("--budget-tokens", type=int, default=4000, help="build_context's token budget.")
+        parser.add_argument(
+            "--budget-tokens", type=int, default=4000, help="build_context's token budget."
+        )
         parser.add_argument(
             "--asked-at",
             choices=["end", "now"],
@@ -38,19 +42,25 @@ class Command(BaseCommand):
             help="When the questions are asked (build_context's now): at the conversation's last turn (default) "
             "or at the current time.",
         )
-        parser.add_argument("--keep-users", action="store_true", help="Keep the users (and data) it creates.")
+        parser.add_argument(
+            "--keep-users", action="store_true", help="Keep the users (and data) it creates."
+        )
         parser.add_argument(
             "--reuse-users",
             action="store_true",
             help="Ask the questions of the users an earlier --keep-users run left (the newest holding each "
             "conversation's turns) instead of ingesting again; conversations without one are ingested. Keeps users.",
         )
-        parser.add_argument("--limit-conversations", type=int, help="Only the first N conversations.")
+        parser.add_argument(
+            "--limit-conversations", type=int, help="Only the first N conversations."
+        )
 
     def handle(self, *args, **options):
         path: Path = options["input"]
         if not path.is_file():
-            raise CommandError(f"No data set at {path} (give a LoCoMo-format JSON file with --input).")
+            raise CommandError(
+                f"No data set at {path} (give a LoCoMo-format JSON file with --input)."
+            )
         if any(k < 1 for k in options["k"]) or options["budget_tokens"] < 1:
             raise CommandError("--k and --budget-tokens must be positive.")
         try:
@@ -67,8 +77,12 @@ class Command(BaseCommand):
             reuse_users=options["reuse_users"],
             asked_at=options["asked_at"],
         )
-        # The product's offline path, whatever the environment configures: rules extraction, local MiniLM.
-        with override_settings(OPENAI_API_KEY="", EMBEDDING_BACKEND="local"), _quiet("memories.services"):
+        # The product's offline path, whatever the environment configures: rules extraction, local
+        # MiniLM.
+        with (
+            override_settings(OPENAI_API_KEY="", EMBEDDING_BACKEND="local"),
+            _quiet("memories.services"),
+        ):
             report = evaluate(path, samples, run_options, log=self.stderr.write)
         self.stdout.write(format_report(report, run_options.ks))
         if options["json"]:
@@ -78,7 +92,8 @@ class Command(BaseCommand):
 
 @contextmanager
 def _quiet(logger_name: str) -> Iterator[None]:
-    """Without the pipeline's one INFO line per processed message (thousands of them); warnings still show."""
+    """Without the pipeline's one INFO line per processed message (thousands of them); warnings
+    still show."""
     logger = logging.getLogger(logger_name)
     level = logger.level
     logger.setLevel(max(level, logging.WARNING))

@@ -1,5 +1,6 @@
-"""`manage.py serve`: the whole product on one machine — database, migrations, static files, a Celery
-worker (with the periodic sweep) and gunicorn — until Ctrl-C, which stops everything it started."""
+"""`manage.py serve`: the whole product on one machine — database, migrations, static files, a
+Celery worker (with the periodic sweep) and gunicorn — until Ctrl-C, which stops everything it
+started."""
 
 from __future__ import annotations
 
@@ -40,11 +41,18 @@ class Command(BaseCommand):
         stop = _install_signal_handlers()
         try:
             url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}/"
-            self._wait_ready(f"http://{host if host != '0.0.0.0' else '127.0.0.1'}:{port}/accounts/login/", children)
-            self.stdout.write(self.style.SUCCESS(f"memoryweb is running at {url}  (Ctrl-C to stop)"))
+            self._wait_ready(
+                f"http://{host if host != '0.0.0.0' else '127.0.0.1'}:{port}/accounts/login/",
+                children,
+            )
+            self.stdout.write(
+                self.style.SUCCESS(f"memoryweb is running at {url}  (Ctrl-C to stop)")
+            )
             while not stop["requested"]:
                 if any(p.poll() is not None for p in children):
-                    raise CommandError("a child process exited unexpectedly; stopping (see its output above)")
+                    raise CommandError(
+                        "a child process exited unexpectedly; stopping (see its output above)"
+                    )
                 time.sleep(0.5)
         finally:
             self.stdout.write("stopping…")
@@ -56,7 +64,9 @@ class Command(BaseCommand):
 
     def _worker(self) -> subprocess.Popen:
         return subprocess.Popen(
-            worker_command("--beat", "--concurrency", "1", "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME)
+            worker_command(
+                "--beat", "--concurrency", "1", "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME
+            )
         )
 
     def _web(self, host: str, port: int, workers: int) -> subprocess.Popen:
@@ -85,7 +95,9 @@ class Command(BaseCommand):
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             if any(p.poll() is not None for p in children):
-                raise CommandError("the web server or the worker failed to start (see the output above)")
+                raise CommandError(
+                    "the web server or the worker failed to start (see the output above)"
+                )
             try:
                 with urllib.request.urlopen(url, timeout=2):
                     return
@@ -95,12 +107,15 @@ class Command(BaseCommand):
 
 
 def _single_instance_lock(path):
-    """One `serve` per data folder: a second one would share (and then stop) the first one's database."""
+    """One `serve` per data folder: a second one would share (and then stop) the first one's
+    database."""
     handle = open(path, "w")  # noqa: SIM115 - held open for the life of the command
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        raise CommandError(f"memoryweb is already running from this data folder ({path.parent}).") from None
+        raise CommandError(
+            f"memoryweb is already running from this data folder ({path.parent})."
+        ) from None
     return handle
 
 
@@ -110,7 +125,9 @@ def _check_port_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError:
-            raise CommandError(f"port {port} on {host} is in use; choose another with --port") from None
+            raise CommandError(
+                f"port {port} on {host} is in use; choose another with --port"
+            ) from None
 
 
 def _install_signal_handlers() -> dict:

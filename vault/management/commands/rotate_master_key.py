@@ -12,4 +12,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         count = rotate_master_key()
-        self.stdout.write(f"re-wrapped {count} data key(s) with master key {settings.MASTER_KEYS[0][0]!r}")
+        self.stdout.write(
+            f"re-wrapped {count} data key(s) with master key {settings.MASTER_KEYS[0][0]!r}"
+        )
