@@ -57,8 +57,7 @@ class AccountArea(PrivacyArea):
         return erase_export_data(user=user)
 
 
-# --- Export files
-# -----------------------------------------------------------------------------------
+# --- Export files ---------------------------------------------------------------------------------
 
 
 def exports_dir() -> Path:
@@ -102,8 +101,7 @@ def erase_export_data(*, user) -> int:
     return export_files_delete(exports=exports)
 
 
-# --- The account's part of the export
-# ---------------------------------------------------------------
+# --- The account's part of the export -------------------------------------------------------------
 
 _ADMIN_ACTIONS = {ADDITION: "addition", CHANGE: "change", DELETION: "deletion"}
 

@@ -21,8 +21,7 @@ from memories.sensitive import not_allowed
 from memories.text import verb_base_form
 from memoryweb.ai.embeddings import embed_texts
 
-# --- the user's own changes ("What I remember")
-# ---------------------------------------------------------
+# --- the user's own changes ("What I remember") ---------------------------------------------------
 
 
 @transaction.atomic
@@ -97,8 +96,7 @@ def memory_set_use(*, memory: Memory, use_in_context: bool) -> None:
         revision_record(memory, action, MemoryRevision.Actor.USER, None)
 
 
-# --- reports and apps
-# ----------------------------------------------------------------------------------
+# --- reports and apps -----------------------------------------------------------------------------
 
 REPORT_REASONS = ("wrong", "not-mine", "instruction", "other")
 

@@ -102,8 +102,7 @@ TEMPLATES = [
     },
 ]
 
-# --- Database: DATABASE_URL (must have pgvector), or the embedded PostgreSQL
-# -------------------------
+# --- Database: DATABASE_URL (must have pgvector), or the embedded PostgreSQL ----------------------
 DATABASE_URL = env_str("DATABASE_URL")
 EMBEDDED_DATABASE = not DATABASE_URL
 
@@ -228,8 +227,7 @@ MEMORY_SWEEP_SECONDS = env_int("MEMORY_SWEEP_SECONDS", 60, minimum=5)
 DIGEST_WEEKDAY = env_int("DIGEST_WEEKDAY", 1, minimum=0)  # crontab day of week (1 = Monday)
 DIGEST_HOUR = env_int("DIGEST_HOUR", 3, minimum=0)
 
-# --- The assistant and its memory
-# -------------------------------------------------------------------
+# --- The assistant and its memory -----------------------------------------------------------------
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")  # empty: offline (no network at all)
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL") or None  # any OpenAI-compatible endpoint
 LLM_CHAT_MODEL = env_str("LLM_CHAT_MODEL", "gpt-4o-mini")

@@ -55,8 +55,7 @@ def export_markdown(document: dict[str, Any]) -> str:
     return render_to_string(MARKDOWN_TEMPLATE, _markdown_context(document))
 
 
-# --- The Markdown file's values: every one a string, formatted and escaped for the template
-# -----------
+# --- The Markdown file's values: every one a string, formatted and escaped for the template -------
 
 
 def _markdown_context(document: dict[str, Any]) -> dict[str, Any]:

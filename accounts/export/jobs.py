@@ -43,8 +43,7 @@ class ExportNotFound(Exception):
     404)."""
 
 
-# --- Building
-# ---------------------------------------------------------------------------------------
+# --- Building -------------------------------------------------------------------------------------
 
 
 def export_request(*, user) -> tuple[DataExport, bool]:
@@ -133,8 +132,7 @@ def _finish(export: DataExport, path: Path) -> bool:
     return True
 
 
-# --- Downloading, expiring, cleaning up
-# -------------------------------------------------------------
+# --- Downloading, expiring, cleaning up -----------------------------------------------------------
 
 
 def export_expire(*, export: DataExport) -> None:

@@ -142,8 +142,7 @@ def _built(user) -> DataExport:
     return export
 
 
-# --- What is in it
-# ----------------------------------------------------------------------------------
+# --- What is in it --------------------------------------------------------------------------------
 
 
 def test_it_exports_every_model_with_a_user_key(full_alice):
@@ -288,8 +287,7 @@ def test_the_markdown_file_is_readable_and_escapes_text(full_alice):
     assert "&lt;script&gt;dinner&lt;/script&gt;" in markdown and "<script>" not in markdown
 
 
-# --- Building it
-# ------------------------------------------------------------------------------------
+# --- Building it ----------------------------------------------------------------------------------
 
 
 def test_the_task_builds_it_with_progress_to_100(alice, run_on_commit, monkeypatch):
@@ -383,8 +381,7 @@ def test_asking_again_while_one_is_prepared_gives_the_same_export(alice):
     assert DataExport.objects.for_user(alice).count() == 1
 
 
-# --- The page and the download
-# ----------------------------------------------------------------------
+# --- The page and the download --------------------------------------------------------------------
 
 
 def test_preparing_an_export_from_the_page(alice_client, alice, django_capture_on_commit_callbacks):
@@ -479,8 +476,7 @@ def test_an_anonymous_post_prepares_nothing(db):
     assert response.status_code == 302 and not DataExport.objects.exists()
 
 
-# --- Cleanup and erasure
-# ----------------------------------------------------------------------------
+# --- Cleanup and erasure --------------------------------------------------------------------------
 
 
 def test_cleanup_expires_old_exports_and_picks_up_lost_ones(alice, bob, charlie):

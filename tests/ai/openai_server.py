@@ -57,8 +57,7 @@ class RecordedRequest:
         return self.body.get("messages", []) if isinstance(self.body, dict) else []
 
 
-# --- replies
-# ----------------------------------------------------------------------------------------
+# --- replies --------------------------------------------------------------------------------------
 
 
 def chat_reply(
@@ -149,8 +148,7 @@ def embedding_reply(
     return Reply(body=body)
 
 
-# --- the server
-# -------------------------------------------------------------------------------------
+# --- the server -----------------------------------------------------------------------------------
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -237,8 +237,7 @@ def test_it_falls_back_to_the_rules_when_the_http_body_is_malformed(alice, llm_s
     _assert_rules_fallback(alice, message)
 
 
-# --- dates, ops and message ids (extract_with_llm directly, through the same server)
-# ----------------------
+# --- dates, ops and message ids (extract_with_llm directly, through the same server) --------------
 
 NOW = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)  # a Tuesday
 

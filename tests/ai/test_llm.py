@@ -31,8 +31,7 @@ def _structured():
     return llm.structured(MESSAGES, name="answer", schema=SCHEMA)
 
 
-# --- complete
-# --------------------------------------------------------------------------------------
+# --- complete -------------------------------------------------------------------------------------
 
 
 def test_it_returns_the_reply_text(llm_server):
@@ -121,8 +120,7 @@ def test_it_refuses_to_call_without_a_key(llm_server, settings):
     assert llm_server.requests == []
 
 
-# --- structured
-# ------------------------------------------------------------------------------------
+# --- structured -----------------------------------------------------------------------------------
 
 
 def test_it_returns_an_object_in_json_schema_mode(llm_server):

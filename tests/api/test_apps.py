@@ -130,8 +130,7 @@ def test_the_profile_follows_the_memory_policy(calendar_for_alice, alice):
     assert calendar_for_alice.get("/api/v1/context/profile").json()["results"] == []
 
 
-# --- the portal's apps page
-# ---------------------------------------------------------------------------
+# --- the portal's apps page -----------------------------------------------------------------------
 
 
 def test_the_user_grants_and_revokes_an_app_on_the_portal(alice_client, alice, calendar):

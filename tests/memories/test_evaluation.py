@@ -81,8 +81,7 @@ def test_a_shared_photo_is_described_by_its_caption():
     assert locomo.turn_content("Look!", None) == "Look!"
 
 
-# --- scoring and baselines
-# -------------------------------------------------------------------------
+# --- scoring and baselines ------------------------------------------------------------------------
 
 
 def test_recall_at_k_is_the_share_of_evidence_in_the_first_k():
@@ -153,8 +152,7 @@ def test_rrf_fuses_rankings():
     assert set(rrf([[0], [5]])) == {0, 5}
 
 
-# --- the command, end to end
-# -----------------------------------------------------------------------
+# --- the command, end to end ----------------------------------------------------------------------
 
 
 def _conversation(qa: list[dict]) -> dict:

@@ -33,8 +33,7 @@ def only(text: str) -> ExtractedItem:
     return item
 
 
-# --- the labelled set
-# ---------------------------------------------------------------------------------
+# --- the labelled set -----------------------------------------------------------------------------
 
 
 def _matches(expected: tuple, item: ExtractedItem) -> bool:
@@ -89,8 +88,7 @@ def test_the_labelled_set_is_big_enough_and_has_negatives():
     assert sum(1 for c in CASES if not c.expected) >= 20
 
 
-# --- statement types
-# ------------------------------------------------------------------------------------
+# --- statement types ------------------------------------------------------------------------------
 
 
 def test_name_preferred_name_and_nationality():
@@ -295,8 +293,7 @@ def test_extract_without_a_model_uses_the_rules():
     ]
 
 
-# --- the date resolver
-# ----------------------------------------------------------------------------------
+# --- the date resolver ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
