@@ -8,6 +8,7 @@ import re
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular import openapi
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -58,6 +59,50 @@ def _first_message(detail, field: str = "") -> str:
                 return message
         return ""
     return f"{field}: {detail}" if field else str(detail)
+
+
+def error_page(request, status_code: int, code: str, message: str, fallback):
+    """An error page of Django's own (a bad request, an uncaught error) as the API's error JSON under
+    /api/, the usual HTML page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": {"code": code, "message": message}}, status=status_code)
+    return fallback()
+
+
+def handler400(request, exception=None):
+    return error_page(
+        request,
+        400,
+        "bad_request",
+        "Bad request.",
+        lambda: defaults.bad_request(request, exception),
+    )
+
+
+def handler403(request, exception=None):
+    return error_page(
+        request,
+        403,
+        "permission_denied",
+        "Permission denied.",
+        lambda: defaults.permission_denied(request, exception),
+    )
+
+
+def handler404(request, exception=None):
+    return error_page(
+        request, 404, "not_found", "Not found.", lambda: defaults.page_not_found(request, exception)
+    )
+
+
+def handler500(request):
+    return error_page(
+        request,
+        500,
+        "server_error",
+        "Something went wrong on our side; nothing you sent was lost.",
+        lambda: defaults.server_error(request),
+    )
 
 
 def _auth_headers(response) -> dict:

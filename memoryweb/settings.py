@@ -173,13 +173,16 @@ REST_FRAMEWORK = {
     # X-Forwarded-For.
     "NUM_PROXIES": env_int("API_NUM_PROXIES", 0, minimum=0),
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["memoryweb.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "memoryweb.api.AutoSchema",
     "EXCEPTION_HANDLER": "memoryweb.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 # Apps' pushed facts wait in the moderation queue until approved (instead of being used at once).
 API_PUSH_REVIEW = env_bool("API_PUSH_REVIEW", False)
+# Request bodies of the API: larger ones are refused (413), deeper JSON too (400).
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1_000_000, minimum=10_000)
+API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32, minimum=4)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "memoryweb API",

@@ -5,6 +5,11 @@ from drf_spectacular.views import SpectacularAPIView
 
 from memoryweb.api_docs import DocsView
 
+handler400 = "memoryweb.api.handler400"
+handler403 = "memoryweb.api.handler403"
+handler404 = "memoryweb.api.handler404"
+handler500 = "memoryweb.api.handler500"
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="chat:index", permanent=False)),
     path("admin/", admin.site.urls),
