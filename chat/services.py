@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -256,24 +257,27 @@ def _enqueue_finalize(conversation_id: int) -> None:
 
 
 def conversation_delete(
-    *, user, conversation: Conversation, keep_memories: bool = False
+    *,
+    user,
+    conversation: Conversation,
+    keep_memories: bool = False,
+    inactive_before: datetime | None = None,
 ) -> dict[str, int]:
     """Delete a conversation of `user` with its messages, its summary and turn episodes — the one
     way a conversation goes. What it taught goes too (`memories.erasure.teachings_erase`), unless
     `keep_memories`: retention keeps the memories (they have their own limit), a temporary chat
-    taught nothing. Waits for a worker still writing from its messages. Returns what was deleted."""
+    taught nothing. With `inactive_before` (the periodic jobs), only if it has still not been used
+    since then, checked under its lock. Waits for a worker still writing from its messages. Returns
+    what was deleted."""
     with transaction.atomic():
         lock_user(user)
         lock_messages(user=user, conversation_ids=[conversation.pk])
-        conversation = (
-            Conversation.objects.for_user(user)
-            .select_for_update()
-            .defer("title")
-            .filter(pk=conversation.pk)
-        )
-        conversation = conversation.first()
+        rows = Conversation.objects.for_user(user).select_for_update().defer("title")
+        if inactive_before is not None:
+            rows = rows.filter(last_activity_at__lt=inactive_before)
+        conversation = rows.filter(pk=conversation.pk).first()
         taught = {"memories": 0, "digests": 0}
-        if conversation is None:  # deleted meanwhile (another tab, or a periodic job)
+        if conversation is None:  # deleted meanwhile (another tab, a periodic job), or used again
             return {"messages": 0, **taught}
         if not keep_memories:
             taught = teachings_erase(user=user, conversation=conversation)

@@ -33,27 +33,18 @@ def delete_expired_temporary_chats() -> int:
     """Temporary chats go once unused for the user's temporary_chat_hours (default 24)."""
     from accounts.models import MemorySettings
     from chat.models import Conversation
-    from chat.services import conversation_delete
 
     now = timezone.now()
     temporary = list(
-        Conversation.objects.filter(temporary=True).select_related("user").defer("title")
+        Conversation.objects.filter(temporary=True).only("pk", "user_id", "last_activity_at")
     )
     users = {c.user_id for c in temporary}
-    hours = dict(
-        MemorySettings.objects.filter(user_id__in=users).values_list(
-            "user_id", "temporary_chat_hours"
-        )
-    )
+    settings_of = MemorySettings.objects.filter(user_id__in=users)
+    hours = dict(settings_of.values_list("user_id", "temporary_chat_hours"))
     default_hours = MemorySettings._meta.get_field("temporary_chat_hours").default
-    expired = [
-        c
-        for c in temporary
-        if c.last_activity_at < now - timedelta(hours=hours.get(c.user_id, default_hours))
-    ]
-    for conversation in expired:
-        conversation_delete(user=conversation.user, conversation=conversation, keep_memories=True)
-    return len(expired)
+    return _delete_unused(
+        temporary, lambda c: now - timedelta(hours=hours.get(c.user_id, default_hours))
+    )
 
 
 @shared_task(name="chat.tasks.delete_old_conversations")
@@ -62,18 +53,36 @@ def delete_old_conversations() -> int:
     and summaries; the memories learned from them stay, without that provenance (they have their own
     limit)."""
     from chat.models import Conversation
-    from chat.services import conversation_delete
 
     if not (days := settings.RETENTION_CONVERSATION_DAYS):
         return 0
     cutoff = timezone.now() - timedelta(days=days)
-    old = list(
-        Conversation.objects.filter(last_activity_at__lt=cutoff)
-        .select_related("user")
-        .defer("title")
+    deleted = _delete_unused(
+        Conversation.objects.filter(last_activity_at__lt=cutoff).only(
+            "pk", "user_id", "last_activity_at"
+        ),
+        lambda c: cutoff,
     )
-    for conversation in old:
-        conversation_delete(user=conversation.user, conversation=conversation, keep_memories=True)
-    if old:
-        logger.info("retention deleted %d conversations", len(old))
-    return len(old)
+    if deleted:
+        logger.info("retention deleted %d conversations", deleted)
+    return deleted
+
+
+def _delete_unused(conversations, unused_since) -> int:
+    """Delete each conversation not used since `unused_since(conversation)` (checked again under its
+    lock: a chat resumed meanwhile stays), keeping what it taught. Returns how many went."""
+    from chat.models import Conversation
+    from chat.services import conversation_delete
+
+    ids = []
+    for conversation in conversations:
+        cutoff = unused_since(conversation)
+        if conversation.last_activity_at < cutoff:
+            ids.append(conversation.pk)
+            conversation_delete(
+                user=conversation.user_id,
+                conversation=conversation,
+                keep_memories=True,
+                inactive_before=cutoff,
+            )
+    return len(ids) - Conversation.objects.filter(pk__in=ids).count()

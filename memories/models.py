@@ -10,7 +10,6 @@ from django.db import models
 from django.db.models import Func, Q, TextField, Value
 from pgvector.django import HnswIndex, VectorField
 
-from memories.extraction import fingerprint
 from memoryweb.models import OwnedQuerySet
 from vault.fields import EncryptedTextField
 
@@ -38,6 +37,10 @@ class MemoryQuerySet(TextSearchQuerySet):
     def saying(self, kind: str, text: str) -> MemoryQuerySet:
         """The current memory of `kind` that states `text` (same fingerprint; at most one per
         user)."""
+        # Imported here: memories.extraction loads the openai SDK (0.4 s), which every process would
+        # pay for at start when the models load.
+        from memories.extraction import fingerprint
+
         return self.current().filter(kind=kind, fingerprint=fingerprint(text))
 
     def usable(self, policy) -> MemoryQuerySet:

@@ -1,27 +1,25 @@
 """The local defaults, made before the settings read them: the data folder, the generated keys and
-the embedded PostgreSQL. Every entry point (manage.py, wsgi/asgi, the Celery app, the tests' plugin)
-calls `prepare()` first, so that importing the settings only reads the environment and those
-files."""
+the embedded PostgreSQL. Every entry point calls `prepare()` first (manage.py, wsgi/asgi, the Celery
+app as it is configured, the tests' settings), so that importing the settings only reads the
+environment and those files."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 from pathlib import Path
 
 from memoryweb import database
-from vault.master import load_master_keys
+from vault.master import load_master_keys, private_file_create
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-# Set by prepare(): the embedded server's database, for the settings of this process and its
-# children.
-EMBEDDED_DATABASE_URL = "MEMORYWEB_EMBEDDED_DATABASE_URL"
-# of kombu's filesystem transport, the default broker
-BROKER_FOLDERS = (
-    "queue",
-    "processed",
-    "control",
-)
+BROKER_FOLDERS = ("queue", "processed", "control")  # of kombu's filesystem transport, the default
+# A shared lock on this file, held by every process that prepared the embedded server until it exits:
+# a command that started the server stops it at its end only when no other process holds one.
+USERS_LOCK = "pgdata.users"
+
+_users_lock = None  # this process's open lock file
 
 
 def data_dir() -> Path:
@@ -29,49 +27,46 @@ def data_dir() -> Path:
 
 
 def prepare() -> None:
-    """Make what the local defaults need (idempotent; processes starting together agree on one of
-    each)."""
+    """Make what the local defaults need (once per process; processes starting together agree on one
+    of each)."""
+    if _users_lock is not None:
+        return
     data = data_dir()
     data.mkdir(parents=True, exist_ok=True)
     if not os.environ.get("SECRET_KEY"):
-        _secret_key_file(data / "secret_key")
+        path = data / "secret_key"
+        if not path.exists():  # kept in the (git-ignored) data folder: sessions survive restarts
+            private_file_create(path, secrets.token_urlsafe(50))
     load_master_keys(os.environ.get("MEMORYWEB_MASTER_KEYS", ""), data / "master_keys")
-    load_master_keys(
-        os.environ.get("MEMORYWEB_FINGERPRINT_KEY", ""),
-        data / "fingerprint_key",
-        source="MEMORYWEB_FINGERPRINT_KEY",
-    )
+    fingerprint_key = os.environ.get("MEMORYWEB_FINGERPRINT_KEY", "")
+    load_master_keys(fingerprint_key, data / "fingerprint_key", source="MEMORYWEB_FINGERPRINT_KEY")
     if os.environ.get("CELERY_BROKER_URL", "filesystem://").startswith("filesystem://"):
         for folder in BROKER_FOLDERS:
             (data / "broker" / folder).mkdir(parents=True, exist_ok=True)
+    _hold_users_lock(data)
     if not os.environ.get("DATABASE_URL"):
-        os.environ[EMBEDDED_DATABASE_URL] = database.start_embedded_server(data)
+        database.start_embedded_server(data)  # the settings find it through its postmaster.pid
+
+
+def _hold_users_lock(data: Path) -> None:
+    """Take the shared lock before the server is started or found: a command stopping it holds the
+    lock exclusively, so this waits until it is down, then starts it again."""
+    global _users_lock
+    _users_lock = open(data / USERS_LOCK, "a")  # held open until the process exits
+    fcntl.flock(_users_lock, fcntl.LOCK_SH)
 
 
 def finish() -> None:
-    """Stop the embedded PostgreSQL if this process started it: a one-off command (migrate, a check,
-    a shell) leaves nothing running; when `make start` or a test run has it running, it stays."""
-    if not database.started_here:
+    """Stop the embedded PostgreSQL if this process started it and no other process uses it: a
+    one-off command (a migration, a check) leaves nothing running; one that found it running, or ends
+    while `make start` or another command uses it, leaves it running."""
+    if not database.started_here or _users_lock is None or os.environ.get("DATABASE_URL"):
         return
-    from django.db import connections  # Django is only set up once a command ran
+    try:
+        fcntl.flock(_users_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # another process holds the shared lock: it still uses the server
+    from django.db import connections  # Django is set up only once a command has run
 
     connections.close_all()
     database.stop_embedded_server(data_dir())
-
-
-def _secret_key_file(path: Path) -> None:
-    """Django's SECRET_KEY for local use, kept in the (git-ignored) data folder: sessions survive
-    restarts."""
-    if path.exists():
-        return
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as file:
-            file.write(secrets.token_urlsafe(50))
-        # whole, or not at all: a process starting alongside reads a complete key
-        os.link(temporary, path)
-    except FileExistsError:
-        pass  # another process made it first: use theirs
-    finally:
-        temporary.unlink(missing_ok=True)

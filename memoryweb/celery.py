@@ -8,6 +8,8 @@ import sys
 from celery import Celery
 from celery.schedules import crontab
 
+from memoryweb import bootstrap
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memoryweb.settings")
 
 app = Celery("memoryweb")
@@ -17,15 +19,22 @@ app.autodiscover_tasks()
 logger = logging.getLogger(__name__)
 
 
+@app.on_configure.connect
+def _prepare(sender, **kwargs) -> None:
+    """Before the Django settings are read: a worker or beat started on its own (`celery -A
+    memoryweb worker`) makes the local defaults as every other entry point does."""
+    bootstrap.prepare()
+
+
 def enqueue(task, *args) -> bool:
-    """Queue `task(*args)`; when the broker is down, log it and return False. Job state lives in
-    Postgres, so the periodic sweep (or export cleanup) finds the work and queues it again."""
+    """Queue `task(*args)`; when the broker is down, log it and return False. For messages,
+    conversations and exports the job state lives in Postgres, so the sweep (or the export cleanup)
+    queues them again; a lost rewrite of a summary or digest is not retried (the erased text stays
+    erased either way)."""
     try:
         task.delay(*args)
     except Exception:
-        logger.exception(
-            "could not queue %s%r; a periodic job will queue it again", task.name, args
-        )
+        logger.exception("could not queue %s%r (is the broker down?)", task.name, args)
         return False
     return True
 

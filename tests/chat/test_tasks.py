@@ -33,3 +33,14 @@ def test_it_leaves_active_conversations_open(alice):
     assert end_idle_conversations() == 0
     conversation.refresh_from_db()
     assert conversation.ended_at is None
+
+
+def test_a_chat_used_again_before_its_deletion_stays(alice):
+    from chat.services import conversation_delete
+
+    conversation = chat_turn(user=alice, conversation=None, text="Hello").conversation
+    cutoff = conversation.last_activity_at - timedelta(seconds=1)  # it was used after the cutoff
+    conversation_delete(
+        user=alice, conversation=conversation, keep_memories=True, inactive_before=cutoff
+    )
+    assert Conversation.objects.filter(pk=conversation.pk).exists()
