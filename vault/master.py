@@ -77,7 +77,9 @@ def read_master_keys(
 
 def _create_key_file(path: Path) -> None:
     key = base64.urlsafe_b64encode(os.urandom(32)).decode()
-    private_file_create(path, f"local-{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(3)}:{key}\n")
+    private_file_create(
+        path, f"local-{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(3)}:{key}\n"
+    )
 
 
 def private_file_create(path: Path, text: str) -> None:
