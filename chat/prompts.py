@@ -13,10 +13,21 @@ SYSTEM_PROMPT = (
 )
 
 
-def compose_messages(context: Context, history: list[Message], text: str) -> list[dict]:
+# Told to the model when the app adds a notice of its own to the reply (see memories.forgetting).
+NOTICE_PROMPT = (
+    "The app adds a notice after your answer about this message's request to forget something: "
+    "nothing has been erased yet. Do not say that you forgot or deleted anything."
+)
+
+
+def compose_messages(
+    context: Context, history: list[Message], text: str, *, notice: str = ""
+) -> list[dict]:
     """System prompt + quoted memory context + recent history + the new message, in OpenAI's
     format."""
     system = SYSTEM_PROMPT
+    if notice:
+        system += "\n\n" + NOTICE_PROMPT
     if context.text:
         system += "\n\n" + context.text
     messages = [{"role": "system", "content": system}]

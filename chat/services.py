@@ -19,6 +19,7 @@ from accounts.services import lock_user
 from chat import prompts
 from chat.models import Conversation, Message, Recall
 from memories.erasure import lock_messages, teachings_erase
+from memories.forgetting import forget_notice, forget_requests
 from memories.models import Memory
 from memories.retrieval import Context, build_context
 from memories.tasks import finalize_conversation as finalize_conversation_task
@@ -59,7 +60,8 @@ def chat_turn(
     meanwhile.
     """
     turn = _turn_begin(user=user, conversation=conversation, text=text, temporary=temporary)
-    return _turn_finish(turn, _reply(turn.context, turn.history, turn.text), api_key)
+    reply = _reply(turn.context, turn.history, turn.text, turn.notice)
+    return _turn_finish(turn, reply, api_key)
 
 
 @dataclass
@@ -83,7 +85,8 @@ class StreamedTurn:
         return self.turn.user_message
 
     def chunks(self) -> Iterator[str]:
-        for chunk in _reply_chunks(self.turn.context, self.turn.history, self.turn.text):
+        turn = self.turn
+        for chunk in _reply_chunks(turn.context, turn.history, turn.text, turn.notice):
             self.written.append(chunk)
             yield chunk
 
@@ -121,6 +124,7 @@ class _Turn:
     history: list[Message]
     context: Context
     text: str
+    notice: str = ""  # what the app itself adds to the reply (e.g. about a request to forget)
 
 
 def _turn_begin(*, user, conversation: Conversation | None, text: str, temporary: bool) -> _Turn:
@@ -137,7 +141,8 @@ def _turn_begin(*, user, conversation: Conversation | None, text: str, temporary
     )
     policy = memory_policy(user=user, conversation=conversation)
     context = build_context(user, text, exclude_conversation=conversation, policy=policy)
-    return _Turn(conversation, user_message, history, context, text)
+    notice = forget_notice(forget_requests(user=user, text=text))
+    return _Turn(conversation, user_message, history, context, text, notice)
 
 
 def _turn_finish(turn: _Turn, reply_text: str, api_key) -> TurnResult:
@@ -172,14 +177,16 @@ def _turn_finish(turn: _Turn, reply_text: str, api_key) -> TurnResult:
     return TurnResult(conversation, turn.user_message, reply, turn.context)
 
 
-def _reply(context: Context, history: list[Message], text: str) -> str:
+def _reply(context: Context, history: list[Message], text: str, notice: str = "") -> str:
     if not llm.is_configured():
-        return prompts.offline_reply(context)
-    try:
-        return llm.complete(prompts.compose_messages(context, history, text))
-    except llm.LLMError as exc:
-        logger.warning("chat reply failed: %s", exc)
-        return _model_failed(exc)
+        reply = prompts.offline_reply(context)
+    else:
+        try:
+            reply = llm.complete(prompts.compose_messages(context, history, text, notice=notice))
+        except llm.LLMError as exc:
+            logger.warning("chat reply failed: %s", exc)
+            reply = _model_failed(exc)
+    return reply + ("\n\n" + notice if notice else "")
 
 
 def _model_failed(exc: Exception) -> str:
@@ -190,20 +197,26 @@ def _model_failed(exc: Exception) -> str:
     )
 
 
-def _reply_chunks(context: Context, history: list[Message], text: str) -> Iterator[str]:
-    """The reply in pieces: the model's streamed tokens, or the offline reply line by line."""
+def _reply_chunks(
+    context: Context, history: list[Message], text: str, notice: str = ""
+) -> Iterator[str]:
+    """The reply in pieces: the model's streamed tokens, or the offline reply line by line; then
+    the app's own notice, if any."""
     if not llm.is_configured():
         lines = prompts.offline_reply(context).split("\n")
         yield from (line + "\n" if i < len(lines) - 1 else line for i, line in enumerate(lines))
-        return
-    started = False
-    try:
-        for chunk in llm.stream(prompts.compose_messages(context, history, text)):
-            started = True
-            yield chunk
-    except llm.LLMError as exc:
-        logger.warning("chat reply failed: %s", exc)
-        yield ("\n\n" if started else "") + _model_failed(exc)
+    else:
+        started = False
+        try:
+            messages = prompts.compose_messages(context, history, text, notice=notice)
+            for chunk in llm.stream(messages):
+                started = True
+                yield chunk
+        except llm.LLMError as exc:
+            logger.warning("chat reply failed: %s", exc)
+            yield ("\n\n" if started else "") + _model_failed(exc)
+    if notice:
+        yield "\n\n" + notice
 
 
 def _record_recall(

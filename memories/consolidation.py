@@ -203,12 +203,22 @@ def _supersede(old: Memory, new: Memory, message: Message | None, actor: str) ->
 def memory_forget_matching(
     *, user, text: str, subject: str = "", embedding: list[float] | None = None
 ) -> int:
-    """Erase `user`'s memories matching a "forget ..." request: same subject, or a close embedding,
-    or all of the request's words; subject "*" means everything. Their history (superseded versions,
-    revisions) and the turn episodes they were learned from go too. Returns how many were erased."""
-    memories = Memory.objects.for_user(user)
+    """Erase `user`'s memories matching a "forget ..." request (`forget_matches`); subject "*" means
+    everything. Their history (superseded versions, revisions) and the turn episodes they were
+    learned from go too. Returns how many were erased."""
     if subject == "*":  # "forget everything you know about me": every memory and episode
         return memory_erase_everything(user=user)
+    matches = forget_matches(user=user, text=text, subject=subject, embedding=embedding)
+    return memory_erase(user=user, memory_ids=matches)
+
+
+def forget_matches(
+    *, user, text: str, subject: str = "", embedding: list[float] | None = None
+) -> set[int]:
+    """Ids of `user`'s memories a "forget ..." request names: the same subject (and every word the
+    request says beyond it), or all of the request's words, or a close embedding that agrees on
+    negation. Erases nothing: what a chat asks is shown before anything goes."""
+    memories = Memory.objects.for_user(user)
     words = content_words(text)
     # what the request says beyond its subject
     specific = words - content_words(subject.replace(":", " "))
@@ -227,4 +237,4 @@ def memory_forget_matching(
             .filter(distance__lt=SAME_STATEMENT_DISTANCE)
         )
         matches |= {m.pk for m in close.only("pk", "text") if negated(m.text) == negated(text)}
-    return memory_erase(user=user, memory_ids=matches)
+    return matches

@@ -86,6 +86,8 @@ def message_process(*, message_id: int) -> bool:
             and is_allowed(message.content, policy.sensitive_categories)
         )
         for item, vector in pairs:  # in order: forget, retract, add
+            if item.op == "forget":
+                continue  # a chat never erases: its reply showed what matches, the portal confirms
             memory_apply(
                 user=user,
                 item=item,

@@ -6,6 +6,7 @@ app_name = "memories"
 urlpatterns = [
     path("", views.remembered, name="remembered"),
     path("remember/", views.remember, name="remember"),
+    path("forget/", views.forget, name="forget"),
     path("<int:memory_id>/", views.memory_detail, name="detail"),
     path("<int:memory_id>/edit/", views.edit, name="edit"),
     path("<int:memory_id>/use/", views.set_use, name="set_use"),

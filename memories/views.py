@@ -10,6 +10,7 @@ from accounts.forms import ConfirmDestructiveForm
 from memories import selectors, services
 from memories.consolidation import Decision
 from memories.erasure import memory_delete
+from memories.forgetting import forget_confirmed, forget_request_for
 from memories.forms import EditForm, FilterForm, RememberForm
 from memories.models import Memory
 
@@ -109,3 +110,31 @@ def delete(request, memory_id: int):
         messages.success(request, "Deleted, with its history.")
         return redirect("memories:remembered")
     return render(request, "memories/delete.html", {"memory": memory, "form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def forget(request):
+    """ "Forget about …": what would go (a dry run), then the password and typed "forget" to erase
+    exactly that. Where a chat's request to forget leads."""
+    data = request.POST if request.method == "POST" else request.GET
+    about, subject = data.get("about", "").strip(), data.get("subject", "").strip()
+    if subject == "*":
+        return redirect("accounts:forget_everything")
+    preview = forget_request_for(user=request.user, about=about, subject=subject) if about else None
+    form = ConfirmDestructiveForm(request.POST or None, user=request.user, phrase="forget")
+    if request.method == "POST" and preview is not None and form.is_valid():
+        shown = request.POST.getlist("memory")
+        erased = forget_confirmed(
+            user=request.user, subject=subject, text=preview.text, memory_ids=_ids(shown)
+        )
+        messages.success(
+            request, f"Forgot {erased} memor{'y' if erased == 1 else 'ies'}, with their history."
+        )
+        return redirect("memories:remembered")
+    context = {"about": about, "subject": subject, "preview": preview, "form": form}
+    return render(request, "memories/forget.html", context)
+
+
+def _ids(values) -> set[int]:
+    return {int(v) for v in values if v.isdigit()}
