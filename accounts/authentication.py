@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions, throttling
 
 from accounts.connected_apps import APP_SECRET_PREFIX, AppAccess, access_record, app_authenticate
 from accounts.models import ApiKey
-from accounts.services import hash_key
+from accounts.services import hash_key, password_recheck
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # don't write on every request
 APP_USER_HEADER = "X-Memoryweb-User"
@@ -33,9 +35,11 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "Invalid Authorization header: expected 'Bearer <key>'."
             )
+        _refuse_while_guessing(request)
         try:
             key = header[1].decode()
         except UnicodeDecodeError:
+            _count_failure(request)
             raise exceptions.AuthenticationFailed("Invalid API key.") from None
         if key.startswith(APP_SECRET_PREFIX):
             return _authenticate_app(request, key)
@@ -46,6 +50,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             .first()
         )
         if api_key is None:
+            _count_failure(request)
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         now = timezone.now()
         if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
@@ -67,8 +72,33 @@ def _authenticate_app(request, secret: str):
         )
     access = app_authenticate(secret=secret, username=username[:150])
     if access is None:
+        _count_failure(request)
         raise exceptions.AuthenticationFailed("Invalid or disabled app secret.")
     return (access.grant.user if access.grant else AnonymousUser()), access
+
+
+def _failures_key(request) -> str:
+    return "api-key-failures:" + request.META.get("REMOTE_ADDR", "")
+
+
+def _refuse_while_guessing(request) -> None:
+    """An address that sent API_KEY_FAILURE_LIMIT wrong keys or app secrets is refused (429) until
+    its count lapses, LOGIN_LOCKOUT_MINUTES after the first of them: keys are not guessable, but
+    trying costs the server a lookup each."""
+    if cache.get(_failures_key(request), 0) >= settings.API_KEY_FAILURE_LIMIT:
+        raise exceptions.Throttled(
+            wait=settings.AXES_COOLOFF_TIME.total_seconds(),
+            detail="Too many invalid API keys from this address; try again later.",
+        )
+
+
+def _count_failure(request) -> None:
+    key, timeout = _failures_key(request), int(settings.AXES_COOLOFF_TIME.total_seconds())
+    cache.add(key, 0, timeout)
+    try:
+        cache.incr(key)
+    except ValueError:  # it lapsed between the two calls
+        cache.add(key, 1, timeout)
 
 
 class ApiAccess(permissions.BasePermission):
@@ -113,7 +143,7 @@ def confirm_password_for_session(request) -> None:
     the portal's pages; with an API key, holding the key is the proof."""
     if isinstance(request.successful_authenticator, authentication.SessionAuthentication):
         password = request.data.get("password") if hasattr(request.data, "get") else None
-        if not isinstance(password, str) or not request.user.check_password(password):
+        if not password_recheck(request=request._request, user=request.user, password=password):
             raise exceptions.PermissionDenied(
                 'From the browser, this needs your password again ("password").'
             )

@@ -9,6 +9,7 @@ from accounts.models import (
     User,
     time_zone_names,
 )
+from accounts.services import password_recheck
 
 
 class SignupForm(UserCreationForm):
@@ -100,14 +101,14 @@ class ConfirmDestructiveForm(forms.Form):
     )
     confirmation = forms.CharField(max_length=100)
 
-    def __init__(self, *args, user, phrase: str, **kwargs):
+    def __init__(self, *args, request, phrase: str, **kwargs):
         super().__init__(*args, **kwargs)
-        self.user, self.phrase = user, phrase
+        self.request, self.user, self.phrase = request, request.user, phrase
         self.fields["confirmation"].label = f'Type "{phrase}" to confirm'
 
     def clean_password(self) -> str:
         password = self.cleaned_data["password"]
-        if not self.user.check_password(password):
+        if not password_recheck(request=self.request, user=self.user, password=password):
             raise forms.ValidationError("That is not your password.")
         return password
 

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.contrib.auth import authenticate
 from django.utils import timezone
 
 from accounts.models import ApiKey, ConsentRecord, MemorySettings, User, time_zone_names
@@ -61,6 +62,16 @@ def time_zone_set(*, user, time_zone: str) -> None:
     if user.time_zone != time_zone:
         user.time_zone = time_zone
         user.save(update_fields=["time_zone"])
+
+
+def password_recheck(*, request, user, password) -> bool:
+    """Whether `password` is `user`'s, asked through Django's authenticate: a wrong one counts
+    against guessing like a failed login (django-axes), and a locked-out user or address is refused
+    however right the password. `request` is Django's (the lock-out page is made from it)."""
+    if not isinstance(password, str) or not password:
+        return False
+    authenticated = authenticate(request, username=user.get_username(), password=password)
+    return authenticated is not None and authenticated.pk == user.pk
 
 
 def lock_user(user) -> None:

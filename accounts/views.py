@@ -18,6 +18,7 @@ from accounts.forms import (
     TimeZoneForm,
     consent_purposes,
 )
+from accounts.lockout import signup_attempt_allowed
 from accounts.models import AccessEvent, AppGrant, ConsentRecord, DataExport, RegisteredApp
 from accounts.privacy import FORGET_PHRASE, forget_everything
 from accounts.selectors import consents_in_force, export_of_user, exports_list, memory_settings_get
@@ -28,6 +29,9 @@ from accounts.services import consent_set, memory_settings_update, time_zone_set
 def signup(request):
     if request.user.is_authenticated:
         return redirect("chat:index")
+    if request.method == "POST" and not signup_attempt_allowed(request):
+        message = "Too many sign-ups from this address; please try again in an hour."
+        return render(request, "accounts/locked_out.html", {"message": message}, status=429)
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
@@ -88,7 +92,7 @@ def consent_change(request):
 def forget_everything_view(request):
     """Erase all memory and chat data (optionally the account): password and typed phrase
     required."""
-    form = ForgetEverythingForm(request.POST or None, user=request.user, phrase=FORGET_PHRASE)
+    form = ForgetEverythingForm(request.POST or None, request=request, phrase=FORGET_PHRASE)
     if request.method == "POST" and form.is_valid():
         delete_account = form.cleaned_data["delete_account"]
         forget_everything(user=request.user, delete_account=delete_account)

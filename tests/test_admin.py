@@ -42,7 +42,7 @@ def operator_client(operator) -> Client:
 def root_client(db) -> Client:
     User.objects.create_superuser("root", password="root-pass-123")
     client = Client()
-    client.login(username="root", password="root-pass-123")
+    client.force_login(User.objects.get(username="root"))
     return client
 
 
