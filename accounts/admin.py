@@ -13,6 +13,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
     readonly_fields = ("prefix", "hashed_key", "created_at", "last_used_at")
     search_fields = ("user__username", "name", "prefix")
 
+    def get_readonly_fields(self, request, obj=None):
+        """A key's owner is fixed once it exists: moving it would let staff act as another user."""
+        fields = super().get_readonly_fields(request, obj)
+        return (*fields, "user") if obj is not None else fields
+
 
 @admin.register(AccessEvent)
 class AccessEventAdmin(admin.ModelAdmin):

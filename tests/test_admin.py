@@ -154,3 +154,36 @@ def test_memories_filter_by_sensitive_category(root_client, alice):
 
     assert listed("religion") == {both.pk} and listed("health") == {both.pk}
     assert listed("none") == {plain.pk} and listed("politics") == set()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/memories/episode/?search=lisbon",
+        "/admin/memories/memory/?subject=location",
+        "/admin/memories/memory/?subject__contains=loc",
+        "/admin/memories/memory/?text=x",
+        "/admin/memories/memory/?search=lisbon",
+    ],
+)
+def test_staff_without_the_text_permission_cannot_filter_on_text(
+    operator, operator_client, alice, url
+):
+    operator.user_permissions.add(Permission.objects.get(codename="view_episode"))
+    make_memory(alice, "User lives in Lisbon", subject="location")
+    assert operator_client.get(url).status_code == 400
+
+
+def test_staff_with_the_text_permission_may_filter_on_it(root_client, alice):
+    make_memory(alice, "User lives in Lisbon", subject="location")
+    assert root_client.get("/admin/memories/memory/?subject=location").status_code == 200
+
+
+def test_an_api_keys_owner_cannot_be_changed(root_client, alice, bob):
+    from accounts.services import api_key_create
+
+    key, _ = api_key_create(user=alice)
+    form = {"user": bob.pk, "name": "moved"}
+    root_client.post(f"/admin/accounts/apikey/{key.pk}/change/", form)
+    key.refresh_from_db()
+    assert key.user_id == alice.pk
