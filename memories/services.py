@@ -24,23 +24,24 @@ from memoryweb.ai.embeddings import embed_texts
 # --- the user's own changes ("What I remember") ---------------------------------------------------
 
 
-@transaction.atomic
 def memory_remember(*, user, kind: str, text: str) -> tuple[Memory | None, str]:
     """ "Remember this": a memory the user adds by hand, pinned, through the same consolidation as
-    extraction (so stating a known thing reinforces it and a new value supersedes the old one)."""
-    lock_user(user)
+    extraction (so stating a known thing reinforces it and a new value supersedes the old one).
+    Embedded before the user's lock is taken: the embedding may be a call over the network."""
     item = ExtractedItem(kind=kind, subject="", text=text.strip(), confidence=1.0, pinned=True)
     subject = memory_subject_for(user=user, item=item)
     item = ExtractedItem(kind=kind, subject=subject, text=item.text, confidence=1.0, pinned=True)
     [vector] = embed_texts([item.text])
-    return memory_apply(
-        user=user,
-        item=item,
-        embedding=vector,
-        message=None,
-        source=Memory.Source.STATED,
-        actor=MemoryRevision.Actor.USER,
-    )
+    with transaction.atomic():
+        lock_user(user)
+        return memory_apply(
+            user=user,
+            item=item,
+            embedding=vector,
+            message=None,
+            source=Memory.Source.STATED,
+            actor=MemoryRevision.Actor.USER,
+        )
 
 
 def memory_subject_for(*, user, item: ExtractedItem) -> str:

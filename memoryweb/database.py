@@ -85,13 +85,16 @@ def _ensure_database(admin_uri: str) -> None:
             conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
 
 
-def django_database(url: str) -> dict:
-    """Django's DATABASES['default'] for a postgres URL (host may be a socket dir in ?host=)."""
+def django_database(url: str, *, session_options: str = "") -> dict:
+    """Django's DATABASES['default'] for a postgres URL (host may be a socket dir in ?host=), with
+    `session_options` (`-c name=value …`) added to the connection's options."""
     parsed = urlparse(url)
     if parsed.scheme not in ("postgres", "postgresql"):
         raise ValueError(f"DATABASE_URL must be a PostgreSQL URL, got scheme {parsed.scheme!r}")
     query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
     options = {k: v for k, v in query.items() if k != "host"}
+    if session_options:
+        options["options"] = " ".join(filter(None, [options.get("options", ""), session_options]))
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": unquote(parsed.path.lstrip("/")) or DATABASE_NAME,

@@ -120,8 +120,16 @@ def _embedded_database_url() -> str:
     )
 
 
+# A statement waiting this long for a row lock, or running this long, is cancelled (an error, not a
+# hang): a stuck writer cannot hold a user's logins and writes for ever.
+DB_LOCK_TIMEOUT_MS = env_int("DB_LOCK_TIMEOUT_MS", 10_000, minimum=0)  # 0: no limit
+DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 60_000, minimum=0)
 DATABASES = {
-    "default": database.django_database(DATABASE_URL or _embedded_database_url()),
+    "default": database.django_database(
+        DATABASE_URL or _embedded_database_url(),
+        session_options=f"-c lock_timeout={DB_LOCK_TIMEOUT_MS} "
+        f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}",
+    ),
 }
 # One test database per test run (by process id), so that runs side by side don't drop each other's.
 DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
