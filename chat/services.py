@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.export.jobs import exports_outdate
 from accounts.models import AccessEvent
 from accounts.selectors import memory_policy
 from accounts.services import lock_user
@@ -296,4 +297,6 @@ def conversation_delete(
             taught = teachings_erase(user=user, conversation=conversation)
         messages = conversation.messages.count()
         conversation.delete()
+        user_id = getattr(user, "pk", user)
+        transaction.on_commit(lambda: exports_outdate(user_id=user_id))
     return {"messages": messages, **taught}

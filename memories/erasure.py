@@ -13,6 +13,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import Q
 
+from accounts.export.jobs import exports_outdate
 from chat.models import Conversation, Message
 from memories.episodes import turns_reembed_after
 from memories.history import memory_rewrite, revision_record
@@ -92,6 +93,8 @@ def memory_erase(*, user, memory_ids, with_history: bool = True) -> int:
     deleted, _ = memories.delete()
     _close_history_gaps(orphans, erased)
     transaction.on_commit(lambda: _rewrite_derived(user, summarized, periods))
+    user_id = getattr(user, "pk", user)
+    transaction.on_commit(lambda: exports_outdate(user_id=user_id))
     return len(ids) if deleted else 0
 
 

@@ -143,6 +143,23 @@ def export_expire(*, export: DataExport) -> None:
     export.status, export.file_name = DataExport.Status.EXPIRED, ""
 
 
+def exports_outdate(*, user_id: int) -> int:
+    """After an erasure of the user's data: every export made before it holds what was erased, so a
+    ready one is expired (its file deleted) and one being prepared fails (its build stops, or deletes
+    what it wrote). Returns how many exports this ended."""
+    ended = 0
+    for export in DataExport.objects.filter(user_id=user_id, status=DataExport.Status.READY):
+        export_expire(export=export)
+        ended += 1
+    ended += DataExport.objects.filter(
+        user_id=user_id, status__in=[DataExport.Status.PENDING, DataExport.Status.RUNNING]
+    ).update(
+        status=DataExport.Status.FAILED,
+        error="Some of your data was erased while this export was prepared. Please prepare a new one.",
+    )
+    return ended
+
+
 def export_archive(*, export: DataExport) -> tuple[Path, str]:
     """The archive of an export to download, and the file name to give it. An export whose link just
     ran out is expired now (its file deleted: the first late request does what the cleanup would).
