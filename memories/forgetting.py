@@ -29,6 +29,8 @@ _QUOTED = re.compile(
     r"```.*?```|`[^`\n]*`|\"[^\"]*\"|“[^”]*”|‘[^’]*’|«[^»]*»|(?<!\w)'[^'\n]*'(?!\w)", re.S
 )
 _QUOTE_LINE = re.compile(r"^\s*>.*$", re.M)
+# The words a request to forget starts with (memories.extraction.rules reads the rest).
+_MAY_ASK = re.compile(r"\b(?:forget|stop remembering|erase|delete|remove)\b", re.I)
 
 
 @dataclass
@@ -59,7 +61,10 @@ def own_words(text: str) -> str:
 def forget_requests(*, user, text: str) -> list[ForgetRequest]:
     """The requests to forget in a user's message, each with the current memories it matches (a dry
     run: nothing is erased)."""
-    items = [i for i in extract_with_rules(own_words(text)) if i.op == "forget"]
+    words = own_words(text)
+    if not _MAY_ASK.search(words):  # most messages: no need to run the extractor in the request
+        return []
+    items = [i for i in extract_with_rules(words) if i.op == "forget"]
     return [forget_preview(user=user, item=item) for item in items]
 
 
