@@ -3,10 +3,13 @@ services)."""
 
 from __future__ import annotations
 
+import zipfile
 from datetime import datetime, timedelta
 
 from django.utils import timezone
 
+from accounts.models import DataExport
+from accounts.privacy import export_file_name, exports_dir
 from chat.models import Conversation, Message
 from memories.extraction import fingerprint
 from memories.models import Episode, Memory
@@ -75,3 +78,19 @@ def message_starting(prefix: str, **filters) -> Message:
     """The one message (matching `filters`) whose content starts with `prefix`."""
     [message] = [m for m in Message.objects.filter(**filters) if m.content.startswith(prefix)]
     return message
+
+
+def ready_export(user) -> DataExport:
+    """An export of `user` that is ready to download (a small zip in the exports folder)."""
+    export = DataExport.objects.create(
+        user=user,
+        status=DataExport.Status.READY,
+        progress=100,
+        finished_at=timezone.now(),
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+    export.file_name = export_file_name(user_id=user.pk, token=export.token)
+    with zipfile.ZipFile(exports_dir() / export.file_name, "w") as archive:
+        archive.writestr("export.json", "{}")
+    export.save(update_fields=["file_name"])
+    return export

@@ -4,18 +4,14 @@ those being prepared fail."""
 
 from __future__ import annotations
 
-import zipfile
-from datetime import timedelta
-
 import pytest
-from django.utils import timezone
 
 from accounts.export.jobs import export_build
 from accounts.models import DataExport
-from accounts.privacy import export_file_name, exports_dir
+from accounts.privacy import exports_dir
 from chat.services import chat_turn, conversation_delete
 from memories.erasure import memory_delete
-from tests.factories import make_memory
+from tests.factories import make_memory, ready_export
 
 
 @pytest.fixture(autouse=True)
@@ -23,24 +19,9 @@ def _own_data_dir(settings, tmp_path):
     settings.DATA_DIR = tmp_path
 
 
-def _ready(user) -> DataExport:
-    export = DataExport.objects.create(
-        user=user,
-        status=DataExport.Status.READY,
-        progress=100,
-        finished_at=timezone.now(),
-        expires_at=timezone.now() + timedelta(hours=1),
-    )
-    export.file_name = export_file_name(user_id=user.pk, token=export.token)
-    with zipfile.ZipFile(exports_dir() / export.file_name, "w") as archive:
-        archive.writestr("export.json", "{}")
-    export.save(update_fields=["file_name"])
-    return export
-
-
 def test_deleting_a_memory_expires_the_exports_made_before(alice, bob, run_on_commit):
     memory = make_memory(alice, "User lives in Lisbon")
-    export, others = _ready(alice), _ready(bob)
+    export, others = ready_export(alice), ready_export(bob)
     path = exports_dir() / export.file_name
     run_on_commit(memory_delete, user=alice, memory=memory)
     export.refresh_from_db()
@@ -53,7 +34,7 @@ def test_deleting_a_conversation_does_too_and_its_download_is_gone(
     alice, alice_client, run_on_commit
 ):
     conversation = run_on_commit(chat_turn, user=alice, conversation=None, text="Hi").conversation
-    export = _ready(alice)
+    export = ready_export(alice)
     run_on_commit(conversation_delete, user=alice, conversation=conversation)
     response = alice_client.get(f"/accounts/privacy/export/{export.token}/download/")
     assert response.status_code == 410

@@ -3,19 +3,13 @@ clients, and a fresh throttling cache for every test."""
 
 from __future__ import annotations
 
-import zipfile
-from datetime import timedelta
-
 import pytest
 from django.core.cache import cache
-from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.connected_apps import app_grant, app_register
-from accounts.models import DataExport
-from accounts.privacy import export_file_name, exports_dir
 from chat.services import chat_turn
-from tests.factories import memory_saying
+from tests.factories import memory_saying, ready_export
 
 
 @pytest.fixture(autouse=True)
@@ -43,22 +37,6 @@ def alice_data(alice, run_on_commit):
         "memory": memory.pk,
         "export": export.pk,
     }
-
-
-def ready_export(user) -> DataExport:
-    """An export of `user` that is ready to download (a small zip in the exports folder)."""
-    export = DataExport.objects.create(
-        user=user,
-        status=DataExport.Status.READY,
-        progress=100,
-        finished_at=timezone.now(),
-        expires_at=timezone.now() + timedelta(hours=1),
-    )
-    export.file_name = export_file_name(user_id=user.pk, token=export.token)
-    with zipfile.ZipFile(exports_dir() / export.file_name, "w") as archive:
-        archive.writestr("export.json", "{}")
-    export.save(update_fields=["file_name"])
-    return export
 
 
 def app_client(secret: str, username: str | None) -> APIClient:

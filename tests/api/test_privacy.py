@@ -14,7 +14,7 @@ from accounts.models import ConsentRecord, DataExport, User
 from accounts.selectors import memory_policy
 from chat.models import Conversation
 from memories.models import Memory
-from tests.api.conftest import ready_export
+from tests.factories import ready_export
 
 
 def test_settings_are_read_and_changed(alice_api, alice):

@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 from accounts.authentication import PerKeyThrottle
 from accounts.services import api_key_create
 from chat.services import chat_turn
-from tests.api.conftest import ready_export
+from tests.factories import ready_export
 
 MAX_EXAMPLES = 25
 # No 5xx, and the responses as documented. Not checked: that every schema-violating request is
