@@ -165,10 +165,14 @@ def user_digest(*, user, period_end: datetime) -> Episode | None:
         .prefetch_related("source_messages")
         .order_by("-importance", "created_at")[:DIGEST_ITEMS]
     )
+    # What changed, from an old version the user may see to a new one that may be used: never the
+    # text of a memory held for review, rejected, kept out of use or of a category not opted in to.
+    usable = Memory.objects.for_user(user).usable(policy)
     changed = list(
         Memory.objects.for_user(user)
         .filter(use_in_context=True, review_status=Memory.Review.APPROVED)
-        .filter(valid_until__gte=start, valid_until__lt=period_end, superseded_by__isnull=False)
+        .filter(sensitive_categories__contained_by=sorted(policy.sensitive_categories))
+        .filter(valid_until__gte=start, valid_until__lt=period_end, superseded_by__in=usable)
         .select_related("superseded_by")[:DIGEST_ITEMS]
     )
     summaries = list(

@@ -97,3 +97,14 @@ def test_the_weekly_task_digests_only_active_users(alice, bob, run_on_commit):
     assert digest_all() == 1
     assert Episode.objects.filter(user=alice, kind="digest").count() == 1
     assert not Episode.objects.filter(user=bob).exists()
+
+
+def test_the_digest_never_quotes_a_memory_held_for_review(alice, run_on_commit):
+    _conversation(alice, run_on_commit, "I live in Paris.")
+    _conversation(alice, run_on_commit, "I live in Berlin.")
+    berlin = Memory.objects.for_user(alice).current().get(subject="location")
+    Memory.objects.filter(pk=berlin.pk).update(review_status=Memory.Review.PENDING)
+
+    digest = user_digest(user=alice, period_end=timezone.now() + timedelta(seconds=1))
+
+    assert "User lives in Berlin" not in digest.text
