@@ -17,6 +17,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions, throttling
 
 from accounts.connected_apps import APP_SECRET_PREFIX, AppAccess, access_record, app_authenticate
+from accounts.lockout import count_attempt
 from accounts.models import ApiKey
 from accounts.services import hash_key, password_recheck
 
@@ -93,12 +94,7 @@ def _refuse_while_guessing(request) -> None:
 
 
 def _count_failure(request) -> None:
-    key, timeout = _failures_key(request), int(settings.AXES_COOLOFF_TIME.total_seconds())
-    cache.add(key, 0, timeout)
-    try:
-        cache.incr(key)
-    except ValueError:  # it lapsed between the two calls
-        cache.add(key, 1, timeout)
+    count_attempt(_failures_key(request), int(settings.AXES_COOLOFF_TIME.total_seconds()))
 
 
 class ApiAccess(permissions.BasePermission):

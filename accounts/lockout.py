@@ -18,16 +18,20 @@ def lockout_message() -> str:
     )
 
 
+def count_attempt(key: str, window_seconds: int) -> int:
+    """Add one to a counter that lapses `window_seconds` after its first attempt; returns the count."""
+    cache.add(key, 0, window_seconds)
+    try:
+        return cache.incr(key)
+    except ValueError:  # it lapsed between the two calls
+        cache.add(key, 1, window_seconds)
+        return 1
+
+
 def signup_attempt_allowed(request) -> bool:
     """Count a sign-up attempt from the request's address; False once it made SIGNUP_LIMIT_PER_HOUR
     in the hour (each costs a password hash, and accounts are cheap to make by the thousand)."""
-    key = "signups:" + request.META.get("REMOTE_ADDR", "")
-    cache.add(key, 0, 3600)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # it lapsed between the two calls
-        cache.add(key, 1, 3600)
-        count = 1
+    count = count_attempt("signups:" + request.META.get("REMOTE_ADDR", ""), 3600)
     return count <= settings.SIGNUP_LIMIT_PER_HOUR
 
 

@@ -61,48 +61,31 @@ def _first_message(detail, field: str = "") -> str:
     return f"{field}: {detail}" if field else str(detail)
 
 
-def error_page(request, status_code: int, code: str, message: str, fallback):
-    """An error page of Django's own (a bad request, an uncaught error) as the API's error JSON under
+def _error_json(status_code: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status_code)
+
+
+def _error_page(status_code: int, code: str, message: str, django_view):
+    """One of Django's error pages (a bad request, an uncaught error): the API's error JSON under
     /api/, the usual HTML page elsewhere."""
-    if request.path.startswith("/api/"):
-        return JsonResponse({"error": {"code": code, "message": message}}, status=status_code)
-    return fallback()
+
+    def handler(request, exception=None):
+        if request.path.startswith("/api/"):
+            return _error_json(status_code, code, message)
+        return django_view(request) if exception is None else django_view(request, exception)
+
+    return handler
 
 
-def handler400(request, exception=None):
-    return error_page(
-        request,
-        400,
-        "bad_request",
-        "Bad request.",
-        lambda: defaults.bad_request(request, exception),
-    )
-
-
-def handler403(request, exception=None):
-    return error_page(
-        request,
-        403,
-        "permission_denied",
-        "Permission denied.",
-        lambda: defaults.permission_denied(request, exception),
-    )
-
-
-def handler404(request, exception=None):
-    return error_page(
-        request, 404, "not_found", "Not found.", lambda: defaults.page_not_found(request, exception)
-    )
-
-
-def handler500(request):
-    return error_page(
-        request,
-        500,
-        "server_error",
-        "Something went wrong on our side; nothing you sent was lost.",
-        lambda: defaults.server_error(request),
-    )
+handler400 = _error_page(400, "bad_request", "Bad request.", defaults.bad_request)
+handler403 = _error_page(403, "permission_denied", "Permission denied.", defaults.permission_denied)
+handler404 = _error_page(404, "not_found", "Not found.", defaults.page_not_found)
+handler500 = _error_page(
+    500,
+    "server_error",
+    "Something went wrong on our side; nothing you sent was lost.",
+    defaults.server_error,
+)
 
 
 def _auth_headers(response) -> dict:
@@ -113,7 +96,7 @@ def _auth_headers(response) -> dict:
 def not_found(request, *args, **kwargs) -> JsonResponse:
     """A URL under /api/v1/ that names no endpoint (or an id that is not a number): 404 in the error
     shape."""
-    return JsonResponse({"error": {"code": "not_found", "message": "Not found."}}, status=404)
+    return _error_json(404, "not_found", "Not found.")
 
 
 def bad_request(message: str) -> Response:
