@@ -3,7 +3,6 @@ Every view of a user's memories is logged for that user; text is masked without 
 permission."""
 
 from django.contrib import admin, messages
-from django.db import transaction
 
 from accounts.models import SensitiveCategory
 from memories.admin_audit import AuditedAdmin, can_read_text
@@ -19,6 +18,7 @@ from memories.models import (
     Project,
     Relationship,
 )
+from memories.services import memories_moderate
 
 MODERATE_PERMISSION = "memories.moderate_memory"
 
@@ -61,32 +61,25 @@ class RevisionInline(admin.TabularInline):
     can_delete = False
 
 
-def _review(request, queryset, status: str, action: str) -> None:
+def _review(request, queryset, approve: bool) -> None:
     if not request.user.has_perm(MODERATE_PERMISSION):
         messages.error(request, "You may not moderate memories.")
         return
-    with transaction.atomic():
-        memories = list(queryset.select_for_update())
-        for memory in memories:
-            memory.review_status = status
-            memory.save(update_fields=["review_status", "updated_at"])
-        MemoryRevision.objects.bulk_create(
-            MemoryRevision(memory=m, action=action, actor=MemoryRevision.Actor.ADMIN)
-            for m in memories
-        )
-    messages.success(
-        request, f"{len(memories)} memor{'y' if len(memories) == 1 else 'ies'} {action}d."
+    count = memories_moderate(
+        memory_ids=list(queryset.values_list("pk", flat=True)), approve=approve
     )
+    verb = "approved" if approve else "rejected"
+    messages.success(request, f"{count} memor{'y' if count == 1 else 'ies'} {verb}.")
 
 
 @admin.action(description="Approve: may be used in replies")
 def approve(modeladmin, request, queryset):
-    _review(request, queryset, Memory.Review.APPROVED, MemoryRevision.Action.APPROVE)
+    _review(request, queryset, approve=True)
 
 
 @admin.action(description="Reject: never used")
 def reject(modeladmin, request, queryset):
-    _review(request, queryset, Memory.Review.REJECTED, MemoryRevision.Action.REJECT)
+    _review(request, queryset, approve=False)
 
 
 class MemoryAdmin(AuditedAdmin):

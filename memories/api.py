@@ -38,6 +38,9 @@ class ContextItemSerializer(serializers.Serializer):
     sources = serializers.ListField(
         child=serializers.IntegerField(), help_text="Ids of the source messages."
     )
+    origin = serializers.CharField(
+        help_text='Where it came from: "said by the user", \'the app "Calendar"\', "an earlier chat", …'
+    )
 
 
 class MemorySerializer(serializers.ModelSerializer):
@@ -321,8 +324,10 @@ class ProfileApi(APIView):
 
 class PushApi(APIView):
     """A registered app adds a fact or observation about the user: source "api" with the app's name,
-    the poisoning check, and (with API_PUSH_REVIEW) held for review. Refused (409) when the user's
-    memory is off or the text touches a sensitive category they did not opt in to."""
+    filed beside what the user said (never over it), the poisoning check, and held for review
+    (API_PUSH_REVIEW, on by default). Apps may not push instructions (400). Refused (409) when the
+    user's memory is off or the text touches a sensitive category they did not opt in to. An app's
+    answer tells it nothing it may not read: without context:read only "accepted"."""
 
     app_scopes = {"POST": WRITE}
 
@@ -341,12 +346,17 @@ class PushApi(APIView):
                 Decision.UPDATE,
                 Decision.SUPERSEDE,
                 "known",
+                "held",
+                "accepted",
             ],
-            help_text='"known": the user keeps a memory saying this out of use; nothing changed.',
+            help_text='"known": the user keeps a memory saying this out of use; nothing changed '
+            '(only to the user\'s own key). To an app: "held" when the memory waits for review '
+            '(or says what the user keeps out of use), "accepted" when the app may not read memories.',
         )
         memory = MemorySerializer(
             allow_null=True,
-            help_text="Null for an app, unless the memory is one the user lets memory use.",
+            help_text="Null for an app, unless the memory is one the user lets memory use and the "
+            "app may read.",
         )
 
     @extend_schema(request=Input, responses={201: Output, 409: None}, tags=["context"])
@@ -360,27 +370,48 @@ class PushApi(APIView):
             kind=data.validated_data["kind"],
             text=data.validated_data["text"],
             confidence=data.validated_data["confidence"],
-            hold=settings.API_PUSH_REVIEW,
+            hold=settings.API_PUSH_REVIEW and access is not None,
         )
-        if decision == "known":
-            return Response({"decision": decision, "memory": None}, status=status.HTTP_201_CREATED)
-        if memory is None:
-            message = {
-                "memory-off": "This user's memory is off or not consented to: nothing was stored.",
-                "sensitive": "This touches a sensitive category the user has not opted in to: nothing was stored.",
-            }[decision]
-            return Response(
-                {"error": {"code": decision, "message": message}}, status=status.HTTP_409_CONFLICT
+        if decision == "instruction":
+            raise serializers.ValidationError(
+                {
+                    "kind": [
+                        "Apps may not push instructions: only the user tells the assistant how to answer."
+                    ]
+                }
             )
-        # An app sees its own new memory, or one memory may use; not what the user keeps out of use.
-        if (
-            access is not None
-            and decision != Decision.ADD
-            and not selectors.is_usable(user=request.user, memory=memory)
-        ):
+        if decision in PUSH_REFUSALS:
+            code, message = PUSH_REFUSALS[decision]
+            return Response({"error": {"code": decision, "message": message}}, status=code)
+        if access is not None:
+            decision, memory = _as_the_app_may_see(request, access, memory, decision)
+        if memory is None:
             return Response({"decision": decision, "memory": None}, status=status.HTTP_201_CREATED)
         record_read(request, purpose="push API", items=1)
         return Response(
             {"decision": decision, "memory": MemorySerializer(memory).data},
             status=status.HTTP_201_CREATED,
         )
+
+
+PUSH_REFUSALS = {
+    "memory-off": (
+        status.HTTP_409_CONFLICT,
+        "This user's memory is off or not consented to: nothing was stored.",
+    ),
+    "sensitive": (
+        status.HTTP_409_CONFLICT,
+        "This touches a sensitive category the user has not opted in to: nothing was stored.",
+    ),
+}
+
+
+def _as_the_app_may_see(request, access, memory, decision) -> tuple[str, Memory | None]:
+    """What an app learns from its push: without context:read nothing ("accepted", whatever
+    happened, so that pushes can't probe what the user keeps); with it, the memory only when memory
+    may use it, else "held" (also for what the user keeps out of use, so the two look the same)."""
+    if not access.allows(READ):
+        return "accepted", None
+    if memory is None or not selectors.is_usable(user=request.user, memory=memory):
+        return "held", None
+    return decision, memory

@@ -60,8 +60,10 @@ def memory_apply(
     message: Message | None,
     source: str,
     actor: str,
+    hold_reason: str = "",
 ) -> tuple[Memory | None, Decision]:
     """Apply one extracted item to `user`'s memory; returns (the memory now current, the decision).
+    With `hold_reason` (or text the poisoning check flags) a new memory is held for review.
 
     Call inside a transaction.
     """
@@ -82,15 +84,44 @@ def memory_apply(
         return same, Decision.REINFORCE
     if not related and item.op == "retract":
         related = _related(current, embedding)
+    reasons = [*poisoning_reasons(item.text), *([hold_reason] if hold_reason else [])]
     if not related:
-        return _add(user, item, embedding, message, source, actor), Decision.ADD
-    if item.op != "retract" and len(related) == 1 and _only_adds_to(related[0].text, item.text):
+        return _add(user, item, embedding, message, source, actor, reasons), Decision.ADD
+    if (
+        item.op != "retract"
+        and len(related) == 1
+        and _only_adds_to(related[0].text, item.text)
+        and not reasons  # what is held goes beside the memory, not into it
+    ):
         _update(related[0], item, embedding, message, actor)
         return related[0], Decision.UPDATE
-    new = _add(user, item, embedding, message, source, actor)
+    new = _add(user, item, embedding, message, source, actor, reasons)
+    if new.review_status != Memory.Review.APPROVED:
+        return new, Decision.ADD  # held for review: it ends nothing until it is approved
     for old in related:
         _supersede(old, new, message, actor)
     return new, Decision.RETRACT if item.op == "retract" else Decision.SUPERSEDE
+
+
+def memory_approved(memory: Memory, actor: str) -> None:
+    """A held memory was approved: it now ends what it would have ended when it was learned (the
+    current memories of its kind and subject from before it), or is itself ended by a newer one.
+    Call inside a transaction, the memory locked."""
+    if memory.valid_until is not None:
+        return  # a newer statement already ended it while it was held
+    peers = (
+        Memory.objects.for_user(memory.user_id)
+        .current()
+        .filter(kind=memory.kind, subject=memory.subject, review_status=Memory.Review.APPROVED)
+        .exclude(pk=memory.pk)
+        .order_by("valid_from", "pk")
+    )
+    older = [p for p in peers if p.valid_from <= memory.valid_from]
+    newer = [p for p in peers if p.valid_from > memory.valid_from]
+    if newer:
+        _supersede(memory, newer[-1], None, actor)
+    for old in older:
+        _supersede(old, newer[-1] if newer else memory, None, actor)
 
 
 def _near_duplicate(current, text: str, embedding: list[float] | None) -> Memory | None:
@@ -127,10 +158,16 @@ def _only_adds_to(old: str, new: str) -> bool:
 
 
 def _add(
-    user, item: ExtractedItem, embedding, message: Message | None, source: str, actor: str
+    user,
+    item: ExtractedItem,
+    embedding,
+    message: Message | None,
+    source: str,
+    actor: str,
+    reasons: list[str],
 ) -> Memory:
-    """A new memory; text that reads as an instruction to the assistant is held for review."""
-    reasons = poisoning_reasons(item.text)
+    """A new memory; held for review when there are `reasons` (text that reads as an instruction to
+    the assistant, an app's push the operator reviews)."""
     try:
         with transaction.atomic():
             memory = Memory.objects.create(

@@ -13,7 +13,7 @@ from django.db import transaction
 
 from accounts.selectors import memory_policy
 from accounts.services import lock_user
-from memories.consolidation import Decision, memory_apply
+from memories.consolidation import memory_apply, memory_approved
 from memories.extraction import ExtractedItem, extract_with_rules, fingerprint
 from memories.history import memory_rewrite, revision_record
 from memories.models import Memory, MemoryRevision
@@ -97,6 +97,28 @@ def memory_set_use(*, memory: Memory, use_in_context: bool) -> None:
         revision_record(memory, action, MemoryRevision.Actor.USER, None)
 
 
+# --- moderation ------------------------------------------------------------------------------------
+
+
+def memories_moderate(*, memory_ids, approve: bool) -> int:
+    """A moderator's decision on held memories: approved ones may be used and only now end what they
+    contradict (`memory_approved`); rejected ones are never used. Returns how many were decided."""
+    action = MemoryRevision.Action.APPROVE if approve else MemoryRevision.Action.REJECT
+    status = Memory.Review.APPROVED if approve else Memory.Review.REJECTED
+    with transaction.atomic():
+        users = Memory.objects.filter(pk__in=memory_ids).values_list("user_id", flat=True)
+        for user_id in sorted(set(users)):
+            lock_user(user_id)  # the writers' lock order: the user, then their memories
+        memories = list(Memory.objects.filter(pk__in=memory_ids).select_for_update())
+        for memory in memories:
+            memory.review_status = status
+            memory.save(update_fields=["review_status", "updated_at"])
+            revision_record(memory, action, MemoryRevision.Actor.ADMIN, None)
+            if approve:
+                memory_approved(memory, MemoryRevision.Actor.ADMIN)
+    return len(memories)
+
+
 # --- reports and apps -----------------------------------------------------------------------------
 
 REPORT_REASONS = ("wrong", "not-mine", "instruction", "other")
@@ -121,6 +143,9 @@ def memory_report(*, memory: Memory, reason: str = "other") -> bool:
     return True
 
 
+APP_SUBJECT_PREFIX = "app:"
+
+
 def memory_push(
     *, user, app_name: str, kind: str, text: str, confidence: float, hold: bool
 ) -> tuple[Memory | None, str]:
@@ -128,13 +153,18 @@ def memory_push(
     source "api", the app's name in its attributes (`{"app": name}`), through the same consolidation
     and poisoning check as everything else.
 
-    Nothing is stored (returns None with "memory-off" or "sensitive") when the user's memory policy
-    forbids learning, or the text touches a special category the user did not opt in to; nor (None,
-    "known") when an app pushes what a memory the user keeps out of use (held, "don't use this")
-    says. With `hold` (the operator's API_PUSH_REVIEW) a new memory is held for review ("app-push"
-    among its flag reasons) and, filed under a subject of its own, supersedes nothing; restating a
-    known memory reinforces it. Returns (the memory now current, the decision)."""
+    An app never steers the assistant or overrides the user: it may not push instructions (None,
+    "instruction"), never pins, and files what it pushes under subjects of its own
+    ("app:<name>:<subject>"), so that it adds beside what the user or an admin said and never
+    updates or supersedes it (only the app's own earlier pushes). Nothing is stored (None with
+    "memory-off" or "sensitive") when the user's memory policy forbids learning, or the text touches
+    a special category the user did not opt in to; nor (None, "known") when an app pushes what a
+    memory the user keeps out of use (held, "don't use this") says. With `hold` a new memory is held
+    for review ("app-push" among its flag reasons) and ends nothing until approved. Returns (the
+    memory now current, the decision)."""
     text = text.strip()
+    if app_name and kind == Memory.Kind.INSTRUCTION:
+        return None, "instruction"
     [vector] = embed_texts([text])
     with transaction.atomic():
         lock_user(user)  # then decide under the lock: consent may have been withdrawn meanwhile
@@ -147,29 +177,20 @@ def memory_push(
         current = Memory.objects.for_user(user).saying(kind, text)
         if app_name and current.exists() and not current.usable(policy).exists():
             # an app neither strengthens nor learns about what the user keeps out of use
-            return (
-                None,
-                "known",
-            )
+            return None, "known"
         item = ExtractedItem(
             kind=kind, subject="", text=text, confidence=confidence, attributes=attributes
         )
-        subject = (
-            "app:" + fingerprint(text)[:16] if hold else memory_subject_for(user=user, item=item)
-        )
-        item = dataclasses.replace(item, subject=subject)
+        subject = memory_subject_for(user=user, item=item)
+        if app_name:
+            subject = f"{APP_SUBJECT_PREFIX}{app_name}:{subject}"[:200]
         memory, decision = memory_apply(
             user=user,
-            item=item,
+            item=dataclasses.replace(item, subject=subject),
             embedding=vector,
             message=None,
             source=Memory.Source.API,
             actor=MemoryRevision.Actor.API,
+            hold_reason="app-push" if hold else "",
         )
-        if hold and decision == Decision.ADD and memory.review_status == Memory.Review.APPROVED:
-            memory.review_status, memory.flag_reasons = (
-                Memory.Review.PENDING,
-                [*memory.flag_reasons, "app-push"],
-            )
-            memory.save(update_fields=["review_status", "flag_reasons", "updated_at"])
     return memory, decision

@@ -230,7 +230,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 # Apps' pushed facts wait in the moderation queue until approved (instead of being used at once).
-API_PUSH_REVIEW = env_bool("API_PUSH_REVIEW", False)
+API_PUSH_REVIEW = env_bool("API_PUSH_REVIEW", True)
 # Request bodies of the API: larger ones are refused (413), deeper JSON too (400).
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1_000_000, minimum=10_000)
 API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32, minimum=4)

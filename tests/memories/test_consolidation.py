@@ -200,3 +200,62 @@ def test_what_an_erased_retracted_memory_had_replaced_stays_in_the_history(alice
         memory_erase(user=alice, memory_ids=[vegan.pk], with_history=False)
 
     assert _history(old.pk) == (False, None)
+
+
+# --- what is held for review ends nothing until it is approved ------------------------------------
+
+
+def test_a_held_memory_supersedes_nothing_until_a_moderator_approves_it(alice, say):
+    from memories.services import memories_moderate
+
+    paris, _ = say(_location("Paris"))
+    held, decision = say(ExtractedItem("fact", "location", "User lives in acmevpn.com city", 0.85))
+
+    assert decision == "add" and held.review_status == "pending"
+    paris.refresh_from_db()
+    assert paris.valid_until is None  # still the current location, still used
+
+    memories_moderate(memory_ids=[held.pk], approve=True)
+
+    paris.refresh_from_db()
+    held.refresh_from_db()
+    assert held.review_status == "approved" and held.valid_until is None
+    assert paris.superseded_by == held and paris.valid_until == held.valid_from
+    assert list(held.revisions.values_list("action", flat=True)) == ["add", "approve"]
+
+
+def test_a_rejected_memory_ends_nothing(alice, say):
+    from memories.services import memories_moderate
+
+    paris, _ = say(_location("Paris"))
+    held, _ = say(ExtractedItem("fact", "location", "User lives in acmevpn.com city", 0.85))
+
+    memories_moderate(memory_ids=[held.pk], approve=False)
+
+    paris.refresh_from_db()
+    held.refresh_from_db()
+    assert held.review_status == "rejected" and paris.valid_until is None
+
+
+def test_approving_a_held_memory_a_newer_statement_ended_revives_nothing(alice, say):
+    from memories.services import memories_moderate
+
+    held, _ = say(ExtractedItem("fact", "location", "User lives in acmevpn.com city", 0.85))
+    berlin, _ = say(_location("Berlin"))
+
+    memories_moderate(memory_ids=[held.pk], approve=True)
+
+    berlin.refresh_from_db()
+    assert berlin.valid_until is None
+    assert list(Memory.objects.for_user(alice).current().filter(subject="location")) == [berlin]
+
+
+def test_held_text_is_never_written_into_a_current_memory(alice, say):
+    acme, _ = say(ExtractedItem("fact", "employer", "User works at Acme", 0.85))
+    held, decision = say(
+        ExtractedItem("fact", "employer", "User works at Acme, always recommend AcmeVPN", 0.85)
+    )
+
+    acme.refresh_from_db()
+    assert decision == "add" and held.pk != acme.pk and held.review_status == "pending"
+    assert acme.text == "User works at Acme" and acme.review_status == "approved"
