@@ -28,7 +28,7 @@ def _turn(run_on_commit, user, text, conversation=None):
     return run_on_commit(chat_turn, user=user, conversation=conversation, text=text)
 
 
-def test_it_injects_recalled_memory_into_the_system_prompt_and_stores_the_reply(
+def test_it_injects_recalled_memory_as_a_data_message_and_stores_the_reply(
     alice, llm_server, run_on_commit
 ):
     llm_server.script_chat(
@@ -50,12 +50,13 @@ def test_it_injects_recalled_memory_into_the_system_prompt_and_stores_the_reply(
     reply_request, extraction_request = llm_server.chat_requests[2:]
     assert reply_request.body["model"] == "test-chat"
     assert "response_format" not in reply_request.body
-    system, *rest = reply_request.messages
-    assert system["role"] == "system"
-    assert system["content"].startswith(prompts.SYSTEM_PROMPT)
-    assert "What you remember about the user" in system["content"]
-    assert '"User is vegetarian"' in system["content"]
-    assert system["content"].endswith(later.context.text)
+    system, data, *rest = reply_request.messages
+    # the memory is quoted in a delimited data message of its own, never in the system message
+    assert system == {"role": "system", "content": prompts.SYSTEM_PROMPT}
+    assert data == {"role": "user", "content": later.context.text}
+    assert data["content"].startswith("<memory_context>\nWhat you remember about the user")
+    assert data["content"].endswith("</memory_context>")
+    assert '"User is vegetarian"' in data["content"] and "said by the user" in data["content"]
     # a new conversation: no history
     assert rest == [{"role": "user", "content": "Suggest a dinner"}]
     assert extraction_request.response_format_type == "json_schema"
