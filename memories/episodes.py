@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db import transaction
+
 from accounts.selectors import memory_policy
+from accounts.services import lock_user
 from chat.models import Conversation, Message
-from memories.models import Episode
+from memories.models import Episode, Memory
 from memories.sensitive import not_allowed
 from memoryweb.ai.embeddings import embed_texts
 
@@ -106,8 +109,9 @@ def turn_upsert(message: Message, embedding: list[float]) -> Episode:
 
 
 def turns_reembed_after(*, message_ids) -> int:
-    """Re-embed the turn episodes that were embedded with one of these messages as the message they
-    answer (after the user had those forgotten): their vectors must not carry the forgotten text."""
+    """The turn episodes that were embedded with one of these messages as the message they answer
+    (after the user had those forgotten) lose their vectors at once, which must not carry the
+    forgotten text; `vectors_fill` embeds them again, outside the user's lock."""
     followers = []
     for message in Message.objects.filter(pk__in=list(message_ids)).select_related("conversation"):
         following = (
@@ -119,15 +123,48 @@ def turns_reembed_after(*, message_ids) -> int:
         )
         if following is not None:
             followers.append(following)
-    episodes = {
-        e.key: e for e in Episode.objects.filter(key__in=[turn_key(m.pk) for m in followers])
-    }
-    todo = [(m, episodes[turn_key(m.pk)]) for m in followers if turn_key(m.pk) in episodes]
-    if not todo:
+    keys = [turn_key(m.pk) for m in followers]
+    return Episode.objects.filter(key__in=keys, kind=Episode.Kind.TURN).update(embedding=None)
+
+
+VECTORS_FILL_BATCH = 64
+
+
+def vectors_fill(*, user_id: int) -> int:
+    """Embed the user's memories and turns that an erasure left without a vector. The embedding (a
+    network call, with a model server) runs outside the user's lock; each vector is then written
+    under it only if the row still says what was embedded. Returns how many were filled."""
+    memories = list(
+        Memory.objects.for_user(user_id)
+        .filter(embedding__isnull=True)
+        .values_list("pk", "text")[:VECTORS_FILL_BATCH]
+    )
+    allowed = memory_policy(user=user_id).sensitive_categories
+    turns = [
+        (episode.pk, turn_embedding_text(message, message_answered(message, allowed)))
+        for episode in Episode.objects.for_user(user_id)
+        .filter(kind=Episode.Kind.TURN, embedding__isnull=True)
+        .prefetch_related("messages__conversation")[:VECTORS_FILL_BATCH]
+        for message in episode.messages.all()[:1]
+    ]
+    if not memories and not turns:
         return 0
-    allowed = memory_policy(user=todo[0][0].conversation.user).sensitive_categories
-    texts = [turn_embedding_text(m, message_answered(m, allowed)) for m, _ in todo]
-    for (_, episode), vector in zip(todo, embed_texts(texts), strict=True):
-        episode.embedding = vector
-        episode.save(update_fields=["embedding"])
-    return len(todo)
+    vectors = embed_texts([text for _, text in memories] + [text for _, text in turns])
+    filled = 0
+    with transaction.atomic():
+        lock_user(user_id)
+        for (pk, text), vector in zip(memories, vectors, strict=False):
+            current = Memory.objects.filter(pk=pk, embedding__isnull=True).first()
+            if current is not None and current.text == text:
+                Memory.objects.filter(pk=pk).update(embedding=vector)
+                filled += 1
+        for (pk, text), vector in zip(turns, vectors[len(memories) :], strict=True):
+            episode = Episode.objects.filter(pk=pk, embedding__isnull=True).first()
+            message = episode.messages.select_related("conversation").first() if episode else None
+            if (
+                message is not None
+                and turn_embedding_text(message, message_answered(message, allowed)) == text
+            ):
+                Episode.objects.filter(pk=pk).update(embedding=vector)
+                filled += 1
+    return filled

@@ -19,8 +19,8 @@ from memories.episodes import turns_reembed_after
 from memories.history import memory_rewrite, revision_record
 from memories.models import Episode, Memory, MemoryRevision
 from memories.tasks import digest_user as digest_user_task
+from memories.tasks import fill_vectors as fill_vectors_task
 from memories.tasks import summarize_conversation as summarize_conversation_task
-from memoryweb.ai.embeddings import EmbeddingError, embed_texts
 from memoryweb.celery import enqueue
 
 
@@ -129,8 +129,9 @@ def _quotes(text: str, quoted: list[str]) -> bool:
 
 def _rewrite_derived(user, conversation_ids, periods) -> None:
     """Queue the summaries and digests that drew on erased text to be written again from what
-    remains."""
+    remains, and the vectors the erasure took to be embedded again."""
     user_id = getattr(user, "pk", user)
+    enqueue(fill_vectors_task, user_id)
     for conversation_id in conversation_ids:
         enqueue(summarize_conversation_task, conversation_id)
     for period_end in periods:
@@ -200,15 +201,12 @@ def memory_changes_undo(*, user, message_ids) -> int:
             other.source_messages.add(*memory.source_messages.exclude(pk__in=message_ids))
             memory.delete()
             continue
-        try:
-            [vector] = embed_texts([earlier])
-        except EmbeddingError:
-            # the deletion goes on; the memory is found by its words until re-embedded
-            vector = None
+        # no vector yet: embedding is a network call, never made under the user's lock; found by
+        # its words until `vectors_fill` (queued after commit) embeds it again
         memory_rewrite(
             memory,
             earlier,
-            vector,
+            None,
             action=MemoryRevision.Action.UNDO,
             actor=MemoryRevision.Actor.USER,
             keep_old_text=False,

@@ -34,6 +34,11 @@ def message_process(*, message_id: int) -> bool:
     message = Message.objects.select_related("conversation__user").filter(pk=message_id).first()
     if message is None or message.role != Message.Role.USER or message.processed_at is not None:
         return False
+    if message.excluded_from_memory:  # erased before it was processed: learn nothing from it
+        Message.objects.filter(pk=message.pk, processed_at__isnull=True).update(
+            processed_at=timezone.now()
+        )
+        return False
     policy = memory_policy(user=message.conversation.user, conversation=message.conversation)
     if not policy.extract:
         # Memory off, consent withdrawn, or a temporary chat: learn nothing, and don't ask again.
@@ -41,9 +46,10 @@ def message_process(*, message_id: int) -> bool:
             processed_at=timezone.now()
         )
         return False
+    # What an erasure excluded from memory never reaches an extractor again, not even as context.
     earlier = list(
         message.conversation.messages.filter(
-            role=Message.Role.USER, created_at__lt=message.created_at
+            role=Message.Role.USER, created_at__lt=message.created_at, excluded_from_memory=False
         ).order_by("-created_at")[:4]
     )[::-1]
     history = [(m.pk, m.content) for m in earlier]

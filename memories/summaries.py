@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -43,11 +44,7 @@ def summary_write(
     allowed = (
         policy or memory_policy(user=conversation.user, conversation=conversation)
     ).sensitive_categories
-    messages = list(
-        conversation.messages.filter(role=Message.Role.USER, excluded_from_memory=False).order_by(
-            "created_at", "id"
-        )
-    )
+    messages = list(_summarized_messages(conversation))
     if not messages:
         Episode.objects.filter(user=conversation.user, key=summary_key(conversation.pk)).delete()
         return None
@@ -63,6 +60,8 @@ def summary_write(
         lock_user(conversation.user_id)
         if not Conversation.objects.select_for_update().filter(pk=conversation.pk).exists():
             return None  # deleted meanwhile: write nothing back
+        if _summarized(conversation) != [m.pk for m in messages]:
+            return None  # an erasure excluded some meanwhile, and queued a summary of what is left
         return episode_upsert(
             user=conversation.user,
             key=summary_key(conversation.pk),
@@ -145,15 +144,60 @@ def _llm_summary(messages: list[Message]) -> tuple[str, list[Message]] | None:
     return text.strip()[:2000], sources or messages[:1]
 
 
-@transaction.atomic
-def user_digest(*, user, period_end: datetime) -> Episode | None:
+def _summarized_messages(conversation: Conversation):
+    """What a summary draws on: the user's messages that nothing erased."""
+    return conversation.messages.filter(
+        role=Message.Role.USER, excluded_from_memory=False
+    ).order_by("created_at", "id")
+
+
+def _summarized(conversation: Conversation) -> list[int]:
+    return list(_summarized_messages(conversation).values_list("pk", flat=True))
+
+
+def user_digest(*, user, period_end: datetime, attempts: int = 3) -> Episode | None:
     """The digest of what `user`'s memory learned and changed in the DIGEST_DAYS before
     `period_end`, with that period's conversation summaries; one per ISO week (rewritten if run
     again).
 
-    Runs under a lock on the user's row, as erasure does, so a digest never outlives what it
-    quotes."""
-    lock_user(user)
+    Drafted and embedded outside the user's lock (the embedding may be a network call), then written
+    under it only if a draft made under the lock says the same, as erasure takes that lock too: a
+    digest never outlives what it quotes."""
+    draft = _digest_draft(user, period_end)
+    if draft is None:
+        return None
+    [vector] = embed_texts([draft.text])
+    with transaction.atomic():
+        lock_user(user)
+        final = _digest_draft(user, period_end)
+        if final is None:
+            return None
+        if (
+            final == draft or attempts <= 1
+        ):  # at the last attempt: found by its words until rewritten
+            return episode_upsert(
+                user=user,
+                key=digest_key(period_end),
+                kind=Episode.Kind.DIGEST,
+                text=final.text,
+                embedding=vector if final == draft else None,
+                started_at=final.start,
+                ended_at=period_end,
+                messages=list(final.sources),
+            )
+    # it changed while it was embedded: draft and embed what it says now
+    return user_digest(user=user, period_end=period_end, attempts=attempts - 1)
+
+
+@dataclass(frozen=True)
+class DigestDraft:
+    text: str
+    start: datetime
+    sources: tuple
+
+
+def _digest_draft(user, period_end: datetime) -> DigestDraft | None:
+    """What the digest would say now (reads only)."""
     if not User.objects.filter(pk=user.pk).exists() or not memory_policy(user=user).extract:
         return None
     start = period_end - timedelta(days=DIGEST_DAYS)
@@ -192,17 +236,7 @@ def user_digest(*, user, period_end: datetime) -> Episode | None:
     parts += [s.text for s in summaries]
     text = " ".join(parts)[:4000]
     sources = [msg for m in learned for msg in list(m.source_messages.all())[:1]]
-    [vector] = embed_texts([text])
-    return episode_upsert(
-        user=user,
-        key=digest_key(period_end),
-        kind=Episode.Kind.DIGEST,
-        text=text,
-        embedding=vector,
-        started_at=start,
-        ended_at=period_end,
-        messages=sources,
-    )
+    return DigestDraft(text=text, start=start, sources=tuple(sources))
 
 
 def users_due_a_digest(now: datetime):

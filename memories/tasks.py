@@ -65,6 +65,14 @@ def digest_user(user_id: int, period_end: str) -> bool:
     return user_digest(user=user, period_end=datetime.fromisoformat(period_end)) is not None
 
 
+@shared_task(name="memories.tasks.fill_vectors", acks_late=True)
+def fill_vectors(user_id: int) -> int:
+    """Embed again what an erasure left without a vector (outside the user's lock)."""
+    from memories.episodes import vectors_fill
+
+    return vectors_fill(user_id=user_id)
+
+
 @shared_task(name="memories.tasks.digest_all")
 def digest_all() -> int:
     """Queue this period's digest for every user who said something in it."""

@@ -384,3 +384,47 @@ def test_the_rules_fallback_resolves_dates_against_the_message_time(llm_server):
     assert (appointment.kind, appointment.subject) == ("event", "event:dentist appointment")
     assert appointment.attributes == {"date": "2026-03-11"}
     assert appointment.text == "User has a dentist appointment on 2026-03-11"
+
+
+def test_messages_an_erasure_excluded_never_reach_the_extractor(alice, llm_server):
+    """A deleted fact can't come back: the message it was learned from is not sent to the model
+    again, neither as context of a later message nor by itself."""
+    from memories.erasure import memory_delete
+
+    llm_server.script_chat(
+        json_reply(
+            {
+                "items": [
+                    {
+                        "kind": "fact",
+                        "subject": "employer",
+                        "text": "User works at Initech",
+                        "confidence": 0.9,
+                        "pinned": False,
+                    }
+                ]
+            }
+        )
+    )
+    secret = _say(alice, "I work at Initech, by the way.")
+    message_process(message_id=secret.pk)
+    memory_delete(user=alice, memory=Memory.objects.get(user=alice))
+    pending = _say(alice, "Thanks. I also sing in a choir.", conversation=secret.conversation)
+    llm_server.script_chat(json_reply({"items": []}))
+
+    message_process(message_id=pending.pk)
+
+    later_prompt = llm_server.chat_requests[-1].messages[-1]["content"]
+    assert "Initech" not in later_prompt and "choir" in later_prompt
+    assert not Memory.objects.filter(user=alice).exists()
+
+
+def test_an_unprocessed_message_excluded_by_an_erasure_is_not_extracted(alice, llm_server):
+    message = _say(alice, "My salary is 90k at Initech.")
+    Message.objects.filter(pk=message.pk).update(excluded_from_memory=True)
+
+    assert message_process(message_id=message.pk) is False
+
+    assert llm_server.chat_requests == []
+    message.refresh_from_db()
+    assert message.processed_at is not None and not Episode.objects.filter(user=alice).exists()

@@ -108,3 +108,29 @@ def test_the_digest_never_quotes_a_memory_held_for_review(alice, run_on_commit):
     digest = user_digest(user=alice, period_end=timezone.now() + timedelta(seconds=1))
 
     assert "User lives in Berlin" not in digest.text
+
+
+def test_a_summary_drafted_before_an_erasure_is_not_written_after_it(
+    alice, run_on_commit, monkeypatch
+):
+    """The summary is drafted and embedded outside the user's lock; if an erasure excludes one of
+    its messages meanwhile, it is not written (the erasure queued a summary of what is left)."""
+    from chat.models import Message
+    from memories import summaries
+
+    conversation = _conversation(
+        alice, run_on_commit, "I'm building a FastAPI service for invoices.", "My salary is 90k."
+    )
+    Episode.objects.filter(kind="summary").delete()
+    real = summaries.embed_texts
+
+    [salary] = [m for m in Message.objects.filter(conversation=conversation) if "90k" in m.content]
+
+    def embed_while_an_erasure_runs(texts):
+        Message.objects.filter(pk=salary.pk).update(excluded_from_memory=True)
+        return real(texts)
+
+    monkeypatch.setattr(summaries, "embed_texts", embed_while_an_erasure_runs)
+
+    assert summaries.summary_write(conversation=conversation) is None
+    assert not Episode.objects.filter(user=alice, kind="summary").exists()
