@@ -30,7 +30,21 @@ _QUOTED = re.compile(
 )
 _QUOTE_LINE = re.compile(r"^\s*>.*$", re.M)
 # The words a request to forget starts with (memories.extraction.rules reads the rest).
-_MAY_ASK = re.compile(r"\b(?:forget|stop remembering|erase|delete|remove)\b", re.I)
+_MAY_ASK = re.compile(
+    r"\b(?:forget|stop remembering|erase|delete|remove|wipe|clear|reset|purge|oublie|vergiss|olvida|"
+    r"dimentica|esque[cç]a)\b",
+    re.I,
+)
+# Asking for all of it in other words ("wipe your memory of me", "delete all my data", "oublie
+# tout"): the reply points to Forget everything, as for "forget everything".
+_SWEEPING = re.compile(
+    r"\b(?:forget|erase|delete|remove|wipe|clear|reset|purge)\b.{0,25}?\b(?:your (?:whole |entire )?"
+    r"memor(?:y|ies)|(?:all|every) (?:of )?(?:my|the|your) (?:memories|data|history)|"
+    r"(?:all|everything) (?:that )?you (?:know|remember)|my (?:account|data|memories))\b"
+    r"|\b(?:forget|oublie|vergiss|olvida|dimentica|esque[cç]a)\b\s+(?:about\s+)?(?:it all|all of it|everything|"
+    r"me|tout|alles|todo|tutto|tudo)\b",
+    re.I,
+)
 
 
 @dataclass
@@ -65,6 +79,10 @@ def forget_requests(*, user, text: str) -> list[ForgetRequest]:
     if not _MAY_ASK.search(words):  # most messages: no need to run the extractor in the request
         return []
     items = [i for i in extract_with_rules(words) if i.op == "forget"]
+    if not any(i.subject == EVERYTHING for i in items) and _SWEEPING.search(words):
+        items.insert(
+            0, ExtractedItem("fact", EVERYTHING, "Everything about the user", 0.9, op="forget")
+        )
     return [forget_preview(user=user, item=item) for item in items]
 
 

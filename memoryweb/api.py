@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.views import defaults
@@ -18,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from memoryweb.pagination import Pagination
+from memoryweb.parsers import PayloadTooLarge
 
 
 def exception_handler(exc, context):
@@ -26,6 +29,10 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError({"non_field_errors": exc.messages})
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    if isinstance(exc, RequestDataTooBig):  # past Django's own limit, before our parser's
+        exc = PayloadTooLarge(
+            f"The request body is larger than {settings.API_MAX_BODY_BYTES} bytes."
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

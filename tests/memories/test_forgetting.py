@@ -119,3 +119,20 @@ def test_another_users_memory_cannot_be_erased_through_the_portal(
 def test_everything_on_the_portal_leads_to_forget_everything(alice_client):
     response = alice_client.get("/memories/forget/", {"about": "x", "subject": "*"})
     assert response.status_code == 302 and response["Location"] == "/accounts/privacy/forget/"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I need to clear everything off my desk before Monday.",
+        "Delete the second paragraph of this email, please.",
+        "I deleted all my old photos last year.",
+        "Reset the router and remove the cables.",
+    ],
+)
+def test_everyday_clearing_and_deleting_is_no_request_to_forget(
+    alice, run_on_commit, remembered, text
+):
+    reply = _say(alice, run_on_commit, text)
+    assert set(Memory.objects.filter(user=alice).values_list("pk", flat=True)) == remembered
+    assert "/accounts/privacy/forget/" not in reply
