@@ -33,7 +33,7 @@ _THIRD_PERSON = (
     ),
     (r"\b(?:i|we) (can't|cannot|can|could|didn't|did|won't|must|had)\b", r"User \1"),
     (
-        r"\b(?:i|we) ((?:(?:" + _ADVERBS + r") )*)(\w+)",
+        r"\b(?:i|we) ((?:(?:" + _ADVERBS + r") )*)(\w+(?:-\w+)?)",
         lambda m: "User " + m.group(1) + verb_s(m.group(2)),
     ),
     (r"\b(?:my|our)\b", "User's"),

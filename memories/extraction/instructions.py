@@ -52,6 +52,13 @@ _TERMS = (
     re.compile(r"\bwhen i say [\"']?(.+?)[\"']?,? i mean (.+)", re.I),
     re.compile(r"\bby [\"'](.+?)[\"'],? i mean (.+)", re.I),
     re.compile(r"^[\"']?([\w][\w -]{1,40}?)[\"']? (?:means|stands for) (.+)", re.I),
+    # 'in our team a "spike" means ...', 'at my company "P0" means ...'
+    re.compile(
+        r"^(?:in|at|on|for) (?:our|my) (?:team|company|org|organi[sz]ation|office|house|family|group|lab|"
+        r"school|project|shop)\s*,?\s*(?:a |an |the )?[\"']([^\"']{1,40})[\"'] (?:means|is short for|stands for) "
+        r"(.+)",
+        re.I,
+    ),
 )
 
 

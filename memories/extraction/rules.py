@@ -3,7 +3,8 @@
 A message is split into sentences and clauses. Questions, hypotheticals ("if I were vegetarian") and
 reported speech ("my mum thinks I'm too thin") state nothing about the user; modal clauses ("I might
 move to Berlin") give only instructions. Each remaining clause goes through the topic rules
-(profile, food and tastes, people, projects and events, instructions and terms). "Remember that ..."
+(profile, food and tastes, people, projects and events, work: tools, problems, goals and the business,
+instructions and terms). "Remember that ..."
 pins what it says; "forget ..." gives op="forget" items; "I no longer ..." and the like give
 op="retract" items.
 """
@@ -14,7 +15,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from . import instructions, people, plans, preferences, profile
+from . import instructions, people, plans, preferences, profile, work
 from .common import Clause, is_name, with_absolute_dates
 from .english import clean, normalize, third_person
 from .items import ExtractedItem, fingerprint, unique
@@ -34,6 +35,7 @@ STATEMENT_RULES: tuple[Rule, ...] = (
     people.people,
     plans.birthday,
     instructions.terms,
+    work.work,
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _ABBREVIATION = re.compile(
@@ -171,7 +173,10 @@ def _polite_or_statement(sentence: str) -> bool:
 def clause_items(clause: Clause) -> list[ExtractedItem]:
     """What one clause says. Modal clauses and reported speech give instructions only."""
     items = instructions.instructions(clause)
-    if _MODAL.search(clause.text) or _REPORTED.search(clause.text):
+    if _REPORTED.search(clause.text):
+        return items
+    items += work.goals(clause)  # "I'm trying to ..." is modal in form, and a goal
+    if _MODAL.search(clause.text):
         return items
     for rule in STATEMENT_RULES:
         items += rule(clause)
