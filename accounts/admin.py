@@ -9,7 +9,16 @@ admin.site.register(User, UserAdmin)
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("prefix", "name", "user", "created_at", "last_used_at", "revoked_at")
+    list_display = (
+        "prefix",
+        "name",
+        "user",
+        "scopes",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    )
     readonly_fields = ("prefix", "hashed_key", "created_at", "last_used_at")
     search_fields = ("user__username", "name", "prefix")
 

@@ -153,8 +153,8 @@ class ErrorSerializer(serializers.Serializer):
 
 ERROR_RESPONSES = {
     "400": "Invalid input (the fields say why), or malformed JSON.",
-    "401": "No credentials, or a wrong or revoked key.",
-    "403": "Not allowed: a session without its CSRF token, or an app whose grant lacks this endpoint's scope.",
+    "401": "No credentials, or a wrong, revoked or expired key.",
+    "403": "Not allowed: a session without its CSRF token, or a key or app grant without this endpoint's scope.",
     "404": "No such object of yours (also for other users' objects, and for apps without a grant).",
     "429": "Too many requests with this key; retry after the Retry-After header's seconds.",
     "default": "Any other error, in the same shape.",

@@ -180,9 +180,10 @@ def test_staff_with_the_text_permission_may_filter_on_it(root_client, alice):
 
 
 def test_an_api_keys_owner_cannot_be_changed(root_client, alice, bob):
+    from accounts.scopes import ALL_SCOPES
     from accounts.services import api_key_create
 
-    key, _ = api_key_create(user=alice)
+    key, _ = api_key_create(user=alice, scopes=ALL_SCOPES)
     form = {"user": bob.pk, "name": "moved"}
     root_client.post(f"/admin/accounts/apikey/{key.pk}/change/", form)
     key.refresh_from_db()
