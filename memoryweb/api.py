@@ -177,6 +177,14 @@ class AutoSchema(openapi.AutoSchema):
         name = type(self.view).__name__.removesuffix("Api")
         return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower() + "_" + self.method.lower()
 
+    def get_description(self) -> str:
+        """The view's description, and the scope a personal key or an app needs for this method."""
+        description = super().get_description()
+        scope = getattr(self.view, "required_scopes", {}).get(self.method.upper())
+        if scope is None:
+            return description
+        return f"{description}\n\nScope: `{scope}`.".strip()
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         if direction == "response":
@@ -198,7 +206,8 @@ class BearerKeyScheme(OpenApiAuthenticationExtension):
             "type": "http",
             "scheme": "bearer",
             "description": (
-                "A personal API key (`mw_…`), or a registered app's secret (`mwapp_…`) together with the "
-                "header `X-Memoryweb-User: <username>` naming a user who granted the app access."
+                "A personal API key (`mw_…`), limited to its scopes, or a registered app's secret "
+                "(`mwapp_…`) together with the header `X-Memoryweb-User: <username>` naming a user "
+                "who granted the app access. Each operation names the scope it requires."
             ),
         }
