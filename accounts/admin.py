@@ -23,9 +23,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
     search_fields = ("user__username", "name", "prefix")
 
     def get_readonly_fields(self, request, obj=None):
-        """A key's owner is fixed once it exists: moving it would let staff act as another user."""
+        """A key's owner and scopes are fixed once it exists: moving it would let staff act as
+        another user, widening it would give it more than its owner chose."""
         fields = super().get_readonly_fields(request, obj)
-        return (*fields, "user") if obj is not None else fields
+        return (*fields, "user", "scopes") if obj is not None else fields
 
 
 @admin.register(AccessEvent)
