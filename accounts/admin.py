@@ -9,14 +9,24 @@ admin.site.register(User, UserAdmin)
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("prefix", "name", "user", "created_at", "last_used_at", "revoked_at")
+    list_display = (
+        "prefix",
+        "name",
+        "user",
+        "scopes",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    )
     readonly_fields = ("prefix", "hashed_key", "created_at", "last_used_at")
     search_fields = ("user__username", "name", "prefix")
 
     def get_readonly_fields(self, request, obj=None):
-        """A key's owner is fixed once it exists: moving it would let staff act as another user."""
+        """A key's owner and scopes are fixed once it exists: moving it would let staff act as
+        another user, widening it would give it more than its owner chose."""
         fields = super().get_readonly_fields(request, obj)
-        return (*fields, "user") if obj is not None else fields
+        return (*fields, "user", "scopes") if obj is not None else fields
 
 
 @admin.register(AccessEvent)

@@ -1,5 +1,6 @@
-"""Privacy API (/api/v1/me/...): memory settings, consent, the data export, the access log and
-"forget everything". The same services as the privacy portal's pages; apps may use none of these."""
+"""Privacy API (/api/v1/me/...): memory settings, consent, the data export, the access log,
+"forget everything" and the user's API keys. The same services as the privacy portal's pages; apps
+may use none of these (their scopes are the account's)."""
 
 from __future__ import annotations
 
@@ -13,19 +14,27 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.authentication import confirm_password_for_session
+from accounts.authentication import api_key_of, confirm_password_for_session
 from accounts.export.jobs import ExportExpired, ExportNotFound, export_archive, export_request
 from accounts.forms import consent_purposes
-from accounts.models import AccessEvent, DataExport, MemorySettings, time_zone_names
+from accounts.models import AccessEvent, ApiKey, DataExport, MemorySettings, time_zone_names
 from accounts.privacy import FORGET_PHRASE, forget_everything
-from accounts.selectors import consents_in_force, memory_settings_get
-from accounts.services import consent_set, memory_settings_update, time_zone_set
+from accounts.scopes import Scope
+from accounts.selectors import (
+    api_key_of_user,
+    api_keys_list,
+    consents_in_force,
+    memory_settings_get,
+)
+from accounts.services import api_key_revoke, consent_set, memory_settings_update, time_zone_set
 from memoryweb.api import PAGE_PARAMETERS, ErrorSerializer, paginated, paginated_response
 
 
 class SettingsApi(APIView):
     """Memory on/off, use of past chats, how long temporary chats are kept, and the user's time zone
     (what "today" or "next Friday" mean). Changes apply to the next message."""
+
+    required_scopes = {"GET": Scope.ACCOUNT_SETTINGS, "PATCH": Scope.ACCOUNT_SETTINGS}
 
     class Output(serializers.ModelSerializer):
         updated_at = serializers.DateTimeField(
@@ -87,6 +96,8 @@ class ConsentApi(APIView):
     """Each purpose (memory, each sensitive category) with the consent in force; grant or withdraw
     one, in force at once, recorded with the policy version and the method "api"."""
 
+    required_scopes = {"GET": Scope.ACCOUNT_CONSENT, "POST": Scope.ACCOUNT_CONSENT}
+
     class Input(serializers.Serializer):
         purpose = serializers.ChoiceField(choices=list(consent_purposes()))
         granted = serializers.BooleanField()
@@ -137,6 +148,8 @@ class ExportSerializer(serializers.ModelSerializer):
 class ExportListApi(APIView):
     """The user's data exports; prepare a new one (built by a task: poll it for its progress)."""
 
+    required_scopes = {"GET": Scope.ACCOUNT_EXPORT, "POST": Scope.ACCOUNT_EXPORT}
+
     @extend_schema(
         parameters=PAGE_PARAMETERS,
         responses={200: paginated(ExportSerializer, "Export")},
@@ -164,6 +177,8 @@ class ExportListApi(APIView):
 class ExportDetailApi(APIView):
     """One export: its status and progress (0-100)."""
 
+    required_scopes = {"GET": Scope.ACCOUNT_EXPORT}
+
     @extend_schema(responses={200: ExportSerializer}, tags=["privacy"])
     def get(self, request, export_id: int):
         return Response(ExportSerializer(_export(request, export_id)).data)
@@ -172,6 +187,8 @@ class ExportDetailApi(APIView):
 class ExportDownloadApi(APIView):
     """The export's zip (export.json + export.md) while its link lasts; then 410 and the file is
     deleted."""
+
+    required_scopes = {"GET": Scope.ACCOUNT_EXPORT}
 
     @extend_schema(
         responses={
@@ -221,6 +238,8 @@ class AccessEventSerializer(serializers.ModelSerializer):
 class AccessLogApi(APIView):
     """Who used or read the user's memories, newest first: the assistant, API keys, apps, admins."""
 
+    required_scopes = {"GET": Scope.ACCOUNT_SETTINGS}
+
     @extend_schema(
         parameters=PAGE_PARAMETERS,
         responses={200: paginated(AccessEventSerializer, "AccessEvent")},
@@ -238,6 +257,8 @@ class AccessLogApi(APIView):
 class ForgetApi(APIView):
     """Forget everything: every conversation, message, memory (with its history), episode, summary,
     digest and export; with `delete_account`, the account too. Asks for the typed confirmation."""
+
+    required_scopes = {"POST": Scope.ACCOUNT_ERASE}
 
     class Input(serializers.Serializer):
         confirmation = serializers.CharField(help_text=f'Exactly "{FORGET_PHRASE}".')
@@ -267,3 +288,49 @@ class ForgetApi(APIView):
         if delete_account and isinstance(request.successful_authenticator, SessionAuthentication):
             logout(request._request)
         return Response({"forgotten": True, "account_deleted": delete_account})
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    status = serializers.ChoiceField(choices=ApiKey.Status.choices, read_only=True)
+
+    class Meta:
+        model = ApiKey
+        fields = (
+            "id",
+            "name",
+            "prefix",
+            "scopes",
+            "created_at",
+            "last_used_at",
+            "expires_at",
+            "revoked_at",
+            "status",
+        )
+
+
+class ApiKeyListApi(APIView):
+    """The user's personal API keys (never the keys themselves), newest first. New keys are made on
+    the portal's API keys page, with the password again."""
+
+    required_scopes = {"GET": Scope.ACCOUNT_KEYS}
+
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(ApiKeySerializer, "ApiKey")},
+        tags=["privacy"],
+    )
+    def get(self, request):
+        return paginated_response(request, self, api_keys_list(user=request.user), ApiKeySerializer)
+
+
+class ApiKeyRevokeApi(APIView):
+    """Revoke one of the user's keys: refused from its next request; in the access log."""
+
+    required_scopes = {"POST": Scope.ACCOUNT_KEYS}
+
+    @extend_schema(request=None, responses={200: ApiKeySerializer}, tags=["privacy"])
+    def post(self, request, key_id: int):
+        api_key = api_key_of_user(user=request.user, key_id=key_id)
+        actor = AccessEvent.Actor.API if api_key_of(request) else AccessEvent.Actor.USER
+        api_key_revoke(api_key=api_key, actor=actor)
+        return Response(ApiKeySerializer(api_key).data)

@@ -1,6 +1,7 @@
-"""Who is calling the API, and what they may do.
+"""Who is calling the API, and what they may do (the scopes: accounts.scopes).
 
-- `Authorization: Bearer <personal API key>`: the key's owner, every endpoint.
+- `Authorization: Bearer <personal API key>`: the key's owner, the endpoints whose scope the key
+  holds, until it expires or is revoked.
 - `Authorization: Bearer <app secret>` + `X-Memoryweb-User: <username>`: a registered app acting for a
   user who granted it access (accounts.connected_apps); only the endpoints whose scope the grant holds.
 - A browser session (with CSRF): the logged-in user, every endpoint.
@@ -8,7 +9,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
@@ -19,6 +20,7 @@ from rest_framework import authentication, exceptions, permissions, throttling
 from accounts.connected_apps import APP_SECRET_PREFIX, AppAccess, access_record, app_authenticate
 from accounts.lockout import count_attempt
 from accounts.models import ApiKey
+from accounts.scopes import required_scope
 from accounts.services import hash_key, password_recheck
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # don't write on every request
@@ -45,14 +47,18 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if key.startswith(APP_SECRET_PREFIX):
             return _authenticate_app(request, key)
         api_key = (
-            ApiKey.objects.active()
-            .select_related("user")
+            ApiKey.objects.select_related("user")
             .filter(hashed_key=hash_key(key), user__is_active=True)
             .first()
         )
-        if api_key is None:
+        status = api_key.status if api_key is not None else ApiKey.Status.REVOKED
+        if status != ApiKey.Status.ACTIVE:
             _count_failure(request)
-            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+            raise exceptions.AuthenticationFailed(
+                f"This API key expired on {api_key.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC."
+                if status == ApiKey.Status.EXPIRED
+                else "Invalid or revoked API key."
+            )
         now = timezone.now()
         if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
@@ -98,22 +104,27 @@ def _count_failure(request) -> None:
 
 
 class ApiAccess(permissions.BasePermission):
-    """Signed in; and for an app, a grant in force from the user (else 404) holding the scope the
-    view names for this method in `app_scopes` (else 403: views without one are not for apps)."""
+    """Signed in; for an app, a grant in force from the user (else 404); and for a key or an app,
+    the scope the view requires for this method (else 403 naming it; a view that declares none is
+    refused to both: fail closed)."""
 
     def has_permission(self, request, view) -> bool:
-        access = app_of(request)
-        if access is None:
+        access, api_key = app_of(request), api_key_of(request)
+        if access is None and api_key is None:
             return bool(request.user and request.user.is_authenticated)
-        if access.grant is None:
+        if access is not None and access.grant is None:
             raise exceptions.NotFound()
-        scope = getattr(view, "app_scopes", {}).get(request.method)
-        if not access.allows(scope):
+        scope = required_scope(view, request.method)
+        if scope is None:
+            raise exceptions.PermissionDenied(
+                "This endpoint declares no scope: it is not open to API keys or apps."
+            )
+        if access is not None and not access.allows(scope):
             raise exceptions.PermissionDenied(
                 f"This app's grant does not include the scope {scope}."
-                if scope
-                else "Apps may not use this endpoint."
             )
+        if api_key is not None and scope not in api_key.scopes:
+            raise exceptions.PermissionDenied(f"This API key does not have the scope {scope}.")
         return True
 
 

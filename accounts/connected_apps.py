@@ -21,10 +21,10 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from accounts.models import AccessEvent, AppGrant, RegisteredApp
+from accounts.scopes import APP_SCOPES, scopes_validate
 from accounts.services import consent_set, hash_key, lock_user
 
 APP_SECRET_PREFIX = "mwapp_"
-SCOPES = tuple(RegisteredApp.Scope.values)
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,8 @@ class AppAccess:
     grant: AppGrant | None
 
     def allows(self, scope: str | None) -> bool:
-        return scope is not None and self.grant is not None and scope in self.grant.scopes
+        """Whether the grant in force holds `scope`, one an app may ever hold (never for None)."""
+        return scope in APP_SCOPES and self.grant is not None and scope in self.grant.scopes
 
 
 def consent_purpose(app: RegisteredApp) -> str:
@@ -82,9 +83,7 @@ def app_authenticate(*, secret: str, username: str) -> AppAccess | None:
 def app_grant(*, user, app: RegisteredApp, scopes: list[str]) -> AppGrant:
     """Grant `app` access to `user`'s memory with `scopes` (replacing a grant in force), recorded as
     consent."""
-    scopes = sorted(set(scopes))
-    if not scopes or not set(scopes) <= set(SCOPES):
-        raise ValueError(f"scopes must be a non-empty subset of {SCOPES}")
+    scopes = scopes_validate(scopes, allowed=APP_SCOPES)
     lock_user(user)  # two grants at once (a double submit) replace each other in turn
     AppGrant.objects.for_user(user).active().filter(app=app).update(revoked_at=timezone.now())
     grant = AppGrant.objects.create(user=user, app=app, scopes=scopes)

@@ -4,11 +4,11 @@ from django.contrib.auth.forms import UserCreationForm
 from accounts.models import (
     ConsentRecord,
     MemorySettings,
-    RegisteredApp,
     SensitiveCategory,
     User,
     time_zone_names,
 )
+from accounts.scopes import APP_SCOPES, Scope
 from accounts.services import password_recheck
 
 
@@ -92,25 +92,34 @@ def consent_purposes() -> dict[str, str]:
     return purposes
 
 
-class ConfirmDestructiveForm(forms.Form):
-    """Re-authentication (the password, now) and a typed confirmation phrase for destructive
-    actions."""
+class ReauthenticateForm(forms.Form):
+    """The password again, now, for a sensitive action: counted against guessing and refused while
+    locked out (`password_recheck`)."""
 
     password = forms.CharField(
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
     )
-    confirmation = forms.CharField(max_length=100)
 
-    def __init__(self, *args, request, phrase: str, **kwargs):
+    def __init__(self, *args, request, **kwargs):
         super().__init__(*args, **kwargs)
-        self.request, self.user, self.phrase = request, request.user, phrase
-        self.fields["confirmation"].label = f'Type "{phrase}" to confirm'
+        self.request, self.user = request, request.user
 
     def clean_password(self) -> str:
         password = self.cleaned_data["password"]
         if not password_recheck(request=self.request, user=self.user, password=password):
             raise forms.ValidationError("That is not your password.")
         return password
+
+
+class ConfirmDestructiveForm(ReauthenticateForm):
+    """Re-authentication and a typed confirmation phrase for destructive actions."""
+
+    confirmation = forms.CharField(max_length=100)
+
+    def __init__(self, *args, request, phrase: str, **kwargs):
+        super().__init__(*args, request=request, **kwargs)
+        self.phrase = phrase
+        self.fields["confirmation"].label = f'Type "{phrase}" to confirm'
 
     def clean_confirmation(self) -> str:
         typed = self.cleaned_data["confirmation"].strip()
@@ -128,7 +137,28 @@ class AppGrantForm(forms.Form):
 
     app = forms.IntegerField(widget=forms.HiddenInput)
     scopes = forms.MultipleChoiceField(
-        choices=RegisteredApp.Scope.choices,
+        choices=[(scope, Scope(scope).label) for scope in APP_SCOPES],
         widget=forms.CheckboxSelectMultiple,
         label="What it may do",
     )
+
+
+class ApiKeyCreateForm(ReauthenticateForm):
+    """A new personal API key: its name, what it may do (the scopes I tick), when it stops working;
+    with my password again."""
+
+    EXPIRY_DAYS = [("", "Never"), ("30", "In 30 days"), ("90", "In 90 days"), ("365", "In a year")]
+
+    name = forms.CharField(max_length=100, label="Name", help_text="What the key is for.")
+    scopes = forms.MultipleChoiceField(
+        choices=Scope.choices, widget=forms.CheckboxSelectMultiple, label="What it may do"
+    )
+    expires_in_days = forms.TypedChoiceField(
+        choices=EXPIRY_DAYS,
+        coerce=int,
+        empty_value=None,
+        required=False,
+        initial="90",
+        label="Expires",
+    )
+    field_order = ["name", "scopes", "expires_in_days", "password"]

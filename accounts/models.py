@@ -111,11 +111,20 @@ class ConsentRecord(models.Model):
 
 class ApiKeyQuerySet(OwnedQuerySet):
     def active(self) -> ApiKeyQuerySet:
-        return self.filter(revoked_at__isnull=True)
+        """Neither revoked nor expired: the keys that authenticate."""
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now())
+        )
 
 
 class ApiKey(models.Model):
-    """A personal API key. Only its SHA-256 is stored; the key itself is shown once at creation."""
+    """A personal API key, limited to the scopes its owner chose and, optionally, to a lifetime.
+    Only its SHA-256 is stored; the key itself is shown once at creation."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        EXPIRED = "expired", "Expired"
+        REVOKED = "revoked", "Revoked"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
@@ -128,11 +137,25 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    scopes = models.JSONField(
+        default=list, help_text="Values of accounts.scopes.Scope: what the key may do."
+    )
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set: the key stops working then. Empty: never expires."
+    )
 
     objects = ApiKeyQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at is not None:
+            return self.Status.REVOKED
+        if self.expires_at is not None and self.expires_at <= timezone.now():
+            return self.Status.EXPIRED
+        return self.Status.ACTIVE
 
 
 class RegisteredAppQuerySet(models.QuerySet):
@@ -144,10 +167,6 @@ class RegisteredApp(models.Model):
     """An app an operator registered (in the admin) that may read or write a user's memory over the
     API, but only for users who granted it access in the portal. It authenticates with its own
     secret (only its SHA-256 is stored; the secret is shown once, when the app is registered)."""
-
-    class Scope(models.TextChoices):
-        CONTEXT_READ = "context:read", "Read my memories, profile and context"
-        MEMORIES_WRITE = "memories:write", "Add facts and observations to my memory"
 
     name = models.CharField(
         max_length=100, unique=True, help_text="Shown to users on the apps page."
@@ -188,7 +207,7 @@ class AppGrant(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="app_grants"
     )
     app = models.ForeignKey(RegisteredApp, on_delete=models.CASCADE, related_name="grants")
-    scopes = models.JSONField(default=list, help_text="Values of RegisteredApp.Scope.")
+    scopes = models.JSONField(default=list, help_text="Values of accounts.scopes.APP_SCOPES.")
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -213,10 +232,11 @@ class AccessEventQuerySet(OwnedQuerySet):
 
 
 class AccessEvent(models.Model):
-    """Who used or read a user's memories, when, and through what. Holds ids and counts, never
-    text."""
+    """Who used or read a user's memories, when, and through what; and each API key created or
+    revoked. Holds ids and counts, never text (nor a key)."""
 
     class Actor(models.TextChoices):
+        USER = "user", "You"
         ASSISTANT = "assistant", "The assistant"
         API = "api", "An API client"
         APP = "app", "A registered app"

@@ -146,6 +146,8 @@ def export_user_data(*, user) -> dict[str, Any]:
                 "created_at": k.created_at,
                 "last_used_at": k.last_used_at,
                 "revoked_at": k.revoked_at,
+                "scopes": k.scopes,
+                "expires_at": k.expires_at,
             }
             for k in ApiKey.objects.for_user(user).order_by("created_at", "id")
         ],

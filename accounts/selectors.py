@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.shortcuts import get_object_or_404
 
-from accounts.models import ConsentRecord, DataExport, MemorySettings
+from accounts.models import ApiKey, ConsentRecord, DataExport, MemorySettings
 
 
 @dataclass(frozen=True)
@@ -70,3 +70,13 @@ def exports_list(*, user, limit: int = 20) -> list[DataExport]:
 def export_of_user(*, user, token: str) -> DataExport:
     """The user's export with this download token; 404 for anyone else's or an unknown token."""
     return get_object_or_404(DataExport.objects.for_user(user), token=token)
+
+
+def api_keys_list(*, user):
+    """The user's personal API keys, newest first, revoked and expired ones included."""
+    return ApiKey.objects.for_user(user).order_by("-created_at", "-id")
+
+
+def api_key_of_user(*, user, key_id) -> ApiKey:
+    """One of the user's keys, or 404 (also for another user's)."""
+    return get_object_or_404(ApiKey.objects.for_user(user), pk=key_id)

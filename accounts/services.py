@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import ApiKey, ConsentRecord, MemorySettings, User, time_zone_names
+from accounts.models import (
+    AccessEvent,
+    ApiKey,
+    ConsentRecord,
+    MemorySettings,
+    User,
+    time_zone_names,
+)
+from accounts.scopes import scopes_validate
 
 KEY_PREFIX = "mw_"
 
@@ -18,20 +28,46 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def api_key_create(*, user, name: str = "personal") -> tuple[ApiKey, str]:
-    """Create a personal API key; returns the row and the key itself, which is never stored or shown
-    again."""
+@transaction.atomic
+def api_key_create(
+    *,
+    user,
+    scopes,
+    name: str = "personal",
+    expires_in_days: int | None = None,
+    actor: str = AccessEvent.Actor.USER,
+) -> tuple[ApiKey, str]:
+    """Create a personal API key with `scopes` (ValueError for none or unknown ones), expiring after
+    `expires_in_days` (None: never); returns the row and the key itself, never stored or shown
+    again. The creation goes to the owner's access log."""
+    if expires_in_days is not None and expires_in_days < 1:
+        raise ValueError("a key expires at least one day after it is made")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     api_key = ApiKey.objects.create(
-        user=user, name=name[:100], prefix=key[:10], hashed_key=hash_key(key)
+        user=user,
+        name=name[:100],
+        prefix=key[:10],
+        hashed_key=hash_key(key),
+        scopes=scopes_validate(scopes),
+        expires_at=timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None,
     )
+    AccessEvent.objects.create(user=user, actor=actor, purpose="API key created", api_key=api_key)
     return api_key, key
 
 
-def api_key_revoke(*, api_key: ApiKey) -> None:
-    if api_key.revoked_at is None:
-        api_key.revoked_at = timezone.now()
-        api_key.save(update_fields=["revoked_at"])
+@transaction.atomic
+def api_key_revoke(*, api_key: ApiKey, actor: str = AccessEvent.Actor.USER) -> bool:
+    """Revoke a key (refused from its next request), in its owner's access log; False when it was
+    already revoked."""
+    revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    if revoked:
+        api_key.refresh_from_db(fields=["revoked_at"])
+        AccessEvent.objects.create(
+            user_id=api_key.user_id, actor=actor, purpose="API key revoked", api_key=api_key
+        )
+    return bool(revoked)
 
 
 def consent_set(*, user, purpose: str, granted: bool, method: str) -> ConsentRecord:

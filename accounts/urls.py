@@ -17,6 +17,8 @@ urlpatterns = [
     path("privacy/apps/", views.apps, name="apps"),
     path("privacy/apps/grant/", views.app_grant_view, name="app_grant"),
     path("privacy/apps/<int:grant_id>/revoke/", views.app_revoke_view, name="app_revoke"),
+    path("privacy/keys/", views.api_keys, name="api_keys"),
+    path("privacy/keys/<int:key_id>/revoke/", views.api_key_revoke_view, name="api_key_revoke"),
     path("privacy/export/", views.data_export, name="export"),
     path("privacy/export/<slug:token>/download/", views.export_download, name="export_download"),
 ]

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.connected_apps import app_grant, app_revoke, apps_with_grants, grant_of_user
 from accounts.export.jobs import ExportExpired, ExportNotFound, export_archive, export_request
 from accounts.forms import (
+    ApiKeyCreateForm,
     AppGrantForm,
     ConsentForm,
     ForgetEverythingForm,
@@ -21,8 +22,21 @@ from accounts.forms import (
 from accounts.lockout import signup_attempt_allowed
 from accounts.models import AccessEvent, AppGrant, ConsentRecord, DataExport, RegisteredApp
 from accounts.privacy import FORGET_PHRASE, forget_everything
-from accounts.selectors import consents_in_force, export_of_user, exports_list, memory_settings_get
-from accounts.services import consent_set, memory_settings_update, time_zone_set
+from accounts.selectors import (
+    api_key_of_user,
+    api_keys_list,
+    consents_in_force,
+    export_of_user,
+    exports_list,
+    memory_settings_get,
+)
+from accounts.services import (
+    api_key_create,
+    api_key_revoke,
+    consent_set,
+    memory_settings_update,
+    time_zone_set,
+)
 
 
 @require_http_methods(["GET", "POST"])
@@ -206,3 +220,34 @@ def app_revoke_view(request, grant_id: int):
     app_revoke(user=request.user, grant=grant)
     messages.success(request, f"{grant.app.name} no longer has access to your memory.")
     return redirect("accounts:apps")
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def api_keys(request):
+    """My personal API keys (what each may do, when it was last used, when it expires) and a form
+    for a new one, with my password again; a new key is in this one response and never again."""
+    form = ApiKeyCreateForm(request.POST or None, request=request)
+    new_key = None
+    if request.method == "POST" and form.is_valid():
+        api_key, new_key = api_key_create(
+            user=request.user,
+            name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scopes"],
+            expires_in_days=form.cleaned_data["expires_in_days"],
+        )
+        form = ApiKeyCreateForm(request=request)
+    context = {"form": form, "keys": api_keys_list(user=request.user), "new_key": new_key}
+    return render(request, "accounts/api_keys.html", context)
+
+
+@login_required
+@require_POST
+def api_key_revoke_view(request, key_id: int):
+    api_key = api_key_of_user(user=request.user, key_id=key_id)
+    if api_key_revoke(api_key=api_key):
+        messages.success(request, f"The key {api_key.name} ({api_key.prefix}…) no longer works.")
+    else:
+        messages.info(request, "That key was already revoked.")
+    return redirect("accounts:api_keys")

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import api_key_of, confirm_password_for_session
+from accounts.scopes import Scope
 from chat import selectors, services
 from chat.models import Conversation, Message
 from chat.services import conversation_delete
@@ -65,6 +66,8 @@ def _chat_output(result: services.TurnResult) -> dict:
 
 class ChatApi(APIView):
     """Send a message (to a new conversation when none is given) and get the reply."""
+
+    required_scopes = {"POST": Scope.CHAT}
 
     class Input(serializers.Serializer):
         message = serializers.CharField(trim_whitespace=True, allow_blank=False)
@@ -182,6 +185,8 @@ class ConversationSerializer(serializers.ModelSerializer):
 class ConversationListApi(APIView):
     """The user's conversations, most recently active first."""
 
+    required_scopes = {"GET": Scope.CHAT}
+
     @extend_schema(
         parameters=PAGE_PARAMETERS,
         responses={200: paginated(ConversationSerializer, "Conversation")},
@@ -195,6 +200,8 @@ class ConversationListApi(APIView):
 class ConversationDetailApi(APIView):
     """A conversation with its messages (and what each reply recalled); delete it with what was
     learned only from it (the portal's "Delete a conversation")."""
+
+    required_scopes = {"GET": Scope.CHAT, "DELETE": Scope.CHAT}
 
     class Output(ConversationSerializer):
         messages = serializers.SerializerMethodField()
@@ -236,6 +243,8 @@ class ConversationDetailApi(APIView):
 class ConversationMessagesApi(APIView):
     """A conversation's messages in order, in pages, each reply with what it recalled."""
 
+    required_scopes = {"GET": Scope.CHAT}
+
     @extend_schema(
         parameters=PAGE_PARAMETERS,
         responses={200: paginated(MessageWithRecallsSerializer, "Message")},
@@ -253,6 +262,8 @@ class ConversationMessagesApi(APIView):
 
 
 class MessageDetailApi(APIView):
+    required_scopes = {"GET": Scope.CHAT}
+
     @extend_schema(responses={200: MessageSerializer})
     def get(self, request, message_id: int):
         return Response(
@@ -262,6 +273,8 @@ class MessageDetailApi(APIView):
 
 class ConversationEndApi(APIView):
     """End a conversation: what was said in it is then summarized and remembered."""
+
+    required_scopes = {"POST": Scope.CHAT}
 
     class Output(serializers.Serializer):
         conversation = serializers.IntegerField()

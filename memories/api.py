@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import app_of, confirm_password_for_session, record_read
-from accounts.models import RegisteredApp
+from accounts.scopes import Scope
 from memories import selectors, services
 from memories.consolidation import Decision
 from memories.erasure import memory_delete
@@ -21,8 +21,6 @@ from memories.retrieval import build_context
 from memoryweb.api import PAGE_PARAMETERS, paginated, paginated_response
 from memoryweb.validators import validate_text
 
-READ = RegisteredApp.Scope.CONTEXT_READ.value
-WRITE = RegisteredApp.Scope.MEMORIES_WRITE.value
 SEARCH_BUDGET_TOKENS = 4000  # a search returns more than a reply's context; pages of it
 
 
@@ -102,7 +100,7 @@ class MemoryDetailSerializer(MemorySerializer):
 class MemoryListApi(APIView):
     """The user's current memories; "remember this"."""
 
-    app_scopes = {"GET": READ}
+    required_scopes = {"GET": Scope.CONTEXT_READ, "POST": Scope.MEMORIES_MANAGE}
 
     class Filters(serializers.Serializer):
         kind = serializers.ChoiceField(choices=Memory.Kind.choices, required=False)
@@ -159,7 +157,11 @@ class MemoryDetailApi(APIView):
     """One memory with its sources and history; correct it, "don't use this", delete it (with its
     history)."""
 
-    app_scopes = {"GET": READ}
+    required_scopes = {
+        "GET": Scope.CONTEXT_READ,
+        "PATCH": Scope.MEMORIES_MANAGE,
+        "DELETE": Scope.MEMORIES_MANAGE,
+    }
 
     class Input(serializers.Serializer):
         text = serializers.CharField(max_length=MEMORY_MAX_CHARS, required=False)
@@ -205,6 +207,8 @@ class MemoryHistoryApi(APIView):
     """What changed in a memory, when and by whom (oldest first). Not for apps: it holds earlier
     texts the user corrected."""
 
+    required_scopes = {"GET": Scope.MEMORIES_MANAGE}
+
     @extend_schema(
         parameters=PAGE_PARAMETERS,
         responses={200: paginated(RevisionSerializer, "Revision")},
@@ -221,6 +225,8 @@ class MemoryHistoryApi(APIView):
 
 class MemoryReportApi(APIView):
     """Report a memory: held for review (not used) and sent to the moderators' queue."""
+
+    required_scopes = {"POST": Scope.MEMORIES_MANAGE}
 
     class Input(serializers.Serializer):
         reason = serializers.ChoiceField(choices=services.REPORT_REASONS, default="other")
@@ -246,7 +252,7 @@ class MemorySearchApi(APIView):
     """Search memories and past conversations with the chat's own hybrid retrieval (vectors, BM25,
     full text, fused), best first, in pages."""
 
-    app_scopes = {"GET": READ}
+    required_scopes = {"GET": Scope.CONTEXT_READ}
 
     class Query(serializers.Serializer):
         q = serializers.CharField(
@@ -272,7 +278,7 @@ class ContextApi(APIView):
     """The context for a query within a token budget: what the chat would inject, as text and
     items."""
 
-    app_scopes = {"POST": READ}
+    required_scopes = {"POST": Scope.CONTEXT_READ}
 
     class Input(serializers.Serializer):
         query = serializers.CharField(trim_whitespace=True, allow_blank=False)
@@ -307,7 +313,7 @@ class ProfileApi(APIView):
     """The user's always-on profile (what every reply's context starts from): pinned memories,
     instructions, name, diet, occupation, location, allergies."""
 
-    app_scopes = {"GET": READ}
+    required_scopes = {"GET": Scope.CONTEXT_READ}
 
     @extend_schema(
         parameters=PAGE_PARAMETERS,
@@ -329,7 +335,7 @@ class PushApi(APIView):
     user's memory is off or the text touches a sensitive category they did not opt in to. An app's
     answer tells it nothing it may not read: without context:read only "accepted"."""
 
-    app_scopes = {"POST": WRITE}
+    required_scopes = {"POST": Scope.MEMORIES_WRITE}
 
     class Input(serializers.Serializer):
         kind = serializers.ChoiceField(choices=Memory.Kind.choices, default=Memory.Kind.FACT)

@@ -160,8 +160,8 @@ class ErrorSerializer(serializers.Serializer):
 
 ERROR_RESPONSES = {
     "400": "Invalid input (the fields say why), or malformed JSON.",
-    "401": "No credentials, or a wrong or revoked key.",
-    "403": "Not allowed: a session without its CSRF token, or an app whose grant lacks this endpoint's scope.",
+    "401": "No credentials, or a wrong, revoked or expired key.",
+    "403": "Not allowed: a session without its CSRF token, or a key or app grant without this endpoint's scope.",
     "404": "No such object of yours (also for other users' objects, and for apps without a grant).",
     "429": "Too many requests with this key; retry after the Retry-After header's seconds.",
     "default": "Any other error, in the same shape.",
@@ -184,6 +184,14 @@ class AutoSchema(openapi.AutoSchema):
         name = type(self.view).__name__.removesuffix("Api")
         return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower() + "_" + self.method.lower()
 
+    def get_description(self) -> str:
+        """The view's description, and the scope a personal key or an app needs for this method."""
+        description = super().get_description()
+        scope = getattr(self.view, "required_scopes", {}).get(self.method.upper())
+        if scope is None:
+            return description
+        return f"{description}\n\nScope: `{scope}`.".strip()
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         if direction == "response":
@@ -205,7 +213,8 @@ class BearerKeyScheme(OpenApiAuthenticationExtension):
             "type": "http",
             "scheme": "bearer",
             "description": (
-                "A personal API key (`mw_…`), or a registered app's secret (`mwapp_…`) together with the "
-                "header `X-Memoryweb-User: <username>` naming a user who granted the app access."
+                "A personal API key (`mw_…`), limited to its scopes, or a registered app's secret "
+                "(`mwapp_…`) together with the header `X-Memoryweb-User: <username>` naming a user "
+                "who granted the app access. Each operation names the scope it requires."
             ),
         }

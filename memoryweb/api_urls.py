@@ -5,6 +5,8 @@ from django.urls import path, re_path
 
 from accounts.api import (
     AccessLogApi,
+    ApiKeyListApi,
+    ApiKeyRevokeApi,
     ConsentApi,
     ExportDetailApi,
     ExportDownloadApi,
@@ -68,6 +70,8 @@ urlpatterns = [
     ),
     path("me/access-log", AccessLogApi.as_view(), name="access-log"),
     path("me/forget", ForgetApi.as_view(), name="forget"),
+    path("me/keys", ApiKeyListApi.as_view(), name="api-keys"),
+    path("me/keys/<int:key_id>/revoke", ApiKeyRevokeApi.as_view(), name="api-key-revoke"),
     # anything else here (e.g. /memories/abc): 404 in the error shape, not HTML
     re_path(r"", not_found),
 ]

@@ -11,6 +11,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import ConsentRecord, User
+from accounts.scopes import ALL_SCOPES
 from accounts.services import api_key_create, consent_set, memory_settings_update
 from memoryweb import database
 
@@ -93,7 +94,7 @@ def bob_client(bob) -> Client:
 
 
 def _api_client(user: User) -> APIClient:
-    _, key = api_key_create(user=user)
+    _, key = api_key_create(user=user, scopes=ALL_SCOPES)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     return client

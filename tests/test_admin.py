@@ -180,10 +180,21 @@ def test_staff_with_the_text_permission_may_filter_on_it(root_client, alice):
 
 
 def test_an_api_keys_owner_cannot_be_changed(root_client, alice, bob):
+    from accounts.scopes import ALL_SCOPES
     from accounts.services import api_key_create
 
-    key, _ = api_key_create(user=alice)
+    key, _ = api_key_create(user=alice, scopes=ALL_SCOPES)
     form = {"user": bob.pk, "name": "moved"}
     root_client.post(f"/admin/accounts/apikey/{key.pk}/change/", form)
     key.refresh_from_db()
     assert key.user_id == alice.pk
+
+
+def test_an_api_keys_scopes_cannot_be_widened_in_the_admin(root_client, alice):
+    from accounts.services import api_key_create
+
+    key, _ = api_key_create(user=alice, scopes=["context:read"])
+    form = {"name": "widened", "scopes": '["chat", "context:read"]'}
+    root_client.post(f"/admin/accounts/apikey/{key.pk}/change/", form)
+    key.refresh_from_db()
+    assert key.name == "widened" and key.scopes == ["context:read"]

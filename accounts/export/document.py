@@ -127,6 +127,8 @@ def _markdown_context(document: dict[str, Any]) -> dict[str, Any]:
                 "created": _when(k["created_at"]),
                 "last_used": _when(k["last_used_at"], "never"),
                 "revoked": _when(k["revoked_at"]) if k["revoked_at"] else "",
+                "scopes": _inline(", ".join(k["scopes"])) or "none",
+                "expires": _when(k["expires_at"], "never"),
             }
             for k in document["api_keys"]
         ],

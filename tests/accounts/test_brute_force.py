@@ -11,6 +11,7 @@ from axes.models import AccessAttempt
 from django.test import Client
 from django.utils import timezone
 
+from accounts.scopes import ALL_SCOPES
 from accounts.services import api_key_create
 from memories.models import Memory
 from tests.factories import make_memory
@@ -99,7 +100,7 @@ def test_the_api_password_recheck_is_json(alice, settings):
 
 def test_wrong_api_keys_from_one_address_are_refused_for_a_while(alice, settings):
     settings.API_KEY_FAILURE_LIMIT = 3
-    _, key = api_key_create(user=alice)
+    _, key = api_key_create(user=alice, scopes=ALL_SCOPES)
     for n in range(3):
         assert (
             Client(REMOTE_ADDR="203.0.113.9")

@@ -1,7 +1,8 @@
 """The privacy portal in a real browser, walked as a person would: log in, see what is remembered,
 correct a memory (and find the old text in its history), stop one being used, delete one (password
 and typed "delete"), then prepare an export, wait for its link and download it — with the session
-only; without it, it is refused.
+only; without it, it is refused. And an API key: made on its page with one scope ticked, shown
+once, working within its scope only, revoked with one click.
 
 Drives Debian's headless Chromium through selenium against pytest-django's live server, with the
 browser fixture of tests/chat/test_browser.py. Celery is eager (tests/conftest.py), so the export is
@@ -194,3 +195,54 @@ def test_the_privacy_portal_in_the_browser(browser, live_server, alice):
     if status == 302:
         assert "/accounts/login/" in headers.get("Location", ""), headers
     assert not body.startswith(b"PK")
+
+
+def _api_status(url: str, key: str, body: bytes | None = None) -> int:
+    request = urllib.request.Request(
+        url,
+        data=body,
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=WAIT_SECONDS) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_an_api_key_made_and_revoked_in_the_browser(browser, live_server, alice):
+    browser.get(live_server.url + "/accounts/login/")
+    browser.find_element(By.NAME, "username").send_keys("alice")
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    _submit(browser, "login-button")
+    _wait(browser).until(EC.url_to_be(live_server.url + "/chat/"))
+
+    # Create: a name, one scope ticked by its label, 30 days, the password again.
+    browser.get(live_server.url + "/accounts/privacy/consent/")
+    browser.find_element(By.LINK_TEXT, "API keys").click()
+    _wait(browser).until(EC.url_to_be(live_server.url + "/accounts/privacy/keys/"))
+    browser.find_element(By.NAME, "name").send_keys("my script")
+    browser.find_element(
+        By.XPATH, '//label[contains(., "Read my memories, profile and context")]'
+    ).click()
+    browser.find_element(By.CSS_SELECTOR, 'select[name=expires_in_days] option[value="30"]').click()
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    _submit(browser, "create-key")
+    key = _text(browser.find_element(By.CSS_SELECTOR, "#new-key code"))
+    assert key.startswith("mw_"), key
+    row = _text(browser.find_element(By.CSS_SELECTOR, "#api-keys tbody tr"))
+    assert "my script" in row and "context:read" in row and "Active" in row, row
+
+    # It works, within its scope only; and the page never shows it again.
+    api = live_server.url + "/api/v1/"
+    assert _api_status(api + "memories", key) == 200
+    assert _api_status(api + "chat", key, b'{"message": "Hi"}') == 403
+    browser.get(live_server.url + "/accounts/privacy/keys/")
+    assert key not in browser.page_source
+
+    # Revoke: one click; the key stops working at once.
+    revoke = browser.find_element(By.CSS_SELECTOR, "#api-keys button[id^=revoke-key-]")
+    _submit(browser, revoke.get_attribute("id"))
+    row = _text(browser.find_element(By.CSS_SELECTOR, "#api-keys tbody tr"))
+    assert "Revoked" in row, row
+    assert _api_status(api + "memories", key) == 401

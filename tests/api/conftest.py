@@ -8,6 +8,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.connected_apps import app_grant, app_register
+from accounts.services import api_key_create
 from chat.services import chat_turn
 from tests.factories import memory_saying, ready_export
 
@@ -25,12 +26,14 @@ def _fresh_throttle_and_data_dir(settings, tmp_path):
 
 @pytest.fixture
 def alice_data(alice, run_on_commit):
-    """Alice's conversation (her message and the reply), the memory learned from it, and a ready
-    export."""
+    """Alice's conversation (her message and the reply), the memory learned from it, a ready
+    export, and a spare API key of hers."""
     turn = run_on_commit(chat_turn, user=alice, conversation=None, text="I live in Lisbon.")
     memory = memory_saying("User lives in Lisbon", user=alice)
     export = ready_export(alice)
+    spare_key, _ = api_key_create(user=alice, name="spare", scopes=["context:read"])
     return {
+        "key": spare_key.pk,
         "conversation": turn.conversation.pk,
         "message": turn.user_message.pk,
         "reply": turn.reply.pk,

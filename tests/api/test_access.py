@@ -1,7 +1,7 @@
 """Who may call what, for every endpoint: nobody anonymous (401); the owner (2xx); another user gets
 404 for the owner's objects and none of them in lists; an app without a grant gets 404 everywhere;
 an app whose grant lacks the endpoint's scope gets 403 (endpoints for the user alone are never for
-apps)."""
+apps); a personal key gets exactly what its scopes allow."""
 
 from __future__ import annotations
 
@@ -13,39 +13,44 @@ from accounts.connected_apps import app_grant, app_revoke
 from accounts.models import AppGrant
 from tests.api.conftest import app_client
 
-READ, WRITE = "context:read", "memories:write"
+READ, WRITE = "context:read", "memories:write"  # the scopes an app may hold
+MANAGE, CHAT = "memories:manage", "chat"
+SETTINGS, CONSENT, EXPORT = "account:settings", "account:consent", "account:export"
+ERASE, KEYS = "account:erase", "account:keys"
 
-# (method, url, body, the owner's status, the scope an app needs (None: not for apps))
+# (method, url, body, the owner's status, the scope it requires of a key or an app)
 ENDPOINTS = [
-    ("post", "/api/v1/chat", {"message": "Hello"}, 200, None),
-    ("get", "/api/v1/conversations", None, 200, None),
-    ("get", "/api/v1/conversations/{conversation}", None, 200, None),
-    ("get", "/api/v1/conversations/{conversation}/messages", None, 200, None),
-    ("post", "/api/v1/conversations/{conversation}/end", None, 200, None),
-    ("delete", "/api/v1/conversations/{conversation}", None, 200, None),
-    ("get", "/api/v1/messages/{message}", None, 200, None),
-    ("get", "/api/v1/messages/{reply}", None, 200, None),
+    ("post", "/api/v1/chat", {"message": "Hello"}, 200, CHAT),
+    ("get", "/api/v1/conversations", None, 200, CHAT),
+    ("get", "/api/v1/conversations/{conversation}", None, 200, CHAT),
+    ("get", "/api/v1/conversations/{conversation}/messages", None, 200, CHAT),
+    ("post", "/api/v1/conversations/{conversation}/end", None, 200, CHAT),
+    ("delete", "/api/v1/conversations/{conversation}", None, 200, CHAT),
+    ("get", "/api/v1/messages/{message}", None, 200, CHAT),
+    ("get", "/api/v1/messages/{reply}", None, 200, CHAT),
     ("get", "/api/v1/memories", None, 200, READ),
-    ("post", "/api/v1/memories", {"kind": "fact", "text": "User likes green tea"}, 201, None),
+    ("post", "/api/v1/memories", {"kind": "fact", "text": "User likes green tea"}, 201, MANAGE),
     ("get", "/api/v1/memories/search?q=Lisbon", None, 200, READ),
     ("get", "/api/v1/memories/{memory}", None, 200, READ),
-    ("patch", "/api/v1/memories/{memory}", {"use_in_context": False}, 200, None),
-    ("delete", "/api/v1/memories/{memory}", None, 204, None),
-    ("get", "/api/v1/memories/{memory}/history", None, 200, None),  # earlier texts: not for apps
-    ("post", "/api/v1/memories/{memory}/report", {"reason": "wrong"}, 200, None),
+    ("patch", "/api/v1/memories/{memory}", {"use_in_context": False}, 200, MANAGE),
+    ("delete", "/api/v1/memories/{memory}", None, 204, MANAGE),
+    ("get", "/api/v1/memories/{memory}/history", None, 200, MANAGE),  # earlier texts: not for apps
+    ("post", "/api/v1/memories/{memory}/report", {"reason": "wrong"}, 200, MANAGE),
     ("post", "/api/v1/context", {"query": "Where do I live?"}, 200, READ),
     ("get", "/api/v1/context/profile", None, 200, READ),
     ("post", "/api/v1/context/push", {"text": "User plays chess on Sundays"}, 201, WRITE),
-    ("get", "/api/v1/me/settings", None, 200, None),
-    ("patch", "/api/v1/me/settings", {"use_past_chats": False}, 200, None),
-    ("get", "/api/v1/me/consents", None, 200, None),
-    ("post", "/api/v1/me/consents", {"purpose": "sensitive:health", "granted": True}, 200, None),
-    ("get", "/api/v1/me/exports", None, 200, None),
-    ("post", "/api/v1/me/exports", None, 202, None),
-    ("get", "/api/v1/me/exports/{export}", None, 200, None),
-    ("get", "/api/v1/me/exports/{export}/download", None, 200, None),
-    ("get", "/api/v1/me/access-log", None, 200, None),
-    ("post", "/api/v1/me/forget", {"confirmation": "forget everything"}, 200, None),
+    ("get", "/api/v1/me/settings", None, 200, SETTINGS),
+    ("patch", "/api/v1/me/settings", {"use_past_chats": False}, 200, SETTINGS),
+    ("get", "/api/v1/me/consents", None, 200, CONSENT),
+    ("post", "/api/v1/me/consents", {"purpose": "sensitive:health", "granted": True}, 200, CONSENT),
+    ("get", "/api/v1/me/exports", None, 200, EXPORT),
+    ("post", "/api/v1/me/exports", None, 202, EXPORT),
+    ("get", "/api/v1/me/exports/{export}", None, 200, EXPORT),
+    ("get", "/api/v1/me/exports/{export}/download", None, 200, EXPORT),
+    ("get", "/api/v1/me/access-log", None, 200, SETTINGS),
+    ("post", "/api/v1/me/forget", {"confirmation": "forget everything"}, 200, ERASE),
+    ("get", "/api/v1/me/keys", None, 200, KEYS),
+    ("post", "/api/v1/me/keys/{key}/revoke", None, 200, KEYS),
 ]
 OBJECT_ENDPOINTS = [e for e in ENDPOINTS if "{" in e[1]]
 IDS = [f"{m} {u}" for m, u, *_ in ENDPOINTS]
@@ -69,6 +74,7 @@ def test_every_endpoint_is_listed_here():
         .replace("<int:message_id>", "{message}")
         .replace("<int:memory_id>", "{memory}")
         .replace("<int:export_id>", "{export}")
+        .replace("<int:key_id>", "{key}")
         for r in routes
     }
     assert as_routes <= tested
@@ -76,7 +82,7 @@ def test_every_endpoint_is_listed_here():
 
 @pytest.mark.parametrize("method, url, body, owner_status, scope", ENDPOINTS, ids=IDS)
 def test_anonymous_gets_401(db, method, url, body, owner_status, scope):
-    ids = {"conversation": 1, "message": 1, "reply": 1, "memory": 1, "export": 1}
+    ids = {"conversation": 1, "message": 1, "reply": 1, "memory": 1, "export": 1, "key": 1}
     response = _call(APIClient(), method, url, body, ids)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"

@@ -65,3 +65,12 @@ def test_the_docs_page_uses_local_files_only_under_the_csp(db):
 )
 def test_the_docs_static_files_are_shipped(path):
     assert finders.find(path)
+
+
+def test_every_operation_names_the_scope_it_requires(db):
+    schema = Client().get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    assert "Scope: `context:read`." in schema["paths"]["/api/v1/context"]["post"]["description"]
+    assert "Scope: `chat`." in schema["paths"]["/api/v1/chat"]["post"]["description"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert "Scope: `" in operation.get("description", ""), (method, path)

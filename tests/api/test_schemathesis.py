@@ -27,6 +27,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts.authentication import PerKeyThrottle
+from accounts.scopes import ALL_SCOPES
 from accounts.services import api_key_create
 from chat.services import chat_turn
 from tests.factories import ready_export
@@ -59,7 +60,7 @@ def two_keys(alice, bob, run_on_commit, monkeypatch):
     for user, text in ((alice, "I live in Lisbon."), (bob, "I'm vegetarian.")):
         run_on_commit(chat_turn, user=user, conversation=None, text=text)
         ready_export(user)
-        keys.append(api_key_create(user=user)[1])
+        keys.append(api_key_create(user=user, scopes=ALL_SCOPES)[1])
     yield keys
     request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)

@@ -118,12 +118,13 @@ def test_it_requires_authentication(db, url):
 
 
 def test_it_rejects_a_wrong_or_revoked_key(alice):
+    from accounts.scopes import ALL_SCOPES
     from accounts.services import api_key_create, api_key_revoke
 
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Bearer mw_not-a-key")
     assert client.get("/api/v1/memories").status_code == 401
-    api_key, key = api_key_create(user=alice)
+    api_key, key = api_key_create(user=alice, scopes=ALL_SCOPES)
     api_key_revoke(api_key=api_key)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     assert client.get("/api/v1/memories").status_code == 401
