@@ -416,7 +416,7 @@ def _as_the_app_may_see(request, access, memory, decision) -> tuple[str, Memory 
     """What an app learns from its push: without context:read nothing ("accepted", whatever
     happened, so that pushes can't probe what the user keeps); with it, the memory only when memory
     may use it, else "held" (also for what the user keeps out of use, so the two look the same)."""
-    if not access.allows(READ):
+    if not access.allows(Scope.CONTEXT_READ):
         return "accepted", None
     if memory is None or not selectors.is_usable(user=request.user, memory=memory):
         return "held", None
