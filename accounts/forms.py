@@ -15,8 +15,11 @@ from accounts.services import password_recheck
 class SignupForm(UserCreationForm):
     remember = forms.BooleanField(
         required=False,
-        label="Let the assistant remember what I tell it across conversations",
-        help_text="You can see, change and delete everything it remembers, and withdraw this at any time.",
+        label="Let the assistant remember me across conversations",
+        help_text="Ticking turns on two things: saved memories (facts, preferences and projects it picks "
+        "out of what you say) and reference to your past chats (it may look back at earlier conversations). "
+        "You can see, change and delete everything it remembers, and switch either off in Memory settings "
+        "at any time.",
     )
 
     class Meta(UserCreationForm.Meta):
@@ -56,9 +59,15 @@ class MemorySettingsForm(forms.ModelForm):
         model = MemorySettings
         fields = ("memory_enabled", "use_past_chats", "temporary_chat_hours")
         labels = {
-            "memory_enabled": "Memory on",
-            "use_past_chats": "Use my past chats",
+            "memory_enabled": "Saved memories",
+            "use_past_chats": "Reference my past chats",
             "temporary_chat_hours": "Delete temporary chats after (hours)",
+        }
+        help_texts = {
+            "memory_enabled": "Ticked: the assistant keeps facts, preferences and projects from what you "
+            "say, and uses them in replies (with your consent). Unticked: nothing is learned or used.",
+            "use_past_chats": "Ticked: it may also look back at your earlier conversations themselves, not "
+            "only at the memories it saved.",
         }
         widgets = {"temporary_chat_hours": forms.NumberInput(attrs={"min": 1, "max": 720})}
 

@@ -38,6 +38,9 @@ from accounts.services import (
     time_zone_set,
 )
 
+# What the consent record says the sign-up box included.
+SIGNUP_CONSENT_METHOD = "signup form: memories and past chats"
+
 
 @require_http_methods(["GET", "POST"])
 def signup(request):
@@ -49,10 +52,14 @@ def signup(request):
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
-        if form.cleaned_data["remember"]:
+        if form.cleaned_data["remember"]:  # both switches, as the box says
             consent_set(
-                user=user, purpose=ConsentRecord.Purpose.MEMORY, granted=True, method="signup form"
+                user=user,
+                purpose=ConsentRecord.Purpose.MEMORY,
+                granted=True,
+                method=SIGNUP_CONSENT_METHOD,
             )
+            memory_settings_update(user=user, use_past_chats=True)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("chat:index")
     return render(request, "accounts/signup.html", {"form": form})

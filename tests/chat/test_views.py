@@ -30,10 +30,26 @@ def test_it_signs_up_and_lands_on_chat(db, remember):
     assert response.redirect_chain[-1][0] == "/chat/"
     assert b"New conversation" in response.content
     dana = User.objects.get(username="dana")
-    assert memory_policy(user=dana).extract is remember
+    policy = memory_policy(user=dana)
+    # the one box turns on both switches ChatGPT has: saved memories and reference to past chats
+    assert policy.extract is remember and policy.use_past_chats is remember
     if remember:
         record = consents_in_force(user=dana)["memory"]
-        assert (record.method, record.policy_version) == ("signup form", "2026-11")
+        assert record.policy_version == "2026-11"
+        assert record.method == "signup form: memories and past chats"
+
+
+def test_the_signup_box_says_what_it_includes(db):
+    page = Client().get("/accounts/signup/").content.decode()
+    assert "saved memories" in page and "reference to your past chats" in page
+    assert "switch either off" in page
+
+
+def test_each_memory_setting_is_labelled_for_what_ticking_it_does(alice_client):
+    page = alice_client.get("/accounts/privacy/settings/").content.decode()
+    assert '<label for="id_memory_enabled">Saved memories' in page
+    assert '<label for="id_use_past_chats">Reference my past chats' in page
+    assert "Ticked: the assistant keeps" in page and "Off: nothing is extracted" not in page
 
 
 def test_it_logs_in(alice):
