@@ -66,7 +66,7 @@ def test_plain_rows_are_encrypted_and_decrypted_back(django_user_model):
         "SELECT c.title, m.content FROM chat_conversation c JOIN chat_message m ON m.conversation_id = c.id"
     )
     [(text, search)] = _sql("SELECT text, search::text FROM memories_memory")
-    assert all(value.startswith("enc1:") for value in (title, content, text))
+    assert all(value.startswith("enc2:") for value in (title, content, text))
     assert "diabet" in search and ":" not in search
     assert Conversation.objects.get().title == "About my health"
     assert Message.objects.get().content == "I pray daily and have diabetes."
