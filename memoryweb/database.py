@@ -104,5 +104,7 @@ def django_database(url: str, *, session_options: str = "") -> dict:
         "PORT": str(parsed.port or ""),
         "CONN_MAX_AGE": 60,
         "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": options,
+        # Parameters are bound by the server (psycopg's server-side binding): user text travels
+        # apart from the SQL text, so it never sits in a statement PostgreSQL shows or logs.
+        "OPTIONS": {**options, "server_side_binding": True},
     }
