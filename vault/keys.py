@@ -99,6 +99,7 @@ def encrypt(binding: Binding, text: str) -> str:
 
 def decrypt(binding: Binding, token: str) -> str:
     if is_unbound_token(token):
+        _key_by_id(_parse(token, UNBOUND_PREFIX)[0])  # under a destroyed key: KeyDestroyed
         logger.error("vault: an unbound (enc1) token in %s: run manage.py migrate", binding)
         raise UnboundToken(f"an unbound (enc1) token in {binding}: run manage.py migrate")
     key_id, raw = _parse(token, PREFIX)
