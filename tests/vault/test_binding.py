@@ -293,3 +293,23 @@ def test_the_app_refuses_unbound_tokens(model, name, alice, spoken, caplog):
         with pytest.raises(keys.UnboundToken, match="migrate"):
             getattr(model.objects.get(pk=row.pk), name)
     assert "unbound (enc1) token" in caplog.text
+
+
+def test_an_encrypted_field_needs_a_primary_key_drawn_before_the_insert():
+    from django.db import models
+    from django.test.utils import isolate_apps
+
+    with isolate_apps("vault"):
+
+        class Note(models.Model):  # a serial id is known only after the INSERT
+            text = EncryptedTextField()
+
+            class Meta:
+                app_label = "vault"
+
+            def __str__(self) -> str:
+                return f"note {self.pk}"
+
+        assert [error.id for error in Note._meta.get_field("text").check()] == ["vault.E002"]
+    for model, name in COLUMNS:
+        assert _field(model, name).check() == [], f"{model.__name__}.{name}"
