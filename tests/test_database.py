@@ -6,7 +6,8 @@ from memoryweb.database import django_database
 def test_it_reads_a_database_url_with_encoded_credentials():
     db = django_database("postgresql://u%40x:p%3Aw%2F@db.example:6543/my%20db?sslmode=require")
     assert (db["USER"], db["PASSWORD"], db["NAME"]) == ("u@x", "p:w/", "my db")
-    assert (db["HOST"], db["PORT"], db["OPTIONS"]) == ("db.example", "6543", {"sslmode": "require"})
+    assert (db["HOST"], db["PORT"]) == ("db.example", "6543")
+    assert db["OPTIONS"] == {"sslmode": "require", "server_side_binding": True}
 
 
 def test_it_reads_a_socket_directory_host():

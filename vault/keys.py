@@ -1,12 +1,17 @@
 """Envelope encryption of users' text: one data key per user, wrapped by the master keys.
 
-`encrypt(user_id, text)` → a token `enc1:<key id>:<base64(nonce + AES-256-GCM ciphertext)>`; the
-header is authenticated with it. `decrypt(token)` finds the data key by its id. Key ids are random
-UUIDs, never reused; data keys are unwrapped once per process and kept in memory by key id for at
-most CACHE_SECONDS (so a key destroyed by another process stops working there too); the *current*
-key of a user is looked up in the database on every write, so that a destroyed key is never written
-with again. `destroy_user_key` is crypto-shredding: the ciphertext that survives anywhere (a
-replica, a dump, a stray copy) cannot be read once the key row is gone."""
+`encrypt(binding, text)` → a token `enc2:<key id>:<base64(nonce + AES-256-GCM ciphertext)>`. Its
+authenticated data (AAD) is `v2|<key id>|<user id>|<table>|<column>|<row id>` (a `Binding`): a token
+copied to another user's row, another row, column or table fails to decrypt (`CiphertextMismatch`,
+logged) instead of showing its text there. `decrypt(binding, token)` finds the data key by its id
+and checks that the key is the binding's user's. The first format, `enc1:` (bound to its key id
+only), is read only by the migration that binds it (`decrypt_unbound`); the app refuses it.
+
+Key ids are random UUIDs, never reused; data keys are unwrapped once per process and kept in memory
+by key id for at most CACHE_SECONDS (so a key destroyed by another process stops working there too);
+the *current* key of a user is looked up in the database on every write, so that a destroyed key is
+never written with again. `destroy_user_key` is crypto-shredding: the ciphertext that survives
+anywhere (a replica, a dump, a stray copy) cannot be read once the key row is gone."""
 
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from dataclasses import dataclass
+from typing import NoReturn
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -29,7 +36,8 @@ from vault.models import UserKey
 
 logger = logging.getLogger(__name__)
 
-PREFIX = "enc1:"
+PREFIX = "enc2:"
+UNBOUND_PREFIX = "enc1:"  # the first format, bound to its key id only
 NONCE_BYTES = 12
 CACHED_KEYS = 4096
 CACHE_SECONDS = 300
@@ -43,7 +51,34 @@ class KeyDestroyed(VaultError):
     """The data key of this ciphertext was destroyed: its owner was forgotten."""
 
 
-_cache: OrderedDict[str, tuple[float, AESGCM]] = OrderedDict()  # key id → (when unwrapped, key)
+class CiphertextMismatch(VaultError):
+    """A token that does not authenticate where it was read: damaged, or moved there from another
+    user, row, column or table. Never read as another row's text."""
+
+
+class UnboundToken(VaultError):
+    """A token of the first format (bound to its key only) found by the app: the migration that
+    binds every token (`vault.migration_ops.bind_column`) has not run on this row."""
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Where a token belongs: its owner, table, column and row. Authenticated with the ciphertext,
+    it makes a token good for that one place only."""
+
+    user_id: int | str
+    table: str
+    column: str
+    row: int | str
+
+    def aad(self, key_id: str) -> bytes:
+        return f"v2|{key_id}|{self.user_id}|{self.table}|{self.column}|{self.row}".encode()
+
+    def __str__(self) -> str:
+        return f"{self.table}.{self.column} row {self.row} of user {self.user_id}"
+
+
+_cache: OrderedDict[str, tuple[float, int, AESGCM]] = OrderedDict()  # key id → (when, user, key)
 _lock = threading.Lock()
 
 
@@ -51,28 +86,47 @@ def is_token(value: str) -> bool:
     return value.startswith(PREFIX)
 
 
-def encrypt(user_id: int, text: str) -> str:
-    key_id, aead = _current_key(user_id)
-    header = f"{PREFIX}{key_id}:"
+def is_unbound_token(value: str) -> bool:
+    return value.startswith(UNBOUND_PREFIX)
+
+
+def encrypt(binding: Binding, text: str) -> str:
+    key_id, aead = _current_key(int(binding.user_id))
     nonce = os.urandom(NONCE_BYTES)
-    sealed = aead.encrypt(nonce, text.encode(), header.encode())
-    return header + base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+    sealed = aead.encrypt(nonce, text.encode(), binding.aad(key_id))
+    return f"{PREFIX}{key_id}:{_b64(nonce + sealed)}"
 
 
-def decrypt(token: str) -> str:
-    if not is_token(token):
-        raise VaultError("not an encrypted value: plain text in an encrypted column")
+def decrypt(binding: Binding, token: str) -> str:
+    if is_unbound_token(token):
+        _key_by_id(_parse(token, UNBOUND_PREFIX)[0])  # under a destroyed key: KeyDestroyed
+        logger.error("vault: an unbound (enc1) token in %s: run manage.py migrate", binding)
+        raise UnboundToken(f"an unbound (enc1) token in {binding}: run manage.py migrate")
+    key_id, raw = _parse(token, PREFIX)
+    owner, aead = _key_by_id(key_id)
+    if str(owner) != str(binding.user_id):
+        _mismatch(binding, key_id, f"it is under the data key of user {owner}")
     try:
-        key_id, body = token.removeprefix(PREFIX).split(":", 1)
-        key_id = str(uuid.UUID(key_id))
-        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-    except (ValueError, binascii.Error):
-        raise VaultError("a damaged encrypted value") from None
-    aead = _key_by_id(key_id)
+        return aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], binding.aad(key_id)).decode()
+    except InvalidTag:
+        _mismatch(binding, key_id, "damaged, or moved there from another row, column or table")
+
+
+def encrypt_unbound(user_id: int, text: str) -> str:
+    """A token of the first format: only for migrating back to a release that reads no other."""
+    key_id, aead = _current_key(user_id)
+    header = f"{UNBOUND_PREFIX}{key_id}:"
+    nonce = os.urandom(NONCE_BYTES)
+    return header + _b64(nonce + aead.encrypt(nonce, text.encode(), header.encode()))
+
+
+def decrypt_unbound(token: str) -> str:
+    """Read a token of the first format: only the migration that binds every token does."""
+    key_id, raw = _parse(token, UNBOUND_PREFIX)
+    _, aead = _key_by_id(key_id)
+    header = f"{UNBOUND_PREFIX}{key_id}:".encode()
     try:
-        return aead.decrypt(
-            raw[:NONCE_BYTES], raw[NONCE_BYTES:], f"{PREFIX}{key_id}:".encode()
-        ).decode()
+        return aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], header).decode()
     except InvalidTag:
         raise VaultError(f"the ciphertext under data key {key_id} is damaged") from None
 
@@ -111,11 +165,32 @@ def forget_cached_keys() -> None:
         _cache.clear()
 
 
+def _parse(token: str, prefix: str) -> tuple[str, bytes]:
+    if not token.startswith(prefix):
+        raise VaultError("not an encrypted value: plain text in an encrypted column")
+    try:
+        key_id, body = token.removeprefix(prefix).split(":", 1)
+        return str(uuid.UUID(key_id)), base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except (ValueError, binascii.Error):
+        raise VaultError("a damaged encrypted value") from None
+
+
+def _mismatch(binding: Binding, key_id: str, why: str) -> NoReturn:
+    logger.error(
+        "vault: the token in %s does not belong there (data key %s): %s", binding, key_id, why
+    )
+    raise CiphertextMismatch(f"the token in {binding} does not belong there: {why}")
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 def _current_key(user_id: int) -> tuple[str, AESGCM]:
     row = UserKey.objects.filter(user_id=user_id).values_list("pk").first()
     if row is None:
         return _create_key(user_id)
-    return str(row[0]), _key_by_id(str(row[0]))
+    return str(row[0]), _key_by_id(str(row[0]))[1]
 
 
 def _create_key(user_id: int) -> tuple[str, AESGCM]:
@@ -128,18 +203,19 @@ def _create_key(user_id: int) -> tuple[str, AESGCM]:
             )
     except IntegrityError:  # another process made the user's key first: use that one
         key_id = str(UserKey.objects.get(user_id=user_id).pk)
-        return key_id, _key_by_id(key_id)
+        return key_id, _key_by_id(key_id)[1]
     aead = AESGCM(data_key)
-    _remember(str(key.pk), aead)
+    _remember(str(key.pk), user_id, aead)
     return str(key.pk), aead
 
 
-def _key_by_id(key_id: str) -> AESGCM:
+def _key_by_id(key_id: str) -> tuple[int, AESGCM]:
+    """The data key and the user it belongs to (as its wrapping authenticates)."""
     with _lock:
         cached = _cache.get(key_id)
         if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
             _cache.move_to_end(key_id)
-            return cached[1]
+            return cached[1], cached[2]
     row = (
         UserKey.objects.filter(pk=key_id)
         .values_list("user_id", "wrapped_key", "master_key_id")
@@ -149,13 +225,13 @@ def _key_by_id(key_id: str) -> AESGCM:
         raise KeyDestroyed(f"data key {key_id} was destroyed")
     user_id, wrapped, master_id = row
     aead = AESGCM(_unwrap(user_id, bytes(wrapped), master_id))
-    _remember(key_id, aead)
-    return aead
+    _remember(key_id, user_id, aead)
+    return user_id, aead
 
 
-def _remember(key_id: str, aead: AESGCM) -> None:
+def _remember(key_id: str, user_id: int, aead: AESGCM) -> None:
     with _lock:
-        _cache[key_id] = (time.monotonic(), aead)
+        _cache[key_id] = (time.monotonic(), user_id, aead)
         while len(_cache) > CACHED_KEYS:
             _cache.popitem(last=False)
 

@@ -8,12 +8,14 @@ from django.db import migrations, models
 def classify_again(apps, schema_editor):
     from memories.sensitive import sensitive_categories
     from vault import keys
+    from vault.migration_ops import read_token
 
     with schema_editor.connection.cursor() as cursor:
-        cursor.execute("SELECT id, text, sensitive_category FROM memories_memory")
-        for pk, token, old in cursor.fetchall():
+        cursor.execute("SELECT id, user_id, text, sensitive_category FROM memories_memory")
+        for pk, user_id, token, old in cursor.fetchall():
             try:
-                found = sensitive_categories(keys.decrypt(token)) if token else set()
+                text = read_token("memories_memory", "text", pk, user_id, token) if token else ""
+                found = sensitive_categories(text)
             except keys.VaultError:  # unreadable: keep what was known
                 found = set()
             categories = sorted(found | ({old} if old else set()))

@@ -13,12 +13,13 @@ def _plain(text: str) -> str:
 
 def _rewrite(schema_editor, old, new) -> None:
     from vault import keys
+    from vault.migration_ops import read_token
 
     with schema_editor.connection.cursor() as cursor:
-        cursor.execute("SELECT id, text, subject FROM memories_memory")
-        for pk, token, subject in cursor.fetchall():
+        cursor.execute("SELECT id, user_id, text, subject FROM memories_memory")
+        for pk, user_id, token, subject in cursor.fetchall():
             try:
-                text = keys.decrypt(token) if token else ""
+                text = read_token("memories_memory", "text", pk, user_id, token) if token else ""
             except keys.VaultError:  # unreadable: it cannot be matched again anyway
                 continue
             if subject == f"note:{old(text)[:16]}":

@@ -92,17 +92,19 @@ def test_each_user_has_their_own_key(alice, bob):
 
 
 def test_same_text_twice_gives_different_ciphertext(alice):
-    assert keys.encrypt(alice.pk, "same") != keys.encrypt(alice.pk, "same")
+    place = keys.Binding(alice.pk, "memories_memory", "text", 1)
+    assert keys.encrypt(place, "same") != keys.encrypt(place, "same")
 
 
 def test_damaged_ciphertext_is_refused(alice):
-    token = keys.encrypt(alice.pk, "User likes tea")
+    place = keys.Binding(alice.pk, "memories_memory", "text", 1)
+    token = keys.encrypt(place, "User likes tea")
     head, body = token.rsplit(":", 1)
     damaged = f"{head}:{body[:-4]}{'AAAA' if body[-4:] != 'AAAA' else 'BBBB'}"
-    with pytest.raises(keys.VaultError, match="damaged"):
-        keys.decrypt(damaged)
+    with pytest.raises(keys.CiphertextMismatch, match="damaged"):
+        keys.decrypt(place, damaged)
     with pytest.raises(keys.VaultError, match="plain text"):
-        keys.decrypt("User likes tea")
+        keys.decrypt(place, "User likes tea")
 
 
 def test_plain_text_cannot_reach_an_encrypted_column_nor_be_queried(alice):
@@ -140,8 +142,8 @@ def test_forgetting_destroys_the_key_so_old_copies_cannot_be_read(
     assert not UserKey.objects.filter(pk=old_key).exists()
     for tokens in backup.values():
         for token in tokens:
-            with pytest.raises(keys.KeyDestroyed):
-                keys.decrypt(token)
+            with pytest.raises(keys.KeyDestroyed):  # the key is looked up before the binding
+                keys.decrypt(keys.Binding(alice.pk, "any", "any", 0), token)
     assert Message.objects.filter(conversation__user=bob).first().content == "I live in Porto."
     run_on_commit(chat_turn, user=alice, conversation=None, text="Hello again.")
     new_key = UserKey.objects.get(user=alice)

@@ -4,6 +4,7 @@ vectors and special categories computed, and migrating back gives the plain text
 from __future__ import annotations
 
 import hashlib
+from operator import attrgetter
 
 import pytest
 from django.db import connection
@@ -66,7 +67,7 @@ def test_plain_rows_are_encrypted_and_decrypted_back(django_user_model):
         "SELECT c.title, m.content FROM chat_conversation c JOIN chat_message m ON m.conversation_id = c.id"
     )
     [(text, search)] = _sql("SELECT text, search::text FROM memories_memory")
-    assert all(value.startswith("enc1:") for value in (title, content, text))
+    assert all(value.startswith("enc2:") for value in (title, content, text))
     assert "diabet" in search and ":" not in search
     assert Conversation.objects.get().title == "About my health"
     assert Message.objects.get().content == "I pray daily and have diabetes."
@@ -84,4 +85,68 @@ def test_plain_rows_are_encrypted_and_decrypted_back(django_user_model):
         ("User prays daily and has diabetes", "health", PLAIN, f"note:{PLAIN[:16]}")
     ]
     assert _sql("SELECT content FROM chat_message") == [("I pray daily and have diabetes.",)]
+    _migrate(_latest())
+
+
+BEFORE_BINDING = [("memories", "0012_revision_action_choices"), ("chat", "0006_queued_at")]
+
+
+def _column(model, name) -> str:
+    field = model._meta.get_field(name)
+    return f'SELECT "{field.column}" FROM "{model._meta.db_table}" WHERE id = %s'
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tokens_of_the_first_format_are_bound_to_their_rows_and_back(django_user_model):
+    """Rows of the release before (enc1 tokens, bound to their key id only) are re-encrypted bound
+    to their row; a forgotten user's rows (restored from a backup) stay as they are, unreadable;
+    migrating back gives the release before its enc1 tokens again."""
+    from tests.vault.test_binding import COLUMNS, _saved_rows
+    from vault import keys
+    from vault.fields import UNREADABLE
+
+    olga, gone = (
+        django_user_model.objects.create_user(name, password=f"{name}-pass-123")
+        for name in ("olga", "gone")
+    )
+    _saved_rows(olga)
+    _saved_rows(gone)
+    plain = {  # (model, field name, row id) → (owner id, text)
+        (model, name, row.pk): (
+            attrgetter(model._meta.get_field(name).owner)(row),
+            getattr(row, name),
+        )
+        for model, name in COLUMNS
+        for row in model.objects.all()
+    }
+    for (model, name, pk), (owner, text) in plain.items():
+        _sql(  # as the release before wrote it
+            f'UPDATE "{model._meta.db_table}" SET "{model._meta.get_field(name).column}" = %s'
+            " WHERE id = %s",
+            [keys.encrypt_unbound(owner, text), pk],
+        )
+    keys.destroy_user_key(gone.pk)
+    with pytest.raises(keys.UnboundToken):
+        Message.objects.filter(conversation__user=olga).first()
+
+    _migrate(BEFORE_BINDING)  # nothing is bound yet: the way back leaves enc1 alone
+    _migrate(_latest())
+
+    for (model, name, pk), (owner, text) in plain.items():
+        [(stored,)] = _sql(_column(model, name), [pk])
+        read = getattr(model.objects.get(pk=pk), name)
+        if owner == gone.pk:
+            assert keys.is_unbound_token(stored) and read == UNREADABLE
+        else:
+            assert keys.is_token(stored) and read == text
+            other = model._meta.get_field(name).binding(owner, pk + 1000)
+            with pytest.raises(keys.CiphertextMismatch):
+                keys.decrypt(other, stored)
+
+    _migrate(BEFORE_BINDING)
+    for (model, name, pk), (owner, text) in plain.items():
+        [(stored,)] = _sql(_column(model, name), [pk])
+        assert keys.is_unbound_token(stored)
+        if owner == olga.pk:
+            assert keys.decrypt_unbound(stored) == text
     _migrate(_latest())
