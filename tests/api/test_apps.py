@@ -310,7 +310,7 @@ def test_memories_apps_pushed_before_are_set_apart(alice):
 
     from django.apps import apps
 
-    migration = importlib.import_module("memories.migrations.0013_app_memories_apart")
+    migration = importlib.import_module("memories.migrations.0014_app_memories_apart")
     where = make_memory(
         alice,
         "User lives in Porto",

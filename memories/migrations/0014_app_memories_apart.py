@@ -24,6 +24,6 @@ def set_app_memories_apart(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("memories", "0012_revision_action_choices")]
+    dependencies = [("memories", "0013_bound_tokens")]
 
     operations = [migrations.RunPython(set_app_memories_apart, migrations.RunPython.noop)]
