@@ -38,6 +38,9 @@ class Reply:
     raw: bytes | None = None
     content_type: str = "application/json"
     delay: float = 0.0
+    # sent one by one, `chunk_delay` seconds apart, without a length: a stream as a model writes it
+    chunks: tuple[bytes, ...] = ()
+    chunk_delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,29 @@ def chat_reply(
         }
 
     return Reply(body=body)
+
+
+def streamed_chat_reply(*pieces: str, delay: float) -> Reply:
+    """The model's reply as server-sent chunks, `delay` seconds apart."""
+    chunks = tuple(
+        (
+            "data: "
+            + json.dumps(
+                {
+                    "id": "chatcmpl-stream",
+                    "object": "chat.completion.chunk",
+                    "created": 0,
+                    "model": "test-chat",
+                    "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+                }
+            )
+            + "\n\n"
+        ).encode()
+        for piece in pieces
+    )
+    return Reply(
+        content_type="text/event-stream", chunks=(*chunks, b"data: [DONE]\n\n"), chunk_delay=delay
+    )
 
 
 def json_reply(value: object, *, fenced: bool = False) -> Reply:
@@ -261,6 +287,21 @@ class OpenAIServer:
 
     @staticmethod
     def _send(handler: _Handler, reply: Reply, request_body: object) -> None:
+        if reply.chunks:
+            try:
+                handler.send_response(reply.status)
+                handler.send_header("Content-Type", reply.content_type)
+                handler.send_header("Connection", "close")
+                handler.end_headers()
+                for i, chunk in enumerate(reply.chunks):
+                    if i:
+                        time.sleep(reply.chunk_delay)
+                    handler.wfile.write(chunk)
+                    handler.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            handler.close_connection = True
+            return
         if reply.raw is not None:
             payload = reply.raw
         else:

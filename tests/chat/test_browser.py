@@ -34,6 +34,8 @@ from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+from tests.ai.conftest import llm_server, openai_server  # noqa: E402, F401 (fixtures)
+
 WAIT_SECONDS = 30  # the first chat turn may load the local embedding model inside the request
 SCREENSHOT = Path("/tmp/browser-chat.png")
 PASSWORD = "correct-Horse-battery-77"
@@ -152,3 +154,79 @@ def test_it_remembers_across_conversations_in_the_browser(browser, live_server):
     assert vegetarian, [_text(m) for m in memories]
     sources = [_text(q) for q in vegetarian[0].find_elements(By.CSS_SELECTOR, "blockquote.source")]
     assert any("Remember that I'm vegetarian" in s for s in sources), sources
+
+
+def test_the_reply_streams_into_the_page_and_enter_sends(
+    browser, live_server, llm_server, settings
+):  # noqa: F811
+    """Text arrives before the reply is complete; the finished turn then shows as the page renders
+    it (Markdown, "Memories used"); Enter sends and Shift+Enter starts a new line."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    from memoryweb.ai.embeddings import embed_texts
+    from tests.ai.openai_server import json_reply, streamed_chat_reply
+
+    embed_texts(["warm up"])  # the model loads once per process: not inside the timed request
+    settings.LLM_TIMEOUT_SECONDS = 10  # the scripted model pauses between its chunks
+    llm_server.script_chat(
+        streamed_chat_reply("Here is ", "**a first part**.", " And the rest, later.", delay=1.5),
+        json_reply({"items": []}),
+        streamed_chat_reply("Second ", "answer.", delay=1.0),
+        json_reply({"items": []}),
+    )
+    browser.get(live_server.url + "/accounts/signup/")
+    browser.find_element(By.NAME, "username").send_keys("sam")
+    browser.find_element(By.NAME, "password1").send_keys(PASSWORD)
+    browser.find_element(By.NAME, "password2").send_keys(PASSWORD)
+    browser.find_element(By.NAME, "remember").click()
+    _submit(browser, "signup-button")
+    box = _wait(browser).until(EC.presence_of_element_located((By.NAME, "message")))
+
+    box.send_keys("Dinner ideas?")
+    ActionChains(browser).key_down(Keys.SHIFT).send_keys(Keys.ENTER).key_up(Keys.SHIFT).perform()
+    box.send_keys("Something quick.")
+    assert box.get_attribute("value") == "Dinner ideas?\nSomething quick."
+    box.send_keys(Keys.ENTER)
+
+    partial = WebDriverWait(browser, 5, poll_frequency=0.1).until(
+        lambda d: next(
+            (
+                _text(e)
+                for e in d.find_elements(By.CSS_SELECTOR, "li.message.assistant .content.streaming")
+                if "Here is" in _text(e)
+            ),
+            None,
+        )
+    )
+    assert "the rest" not in partial  # shown while it is still being written
+    _wait(browser).until(EC.url_matches(r"/chat/\d+/$"))
+    reply = _wait(browser).until(
+        lambda d: next(
+            (
+                m
+                for m in d.find_elements(By.CSS_SELECTOR, "li.message.assistant")
+                if "And the rest, later." in _text(m)
+            ),
+            None,
+        )
+    )
+    assert reply.find_element(By.CSS_SELECTOR, ".content strong").text == "a first part"
+    assert "Memories used" in _text(reply.find_element(By.CSS_SELECTOR, "details.recalled"))
+    users = [
+        m.find_element(By.CSS_SELECTOR, ".content").get_attribute("innerHTML")
+        for m in browser.find_elements(By.CSS_SELECTOR, "li.message.user")
+    ]
+    assert any("Dinner ideas?<br>Something quick." in u for u in users), users  # Shift+Enter
+
+    # In an open conversation the finished turn replaces the streamed one without leaving the page.
+    url = browser.current_url
+    browser.find_element(By.NAME, "message").send_keys("And dessert?", Keys.ENTER)
+    _wait(browser).until(
+        lambda d: any(
+            "Second answer." in _text(m) and m.find_elements(By.CSS_SELECTOR, "details.recalled")
+            for m in d.find_elements(By.CSS_SELECTOR, "li.message.assistant")
+        )
+    )
+    assert browser.current_url == url
+    assert len(browser.find_elements(By.CSS_SELECTOR, "li.message.assistant")) == 2
