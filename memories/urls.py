@@ -10,5 +10,6 @@ urlpatterns = [
     path("<int:memory_id>/", views.memory_detail, name="detail"),
     path("<int:memory_id>/edit/", views.edit, name="edit"),
     path("<int:memory_id>/use/", views.set_use, name="set_use"),
+    path("<int:memory_id>/report/", views.report, name="report"),
     path("<int:memory_id>/delete/", views.delete, name="delete"),
 ]

@@ -93,9 +93,34 @@ def edit(request, memory_id: int):
 @require_POST
 def set_use(request, memory_id: int):
     memory = selectors.memory_get(user=request.user, memory_id=memory_id)
-    services.memory_set_use(memory=memory, use_in_context=request.POST.get("use") == "1")
-    if request.POST.get("next") == "detail":
+    use = request.POST.get("use") == "1"
+    services.memory_set_use(memory=memory, use_in_context=use)
+    if not use:
+        messages.success(request, "Kept, but it won't be used in replies any more.")
+    return _back(request, memory)
+
+
+@login_required
+@require_POST
+def report(request, memory_id: int):
+    """ "Wrong": the memory is held for review (never used until a moderator approves it)."""
+    memory = selectors.memory_get(user=request.user, memory_id=memory_id)
+    reason = request.POST.get("reason", "wrong")
+    if services.memory_report(
+        memory=memory, reason=reason if reason in services.REPORT_REASONS else "other"
+    ):
+        messages.success(request, "Reported: it won't be used until it is reviewed.")
+    return _back(request, memory)
+
+
+def _back(request, memory):
+    """Where a control was used: the memory's page, the conversation whose "Memories used" showed
+    it (its own view checks whose it is), or What I remember."""
+    back = request.POST.get("next", "")
+    if back == "detail":
         return redirect("memories:detail", memory.pk)
+    if back.startswith("conversation:") and back.removeprefix("conversation:").isdigit():
+        return redirect("chat:conversation", int(back.removeprefix("conversation:")))
     return redirect("memories:remembered")
 
 

@@ -157,8 +157,11 @@ def test_it_remembers_across_conversations_in_the_browser(browser, live_server):
 
 
 def test_the_reply_streams_into_the_page_and_enter_sends(
-    browser, live_server, llm_server, settings
-):  # noqa: F811
+    browser,
+    live_server,
+    llm_server,  # noqa: F811 (the fixture)
+    settings,
+):
     """Text arrives before the reply is complete; the finished turn then shows as the page renders
     it (Markdown, "Memories used"); Enter sends and Shift+Enter starts a new line."""
     from selenium.webdriver.common.action_chains import ActionChains

@@ -215,3 +215,35 @@ def test_a_chat_deleted_while_the_reply_is_written_is_a_clear_error(alice, monke
         services.chat_turn(user=alice, conversation=conversation, text="Are you there?")
     assert not Conversation.objects.filter(pk=conversation.pk).exists()
     assert not Message.objects.filter(conversation_id=conversation.pk).exists()
+
+
+def test_a_memory_used_in_a_reply_can_be_reported_or_switched_off_from_the_chat(
+    alice_client, alice, bob_client, run_on_commit
+):
+    """ "Wrong" and "Don't use" under a reply's Memories used reuse the portal's services and come
+    back to the conversation; another user's memory id is a 404."""
+    diet = make_memory(alice, "User is vegetarian", kind="preference", subject="diet")
+    jazz = make_memory(alice, "User likes jazz", kind="preference", subject="taste:jazz")
+    run_on_commit(alice_client.post, "/chat/send/", {"message": "Any dinner and music ideas?"})
+    conversation = Conversation.objects.get(user=alice)
+    page = alice_client.get(f"/chat/{conversation.pk}/").content.decode()
+    assert f'action="/memories/{diet.pk}/report/"' in page and "Don't use" in page
+
+    back = f"conversation:{conversation.pk}"
+    wrong = alice_client.post(f"/memories/{diet.pk}/report/", {"reason": "wrong", "next": back})
+    off = alice_client.post(f"/memories/{jazz.pk}/use/", {"use": "0", "next": back})
+
+    assert wrong["Location"] == off["Location"] == f"/chat/{conversation.pk}/"
+    diet.refresh_from_db()
+    jazz.refresh_from_db()
+    assert diet.review_status == "pending" and "reported:wrong" in diet.flag_reasons
+    assert jazz.use_in_context is False
+    assert bob_client.post(f"/memories/{jazz.pk}/report/", {"next": back}).status_code == 404
+    later = run_on_commit(
+        alice_client.post,
+        f"/chat/{conversation.pk}/send/",
+        {"message": "More dinner and music ideas?"},
+    )
+    assert later.status_code == 302
+    reply = conversation.messages.filter(role="assistant").latest("created_at")
+    assert "vegetarian" not in reply.content and "jazz" not in reply.content
