@@ -154,3 +154,17 @@ def test_editing_into_a_duplicate_is_refused_with_a_message(alice_client, alice)
     assert b"You already have a memory that says this" in response.content
     coffee.refresh_from_db()
     assert coffee.text == "User likes coffee"
+
+
+def test_the_search_and_remember_controls_are_labelled(alice_client):
+    page = alice_client.get("/memories/").content.decode()
+    for field, label in (
+        ("id_q", "Search my memories"),
+        ("id_kind", "Kind"),
+        ("id_source", "Source"),
+        ("remember_kind", "Kind of memory"),
+        ("remember_text", "What to remember"),
+    ):
+        assert f'<label for="{field}" class="visually-hidden">{label}</label>' in page
+    assert 'placeholder="Search, e.g. diet or Lisbon"' in page
+    assert page.count('id="id_kind"') == 1  # two forms, no id twice
