@@ -189,6 +189,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "testserver"}
 SERVED_PUBLICLY = not DEBUG and not set(ALLOWED_HOSTS) <= _LOCAL_HOSTS
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", SERVED_PUBLICLY)
+# A load balancer probes the health endpoints over plain HTTP, on the node's own address.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env_int(
     "SECURE_HSTS_SECONDS", 31_536_000 if SERVED_PUBLICLY else 0, minimum=0
 )
@@ -277,7 +279,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
-MEMORY_SWEEP_SECONDS = env_int("MEMORY_SWEEP_SECONDS", 60, minimum=5)
+# The sweep (and the other periodic jobs) run this often; a user message still unprocessed this long
+# after it was queued is queued again: a lost task is done within SWEEP + REQUEUE (90 s) + its run.
+MEMORY_SWEEP_SECONDS = env_int("MEMORY_SWEEP_SECONDS", 30, minimum=5)
+MEMORY_REQUEUE_SECONDS = env_int("MEMORY_REQUEUE_SECONDS", 60, minimum=5)
 DIGEST_WEEKDAY = env_int("DIGEST_WEEKDAY", 1, minimum=0)  # crontab day of week (1 = Monday)
 DIGEST_HOUR = env_int("DIGEST_HOUR", 3, minimum=0)
 
