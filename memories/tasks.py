@@ -10,7 +10,7 @@ import threading
 from datetime import datetime, timedelta
 
 from celery import shared_task
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -30,10 +30,17 @@ REQUEUE_AFTER = timedelta(minutes=10)
 
 @worker_process_init.connect
 def _warm_up(**kwargs) -> None:
-    """Each pool process loads the embedding model as it starts, beside its work: a worker started
-    again after a crash takes tasks (and stops on Ctrl-C) at once; a task that needs the model
-    waits for it."""
+    """Each process that runs tasks loads the embedding model as it starts, beside its work: a
+    worker started again after a crash takes tasks (and stops on Ctrl-C) at once; a task that needs
+    the model waits for it. Prefork and solo pools signal here."""
     threading.Thread(target=warm_up, name="embedding warm-up", daemon=True).start()
+
+
+@worker_ready.connect
+def _warm_up_threads_pool(sender, **kwargs) -> None:
+    """The threads pool (the settings' default) runs tasks in the worker's own process."""
+    if type(sender.pool).__module__ == "celery.concurrency.threads":
+        _warm_up()
 
 
 @shared_task(name="memories.tasks.process_message", acks_late=True)

@@ -281,6 +281,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Tasks run in threads of the worker's own process. A prefork pool process SIGKILLed while it waited
+# for work took its queue's lock with it, and its replacement waited on that lock for ever (billiard
+# SemLock): the worker looked alive and did nothing. A thread has no such lock to lose.
+CELERY_WORKER_POOL = "threads"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # The sweep (and the other periodic jobs) run this often; a user message still unprocessed this long

@@ -108,6 +108,7 @@ class Command(BaseCommand):
             now = time.monotonic()
             for child in children:
                 if (code := child.died()) is not None:
+                    _kill_group(child.process)  # at once: an orphan may hold the port, or a task
                     ran = now - child.started_at
                     child.quick_deaths = 0 if ran >= STABLE_AFTER else child.quick_deaths + 1
                     delay = _backoff(child.quick_deaths)
