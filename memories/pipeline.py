@@ -6,8 +6,10 @@ Idempotent, so a task run twice (or queued again by the sweep) changes nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from accounts.selectors import memory_policy
@@ -23,14 +25,45 @@ from memoryweb.ai.embeddings import embed_texts
 
 logger = logging.getLogger(__name__)
 
+# The first key of the advisory locks on messages being processed (the second is the message id).
+MESSAGE_CLAIM_LOCKS = 0x6D77  # "mw"
+
+
+@contextmanager
+def message_claim(message_id: int) -> Iterator[bool]:
+    """Whether this process may work on the message: a session advisory lock, held while it does.
+    A second delivery of the same task finds it taken and leaves, so two never both extract; a
+    worker that dies loses its connection and with it the lock, and the sweep queues it again."""
+    key = [MESSAGE_CLAIM_LOCKS, message_id % 2**31]  # two int4 keys; ids past 2**31 may share one
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
+        claimed = cursor.fetchone()[0]
+    try:
+        yield claimed
+    finally:
+        if claimed:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+            except DatabaseError:  # the connection is gone, and the lock with it
+                logger.warning("could not release the claim on message %s", message_id)
+
 
 def message_process(*, message_id: int) -> bool:
     """Extract memories from a user message and embed its turn as an episode, exactly once.
 
-    Slow work (the model, embeddings) runs outside the transaction; the writes then happen under a
-    lock on the message, and a message already processed (by a duplicate task) is left alone.
-    Returns True when this call did the processing.
+    Slow work (the model, embeddings) runs outside the transaction, under the message's claim; the
+    writes then happen under a lock on the message, and a message already processed (by a duplicate
+    task) is left alone. Returns True when this call did the processing.
     """
+    with message_claim(message_id) as claimed:
+        if not claimed:
+            logger.info("message %s is being processed by another task; leaving it", message_id)
+            return False
+        return _message_process(message_id)
+
+
+def _message_process(message_id: int) -> bool:
     message = Message.objects.select_related("conversation__user").filter(pk=message_id).first()
     if message is None or message.role != Message.Role.USER or message.processed_at is not None:
         return False

@@ -6,10 +6,12 @@ Each task imports its service inside its body, so that services can import the t
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime, timedelta
 
 from celery import shared_task
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -19,15 +21,26 @@ from memoryweb.celery import enqueue
 
 logger = logging.getLogger(__name__)
 
-# A task enqueued this recently may still be on its way: the sweep leaves it alone.
-SWEEP_GRACE = timedelta(minutes=2)  # work younger than this is left to its own task
-# a task queued (by its turn or a sweep) is queued again after this
+# An ended conversation younger than this is left to its own finalize task; one queued (by its end
+# or a sweep) is queued again after REQUEUE_AFTER. A user message is queued again once it has waited
+# MEMORY_REQUEUE_SECONDS since it was last queued (settings): within two minutes of a lost task.
+SWEEP_GRACE = timedelta(minutes=2)
 REQUEUE_AFTER = timedelta(minutes=10)
 
 
 @worker_process_init.connect
 def _warm_up(**kwargs) -> None:
-    warm_up()
+    """Each process that runs tasks loads the embedding model as it starts, beside its work: a
+    worker started again after a crash takes tasks (and stops on Ctrl-C) at once; a task that needs
+    the model waits for it. Prefork and solo pools signal here."""
+    threading.Thread(target=warm_up, name="embedding warm-up", daemon=True).start()
+
+
+@worker_ready.connect
+def _warm_up_threads_pool(sender, **kwargs) -> None:
+    """The threads pool (the settings' default) runs tasks in the worker's own process."""
+    if type(sender.pool).__module__ == "celery.concurrency.threads":
+        _warm_up()
 
 
 @shared_task(name="memories.tasks.process_message", acks_late=True)
@@ -87,15 +100,17 @@ def digest_all() -> int:
 
 @shared_task(name="memories.tasks.sweep")
 def sweep() -> dict:
-    """Find the work a lost broker message left undone (its state lives in Postgres) and queue it
-    again: user messages not processed, ended conversations not finalized."""
+    """Find the work a lost broker message or a killed worker left undone (its state lives in
+    Postgres) and queue it again: user messages not processed, ended conversations not finalized.
+    A message still in a worker's hands is queued again too; that delivery finds it claimed."""
     from chat.models import Conversation, Message
 
     now = timezone.now()
     stale, lapsed = now - SWEEP_GRACE, now - REQUEUE_AFTER
+    lost = now - timedelta(seconds=settings.MEMORY_REQUEUE_SECONDS)
     messages = _claim(
         Message.objects.unprocessed().filter(
-            Q(queued_at__isnull=True) | Q(queued_at__lt=lapsed), created_at__lt=stale
+            Q(queued_at__isnull=True) | Q(queued_at__lt=lost), created_at__lt=lost
         ),
         "queued_at",
         now,

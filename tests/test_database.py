@@ -7,7 +7,17 @@ def test_it_reads_a_database_url_with_encoded_credentials():
     db = django_database("postgresql://u%40x:p%3Aw%2F@db.example:6543/my%20db?sslmode=require")
     assert (db["USER"], db["PASSWORD"], db["NAME"]) == ("u@x", "p:w/", "my db")
     assert (db["HOST"], db["PORT"]) == ("db.example", "6543")
-    assert db["OPTIONS"] == {"sslmode": "require", "server_side_binding": True}
+    assert db["OPTIONS"] == {
+        "sslmode": "require",
+        "connect_timeout": "5",
+        "server_side_binding": True,
+    }
+
+
+def test_a_connection_gives_up_on_a_server_that_does_not_answer():
+    assert django_database("postgresql://db.example/x")["OPTIONS"]["connect_timeout"] == "5"
+    given = django_database("postgresql://db.example/x?connect_timeout=30")
+    assert given["OPTIONS"]["connect_timeout"] == "30"
 
 
 def test_it_reads_a_socket_directory_host():

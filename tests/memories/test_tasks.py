@@ -60,3 +60,51 @@ def test_it_queues_a_lost_task_again_only_after_a_while(alice, monkeypatch):
 def test_it_leaves_fresh_messages_to_their_own_task(alice):
     chat_turn(user=alice, conversation=None, text="I live in Porto.")
     assert sweep()["messages"] == 0
+
+
+def test_a_message_whose_task_was_lost_is_queued_again_within_two_minutes(
+    alice, monkeypatch, settings
+):
+    sent = []
+    monkeypatch.setattr(tasks.process_message, "delay", sent.append)
+    message = chat_turn(user=alice, conversation=None, text="I live in Porto.").user_message
+    lease = timedelta(seconds=settings.MEMORY_REQUEUE_SECONDS)
+    # queued by its turn just under the lease ago: still its own task's
+    Message.objects.filter(pk=message.pk).update(
+        created_at=timezone.now() - lease - timedelta(seconds=2),
+        queued_at=timezone.now() - lease + timedelta(seconds=5),
+    )
+    sweep()
+    assert sent == []
+
+    Message.objects.filter(pk=message.pk).update(queued_at=timezone.now() - lease)
+    sweep()
+    assert sent == [message.pk]
+    # a sweep runs every MEMORY_SWEEP_SECONDS: the longest a lost task waits to be queued again
+    assert settings.MEMORY_REQUEUE_SECONDS + settings.MEMORY_SWEEP_SECONDS <= 100
+
+
+def test_a_second_delivery_leaves_a_message_another_task_is_processing(alice):
+    """The claim is an advisory lock in Postgres: held here by another real connection, as by a
+    worker still extracting."""
+    from django.db import connections
+
+    from memories.pipeline import MESSAGE_CLAIM_LOCKS, message_process
+
+    message = chat_turn(user=alice, conversation=None, text="I live in Porto.").user_message
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [MESSAGE_CLAIM_LOCKS, message.pk])
+        assert message_process(message_id=message.pk) is False
+        message.refresh_from_db()
+        assert message.processed_at is None
+        assert not memories_saying("User lives in Porto", user=alice)
+
+        with other.cursor() as cursor:  # that worker died: its connection, and the lock, are gone
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [MESSAGE_CLAIM_LOCKS, message.pk])
+        assert message_process(message_id=message.pk) is True
+    finally:
+        other.close()
+    assert len(memories_saying("User lives in Porto", user=alice)) == 1
+    assert message_process(message_id=message.pk) is False  # and never twice
