@@ -96,13 +96,15 @@ def test_temporary_chats_are_deleted_after_the_set_time(alice, run_on_commit):
 
 
 def test_past_chats_are_recalled_only_when_turned_on(alice, run_on_commit):
-    _session(alice, run_on_commit, "The asyncpg connection pool keeps running dry under load.")
+    # a turn that teaches no saved memory: only past chats can recall it
+    _session(alice, run_on_commit, "What a sunset over the harbour tonight, pink and gold.")
+    assert not Memory.objects.filter(user=alice).exists()
     memory_settings_update(user=alice, use_past_chats=False)
 
-    assert build_context(alice, "that connection pool problem").items == []
+    assert build_context(alice, "that harbour sunset").items == []
 
     memory_settings_update(user=alice, use_past_chats=True)
-    assert build_context(alice, "that connection pool problem").items
+    assert build_context(alice, "that harbour sunset").items
 
 
 @pytest.mark.parametrize("use_in_context", [True, False])
