@@ -18,6 +18,7 @@ ids.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
@@ -185,6 +186,7 @@ def _add(
                 review_status=Memory.Review.PENDING if reasons else Memory.Review.APPROVED,
                 flag_reasons=reasons,
                 valid_from=message.created_at if message else timezone.now(),
+                ends_at=end_of_day(user, item.attributes.get("until")),
                 embedding=embedding,
             )
     except IntegrityError:  # the same statement was added concurrently: that one is it
@@ -193,6 +195,18 @@ def _add(
         return memory
     revision_record(memory, MemoryRevision.Action.ADD, actor, message, new_text=item.text)
     return memory
+
+
+def end_of_day(user, day: str | None):
+    """The end of `day` (ISO) on the user's clock: "until Friday" holds through Friday."""
+    if not day:
+        return None
+    try:
+        on = date.fromisoformat(day)
+    except (TypeError, ValueError):
+        return None
+    zone = getattr(user, "zone", None) or UTC
+    return datetime.combine(on + timedelta(days=1), time.min, tzinfo=zone)
 
 
 def _reinforce(memory: Memory, item: ExtractedItem, message: Message | None, actor: str) -> None:

@@ -41,3 +41,11 @@ class FilterForm(forms.Form):
     source = forms.ChoiceField(
         required=False, label="Source", choices=[("", "All sources"), *Memory.Source.choices]
     )
+
+
+class EndForm(forms.Form):
+    ends_on = forms.DateField(
+        required=False,
+        label="True until (the last day it is used)",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )

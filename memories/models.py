@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -8,6 +9,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorField
 from django.db import models
 from django.db.models import Func, Q, TextField, Value
+from django.utils import timezone
 from pgvector.django import HnswIndex, VectorField
 
 from memoryweb.models import OwnedQuerySet
@@ -50,11 +52,16 @@ class MemoryQuerySet(TextSearchQuerySet):
         to. Nothing when memory may not be used at all."""
         if not policy.inject:
             return self.none()
-        return self.current().filter(
-            sensitive_categories__contained_by=sorted(policy.sensitive_categories),
-            review_status=Memory.Review.APPROVED,
-            use_in_context=True,
-            confidence__gte=settings.CONTEXT_MIN_CONFIDENCE,
+        ended = models.Q(ends_at__isnull=False, ends_at__lte=timezone.now())
+        return (
+            self.current()
+            .exclude(ended)
+            .filter(
+                sensitive_categories__contained_by=sorted(policy.sensitive_categories),
+                review_status=Memory.Review.APPROVED,
+                use_in_context=True,
+                confidence__gte=settings.CONTEXT_MIN_CONFIDENCE,
+            )
         )
 
 
@@ -140,6 +147,11 @@ class Memory(FullTextSearchable):
     )
     valid_from = models.DateTimeField()
     valid_until = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text='True only until then ("I\'m in Lisbon until Friday"): not used after it.',
+    )
     superseded_by = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="superseded"
     )
@@ -180,6 +192,13 @@ class Memory(FullTextSearchable):
 
     def __str__(self) -> str:  # no user text here: str() shows up in the admin and in logs
         return f"{self.kind} memory {self.pk}"
+
+    @property
+    def ends_on(self):
+        """The last day it is used, on its owner's clock (None: true for good)."""
+        if self.ends_at is None:
+            return None
+        return self.user.local(self.ends_at - timedelta(microseconds=1)).date()
 
 
 class _KindManager(models.Manager):

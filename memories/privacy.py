@@ -85,6 +85,7 @@ def _memories_export(user) -> list[dict[str, Any]]:
             "current": m.valid_until is None,
             "valid_from": m.valid_from,
             "valid_until": m.valid_until,
+            "ends_at": m.ends_at,
             "superseded_by": m.superseded_by_id,
             "supersedes": supersedes.get(m.pk, []),
             "source_message_ids": sources.get(m.pk, []),

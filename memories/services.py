@@ -13,7 +13,7 @@ from django.db import transaction
 
 from accounts.selectors import memory_policy
 from accounts.services import lock_user
-from memories.consolidation import memory_apply, memory_approved
+from memories.consolidation import end_of_day, memory_apply, memory_approved
 from memories.extraction import ExtractedItem, extract_with_rules, fingerprint
 from memories.history import memory_rewrite, revision_record
 from memories.models import Memory, MemoryRevision
@@ -95,6 +95,16 @@ def memory_set_use(*, memory: Memory, use_in_context: bool) -> None:
         memory.save(update_fields=["use_in_context", "updated_at"])
         action = MemoryRevision.Action.USE if use_in_context else MemoryRevision.Action.DONT_USE
         revision_record(memory, action, MemoryRevision.Actor.USER, None)
+
+
+def memory_set_end(*, memory: Memory, last_day) -> None:
+    """ "True until …" set by hand: after `last_day` (a date, on the user's clock) the memory is not
+    used; None: true for good."""
+    ends_at = end_of_day(memory.user, last_day.isoformat()) if last_day else None
+    if memory.ends_at != ends_at:
+        memory.ends_at = ends_at
+        memory.save(update_fields=["ends_at", "updated_at"])
+        revision_record(memory, MemoryRevision.Action.EDIT, MemoryRevision.Actor.USER, None)
 
 
 # --- moderation ------------------------------------------------------------------------------------

@@ -11,5 +11,6 @@ urlpatterns = [
     path("<int:memory_id>/edit/", views.edit, name="edit"),
     path("<int:memory_id>/use/", views.set_use, name="set_use"),
     path("<int:memory_id>/report/", views.report, name="report"),
+    path("<int:memory_id>/end/", views.set_end, name="set_end"),
     path("<int:memory_id>/delete/", views.delete, name="delete"),
 ]

@@ -11,7 +11,7 @@ from memories import selectors, services
 from memories.consolidation import Decision
 from memories.erasure import memory_delete
 from memories.forgetting import forget_confirmed, forget_request_for
-from memories.forms import EditForm, FilterForm, RememberForm
+from memories.forms import EditForm, EndForm, FilterForm, RememberForm
 from memories.models import Memory
 
 
@@ -54,6 +54,7 @@ def memory_detail(request, memory_id: int):
             "sources": memory.source_messages.select_related("conversation"),
             "revisions": memory.revisions.all(),
             "edit_form": EditForm(initial={"text": memory.text}),
+            "end_form": EndForm(initial={"ends_on": memory.ends_on} if memory.ends_at else None),
         },
     )
 
@@ -98,6 +99,19 @@ def set_use(request, memory_id: int):
     if not use:
         messages.success(request, "Kept, but it won't be used in replies any more.")
     return _back(request, memory)
+
+
+@login_required
+@require_POST
+def set_end(request, memory_id: int):
+    """ "True until …": after that day the memory is kept but not used; empty: for good."""
+    memory = selectors.memory_get(user=request.user, memory_id=memory_id)
+    form = EndForm(request.POST)
+    if form.is_valid():
+        services.memory_set_end(memory=memory, last_day=form.cleaned_data["ends_on"])
+    else:
+        messages.error(request, "That is not a date.")
+    return redirect("memories:detail", memory.pk)
 
 
 @login_required

@@ -165,6 +165,7 @@ def _memory(memory: dict[str, Any], by_id: dict[int, dict[str, Any]]) -> dict[st
         "use_in_context": bool(memory["use_in_context"]),
         "valid_from": _when(memory["valid_from"]),
         "valid_until": _when(memory["valid_until"]) if memory["valid_until"] else "",
+        "ends_at": _when(memory["ends_at"]) if memory["ends_at"] else "",
         "sources": ", ".join(str(i) for i in memory["source_message_ids"]) or "none",
         "replaced_by": replaced_by,
         "replaces": [

@@ -133,6 +133,32 @@ def _without_dates(text: str, clause: Clause) -> str:
     )
 
 
+_STAY = re.compile(
+    r"^(?i:i'm|i am|we're|we are)\s+(?i:currently\s+|now\s+)?(?P<how>(?i:in|staying in|based in|working "
+    r"from|visiting|living in|at))\s+" + PLACE + r"\s+(?i:until|till|through)\s+(?P<when>.+)$"
+)
+_OFF_UNTIL = re.compile(
+    r"^(?:i'm|i am|we're|we are)\s+(?P<what>(?:off|away|on (?:leave|holiday|vacation|parental leave)|"
+    r"out of (?:the )?office|travell?ing|not drinking|off sugar|on a diet)\b.*?)\s+(?:until|till)\s+"
+    r"(?P<when>.+)$",
+    re.I,
+)
+
+
+def stays(clause: Clause) -> list[ExtractedItem]:
+    """What is true only for a while: "I'm in Lisbon until Friday", "I'm on leave until May 3rd":
+    {"until": ISO date} in its attributes, so that it is not used after that day."""
+    m = _STAY.search(clause.text) or _OFF_UNTIL.search(clause.text)
+    found = m and first_date(Clause(m["when"], clause.now))
+    if not found or found.value < clause.today:
+        return []
+    text, dated = with_absolute_dates(third_person(clause.text), clause)
+    subject = "whereabouts" if m.re is _STAY else "away:" + key(m["what"], 3)
+    return [
+        ExtractedItem("fact", subject, text, 0.85, attributes={"until": found.value.isoformat()})
+    ]
+
+
 def events(clause: Clause) -> list[ExtractedItem]:
     """Things that happen on a date: "I have a dentist appointment tomorrow", "my wedding is on June
     12th", "I'm flying to Tokyo next Friday", "we got married last June"; and "I'm moving to

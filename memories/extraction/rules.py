@@ -34,6 +34,7 @@ STATEMENT_RULES: tuple[Rule, ...] = (
     preferences.tastes,
     people.people,
     plans.birthday,
+    plans.stays,
     instructions.terms,
     work.work,
 )
