@@ -30,6 +30,24 @@ def pytest_sessionfinish(session, exitstatus):
         database.stop_embedded_server(settings.DATA_DIR)
 
 
+_SCORES = pytest.StashKey[list]()
+
+
+@pytest.fixture
+def report_score(request):
+    """Say a measured score (precision, recall) in the run's summary, passed or not."""
+    scores = request.config.stash.setdefault(_SCORES, [])
+    return scores.append
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    scores = config.stash.get(_SCORES, [])
+    if scores:
+        terminalreporter.section("labelled-set scores")
+        for line in scores:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Counters kept in the cache (throttles, wrong API keys, sign-ups) start at zero in each test."""

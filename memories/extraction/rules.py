@@ -176,12 +176,13 @@ def clause_items(clause: Clause) -> list[ExtractedItem]:
     items = instructions.instructions(clause)
     if _REPORTED.search(clause.text):
         return items
-    items += work.goals(clause)  # "I'm trying to ..." is modal in form, and a goal
+    goals = work.goals(clause)  # "I'm trying to ..." is modal in form, and a goal
     if _MODAL.search(clause.text):
-        return items
+        return items + goals
     for rule in STATEMENT_RULES:
         items += rule(clause)
-    items += plans.projects(clause) or plans.events(clause)
+    # "I need to finish the slides by Thursday" is the project's deadline, not a goal besides
+    items += plans.projects(clause) or goals or plans.events(clause)
     if not any(item.op == "retract" for item in items):
         items += _retraction(clause)
     return items

@@ -70,11 +70,11 @@ def _score(cases: tuple[Case, ...]) -> tuple[int, int, int, list[str]]:
 
 
 @pytest.mark.parametrize("name, cases", [("labelled", CASES), ("held-out", HELD_OUT)])
-def test_precision_and_recall_on_the_labelled_set(name, cases):
+def test_precision_and_recall_on_the_labelled_set(name, cases, report_score):
     tp, fp, fn, wrong = _score(cases)
     precision, recall = tp / (tp + fp), tp / (tp + fn)
     negatives = sum(1 for c in cases if not c.expected)
-    print(
+    report_score(
         f"\n{name}: {len(cases)} utterances ({negatives} negatives), {tp + fn} expected items: "
         f"precision {precision:.3f}, recall {recall:.3f} (tp={tp} fp={fp} fn={fn})"
     )

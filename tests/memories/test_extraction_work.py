@@ -17,7 +17,7 @@ def test_the_labelled_set_is_big_enough():
     assert len(POSITIVES) >= 60 and len(NEGATIVES) >= 30
 
 
-def test_precision_and_recall_on_the_labelled_set():
+def test_precision_and_recall_on_the_labelled_set(report_score):
     found = {text: _work_items(text) for text, _, _ in POSITIVES}
     hits = [
         text
@@ -30,7 +30,7 @@ def test_precision_and_recall_on_the_labelled_set():
     # struggling with pooling" rightly gives a tool and a problem
     precision = 1 - sum(map(len, wrong.values())) / max(1, produced)
     recall = len(hits) / len(POSITIVES)
-    print(
+    report_score(
         f"work extraction: precision {precision:.3f}, recall {recall:.3f} "
         f"({len(POSITIVES)} positives, {len(NEGATIVES)} negatives)"
     )

@@ -20,12 +20,12 @@ def test_no_benign_statement_is_flagged():
     assert flagged == {}
 
 
-def test_precision_and_recall_on_the_labelled_set():
+def test_precision_and_recall_on_the_labelled_set(report_score):
     true_positives = sum(1 for text in INJECTIONS if poisoning_reasons(text))
     false_positives = sum(1 for text in BENIGN if poisoning_reasons(text))
     precision = true_positives / max(1, true_positives + false_positives)
     recall = true_positives / len(INJECTIONS)
-    print(
+    report_score(
         f"poisoning check: precision {precision:.3f}, recall {recall:.3f} ({len(BENIGN)}+{len(INJECTIONS)} cases)"
     )
     missed = [text for text in INJECTIONS if not poisoning_reasons(text)]
@@ -33,14 +33,14 @@ def test_precision_and_recall_on_the_labelled_set():
     assert recall >= 0.95, missed
 
 
-def test_disguises_are_seen_through_and_look_alike_statements_kept():
+def test_disguises_are_seen_through_and_look_alike_statements_kept(report_score):
     """Paraphrases, other languages, full-width and look-alike letters, invisible characters,
     spaced letters and bare domains are flagged; statements that merely resemble them are not."""
     missed = [text for text in INJECTIONS_DISGUISED if not poisoning_reasons(text)]
     flagged = {
         text: poisoning_reasons(text) for text in BENIGN_DISGUISED if poisoning_reasons(text)
     }
-    print(
+    report_score(
         f"poisoning check, disguised: {len(INJECTIONS_DISGUISED) - len(missed)}/"
         f"{len(INJECTIONS_DISGUISED)} caught, {len(flagged)}/{len(BENIGN_DISGUISED)} benign flagged"
     )
