@@ -40,10 +40,11 @@ LEARN_SECONDS = 120  # a message is learned within this (the worker may be loadi
 REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 14  # db 15 is test_worker.py's
 SETUP_USER = """
 from accounts.models import ConsentRecord, User
+from accounts.scopes import Scope
 from accounts.services import api_key_create, consent_set
 user, _ = User.objects.get_or_create(username="ann")
 consent_set(user=user, purpose=ConsentRecord.Purpose.MEMORY, granted=True, method="test")
-print("KEY", api_key_create(user=user)[1])
+print("KEY", api_key_create(user=user, scopes=Scope.values)[1])
 """
 
 
