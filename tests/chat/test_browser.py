@@ -233,3 +233,35 @@ def test_the_reply_streams_into_the_page_and_enter_sends(
     )
     assert browser.current_url == url
     assert len(browser.find_elements(By.CSS_SELECTOR, "li.message.assistant")) == 2
+
+
+def test_the_seeds_three_scenarios_in_the_browser(browser, live_server):
+    """On the defaults, offline: the diet, the project's problem and a term defined once are known
+    in later conversations (the offline reply lists what was recalled)."""
+    browser.get(live_server.url + "/accounts/signup/")
+    browser.find_element(By.NAME, "username").send_keys("alexa")
+    browser.find_element(By.NAME, "password1").send_keys(PASSWORD)
+    browser.find_element(By.NAME, "password2").send_keys(PASSWORD)
+    browser.find_element(By.NAME, "remember").click()
+    _submit(browser, "signup-button")
+    _wait(browser).until(EC.presence_of_element_located((By.ID, "send-button")))
+
+    _send(browser, "Hi! I'm Alex, a backend developer. I'm vegetarian and I live in Leeds.")
+    _send(browser, "We're using FastAPI and struggling with database connection pooling.")
+    _send(browser, 'In our team a "spike" means a one-week research task.')
+    _submit(browser, "end-button")
+
+    scenarios = [
+        ("Can you suggest a dinner recipe?", "User is vegetarian"),
+        (
+            "Hey, remember that pooling issue I mentioned?",
+            "User is struggling with database connection pooling",
+        ),
+        ("Can you plan a spike for our caching work?", "one-week research task"),
+    ]
+    for question, recalled in scenarios:
+        browser.find_element(By.ID, "new-conversation").click()
+        _wait(browser).until(EC.url_to_be(live_server.url + "/chat/"))
+        _wait(browser).until(EC.presence_of_element_located((By.NAME, "message")))
+        reply = _send(browser, question)
+        assert recalled in _text(reply), (question, _text(reply))
