@@ -8,10 +8,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.test import Client
 
-from chat.models import Conversation
 from tests.ai.openai_server import Reply
+from tests.chat import seed
 
 # What the model extracts from each message (by a phrase it contains); anything else: nothing.
 EXTRACTIONS = {
@@ -64,26 +63,13 @@ def _model(request: dict) -> dict:
 
 @pytest.fixture
 def newcomer(db, llm_server, run_on_commit):
+    """A new user on the defaults; each call a conversation, ended, and the memory data message the
+    model was given for its last message."""
     llm_server.script_chat(*[Reply(body=_model)] * 40)
-    client = Client()
-    client.post(
-        "/accounts/signup/",
-        {
-            "username": "alex",
-            "password1": "a-long-pass-phrase-9",
-            "password2": "a-long-pass-phrase-9",
-            "remember": "on",
-        },
-    )
+    talk = seed.newcomer(run_on_commit)
 
     def conversation(*messages: str) -> str:
-        """A new conversation with these messages, ended; the memory data message the model was
-        given for the last one."""
-        run_on_commit(client.post, "/chat/send/", {"message": messages[0]})
-        current = Conversation.objects.filter(user__username="alex").latest("created_at")
-        for text in messages[1:]:
-            run_on_commit(client.post, f"/chat/{current.pk}/send/", {"message": text})
-        run_on_commit(client.post, f"/chat/{current.pk}/end/")
+        talk(*messages)
         replies = [r for r in llm_server.chat_requests if not r.response_format_type]
         data = [
             m["content"]
@@ -96,18 +82,18 @@ def newcomer(db, llm_server, run_on_commit):
 
 
 def test_preference_amnesia_with_a_model(newcomer):
-    newcomer("Hi! I'm Alex, a backend developer. I'm vegetarian and I live in Leeds.")
-    given = newcomer("Can you suggest a dinner recipe?")
+    newcomer(seed.INTRO)
+    given = newcomer(seed.DINNER)
     assert '"User is vegetarian"' in given and "said by the user" in given
 
 
 def test_project_reset_with_a_model(newcomer):
-    newcomer("We're using FastAPI and struggling with database connection pooling.")
-    given = newcomer("Hey, remember that pooling issue I mentioned? Also suggest a dinner recipe.")
+    newcomer(seed.PROJECT)
+    given = newcomer(seed.PROJECT_LATER)
     assert "User is struggling with database connection pooling" in given
 
 
 def test_expert_to_novice_with_a_model(newcomer):
-    newcomer('In our team a "spike" means a one-week research task.')
-    given = newcomer("Can you plan a spike for our caching work?")
+    newcomer(seed.TERM)
+    given = newcomer(seed.TERM_LATER)
     assert "one-week research task" in given

@@ -246,18 +246,16 @@ def test_the_seeds_three_scenarios_in_the_browser(browser, live_server):
     _submit(browser, "signup-button")
     _wait(browser).until(EC.presence_of_element_located((By.ID, "send-button")))
 
-    _send(browser, "Hi! I'm Alex, a backend developer. I'm vegetarian and I live in Leeds.")
-    _send(browser, "We're using FastAPI and struggling with database connection pooling.")
-    _send(browser, 'In our team a "spike" means a one-week research task.')
+    from tests.chat import seed
+
+    for said in (seed.INTRO, seed.PROJECT, seed.TERM):
+        _send(browser, said)
     _submit(browser, "end-button")
 
     scenarios = [
-        ("Can you suggest a dinner recipe?", "User is vegetarian"),
-        (
-            "Hey, remember that pooling issue I mentioned?",
-            "User is struggling with database connection pooling",
-        ),
-        ("Can you plan a spike for our caching work?", "one-week research task"),
+        (seed.DINNER, "User is vegetarian"),
+        (seed.PROJECT_LATER, "User is struggling with database connection pooling"),
+        (seed.TERM_LATER, "one-week research task"),
     ]
     for question, recalled in scenarios:
         browser.find_element(By.ID, "new-conversation").click()
