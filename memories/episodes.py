@@ -12,6 +12,7 @@ from django.db import transaction
 from accounts.selectors import memory_policy
 from accounts.services import lock_user
 from chat.models import Conversation, Message
+from memories.lexical import turn_weights
 from memories.models import Episode, Memory
 from memories.sensitive import not_allowed
 from memoryweb.ai.embeddings import embed_texts
@@ -42,6 +43,8 @@ def episode_upsert(
     ended_at: datetime,
     messages,
     conversation: Conversation | None = None,
+    lexical=None,
+    speaker: str = "",
 ) -> Episode:
     """Write the episode under `key` (new, or the one written before) with the messages it draws
     on."""
@@ -55,6 +58,8 @@ def episode_upsert(
             "started_at": started_at,
             "ended_at": ended_at,
             "embedding": embedding,
+            "lexical": lexical,
+            "speaker": speaker,
         },
     )
     episode.messages.set(messages)
@@ -93,25 +98,32 @@ def message_answered(message: Message, allowed: frozenset[str]) -> Message | Non
     return previous
 
 
-def turn_upsert(message: Message, embedding: list[float]) -> Episode:
-    """The turn episode of a user message, embedded with `embedding`."""
+def turn_upsert(
+    message: Message, embedding: list[float], answered: Message | None = None
+) -> Episode:
+    """The turn episode of a user message, embedded with `embedding`, its words weighted with those
+    of the message it `answered` (`message_answered`)."""
+    text = turn_text(message)
     return episode_upsert(
         user=message.conversation.user,
         key=turn_key(message.pk),
         kind=Episode.Kind.TURN,
-        text=turn_text(message),
+        text=text,
         embedding=embedding,
         started_at=message.created_at,
         ended_at=message.created_at,
         messages=[message],
         conversation=message.conversation,
+        lexical=turn_weights(text, answered.content if answered is not None else None),
+        speaker=message.speaker,
     )
 
 
 def turns_reembed_after(*, message_ids) -> int:
     """The turn episodes that were embedded with one of these messages as the message they answer
     (after the user had those forgotten) lose their vectors at once, which must not carry the
-    forgotten text; `vectors_fill` embeds them again, outside the user's lock."""
+    forgotten text, and their words are weighted alone; `vectors_fill` embeds and weighs them again
+    with the message they now answer, outside the user's lock."""
     followers = []
     for message in Message.objects.filter(pk__in=list(message_ids)).select_related("conversation"):
         following = (
@@ -123,8 +135,12 @@ def turns_reembed_after(*, message_ids) -> int:
         )
         if following is not None:
             followers.append(following)
-    keys = [turn_key(m.pk) for m in followers]
-    return Episode.objects.filter(key__in=keys, kind=Episode.Kind.TURN).update(embedding=None)
+    return sum(
+        Episode.objects.filter(key=turn_key(m.pk), kind=Episode.Kind.TURN).update(
+            embedding=None, lexical=turn_weights(turn_text(m))
+        )
+        for m in followers
+    )
 
 
 VECTORS_FILL_BATCH = 64
@@ -141,7 +157,7 @@ def vectors_fill(*, user_id: int) -> int:
     )
     allowed = memory_policy(user=user_id).sensitive_categories
     turns = [
-        (episode.pk, turn_embedding_text(message, message_answered(message, allowed)))
+        (episode.pk, message, message_answered(message, allowed))
         for episode in Episode.objects.for_user(user_id)
         .filter(kind=Episode.Kind.TURN, embedding__isnull=True)
         .prefetch_related("messages__conversation")[:VECTORS_FILL_BATCH]
@@ -149,7 +165,8 @@ def vectors_fill(*, user_id: int) -> int:
     ]
     if not memories and not turns:
         return 0
-    vectors = embed_texts([text for _, text in memories] + [text for _, text in turns])
+    turn_texts = [turn_embedding_text(message, answered) for _, message, answered in turns]
+    vectors = embed_texts([text for _, text in memories] + turn_texts)
     filled = 0
     with transaction.atomic():
         lock_user(user_id)
@@ -158,13 +175,17 @@ def vectors_fill(*, user_id: int) -> int:
             if current is not None and current.text == text:
                 Memory.objects.filter(pk=pk).update(embedding=vector)
                 filled += 1
-        for (pk, text), vector in zip(turns, vectors[len(memories) :], strict=True):
+        for (pk, _, answered), text, vector in zip(
+            turns, turn_texts, vectors[len(memories) :], strict=True
+        ):
             episode = Episode.objects.filter(pk=pk, embedding__isnull=True).first()
             message = episode.messages.select_related("conversation").first() if episode else None
             if (
                 message is not None
-                and turn_embedding_text(message, message_answered(message, allowed)) == text
+                and message_answered(message, allowed) == answered
+                and (turn_embedding_text(message, answered) == text)
             ):
-                Episode.objects.filter(pk=pk).update(embedding=vector)
+                lexical = turn_weights(turn_text(message), answered.content if answered else None)
+                Episode.objects.filter(pk=pk).update(embedding=vector, lexical=lexical)
                 filled += 1
     return filled

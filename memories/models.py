@@ -10,12 +10,14 @@ from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVect
 from django.db import models
 from django.db.models import Func, Q, TextField, Value
 from django.utils import timezone
-from pgvector.django import HnswIndex, VectorField
+from pgvector.django import SparseVectorField, VectorField
 
 from memoryweb.models import OwnedQuerySet
 from vault.fields import EncryptedTextField, PreallocatedAutoField
 
 EMBEDDING_DIMENSIONS = settings.EMBEDDING_DIMENSIONS
+LEXICAL_DIMENSIONS = 1_000_000_000  # pgvector's largest sparsevec: a user's terms seldom collide
+ALL_TURNS = 0  # the TurnTerm row that counts a user's turns (term ids start at 1)
 
 
 class TextSearchQuerySet(OwnedQuerySet):
@@ -178,15 +180,11 @@ class Memory(FullTextSearchable):
                 name="memory_current_unique",
             )
         ]
+        # No approximate (HNSW) index on `embedding`: every vector search is one user's, and the
+        # planner could walk a whole-table index and filter it by user afterwards, returning fewer
+        # rows than asked; a user's rows, found by the user, are ranked exactly (docs/scaling.md).
         indexes = [
             models.Index(fields=["user", "kind", "subject"], name="memory_user_subject_idx"),
-            HnswIndex(
-                name="memory_embedding_hnsw",
-                fields=["embedding"],
-                m=16,
-                ef_construction=64,
-                opclasses=["vector_cosine_ops"],
-            ),
             GinIndex(fields=["search"], name="memory_search_gin"),
         ]
 
@@ -377,6 +375,10 @@ class Episode(FullTextSearchable):
     ended_at = models.DateTimeField()
     messages = models.ManyToManyField("chat.Message", related_name="episodes")
     embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS, null=True, blank=True)
+    # A turn's BM25 term weights by hashed term (memories.lexical): no word, only numbers.
+    lexical = SparseVectorField(dimensions=LEXICAL_DIMENSIONS, null=True, blank=True)
+    # Who said a turn (its message's speaker), for ranking without reading the message.
+    speaker = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = EpisodeQuerySet.as_manager()
@@ -386,16 +388,25 @@ class Episode(FullTextSearchable):
         constraints = [
             models.UniqueConstraint(fields=["user", "key"], name="episode_user_key_unique")
         ]
+        # No HNSW index on `embedding`, as for memories: a user's turns are ranked exactly.
         indexes = [
-            HnswIndex(
-                name="episode_embedding_hnsw",
-                fields=["embedding"],
-                m=16,
-                ef_construction=64,
-                opclasses=["vector_cosine_ops"],
-            ),
+            models.Index(fields=["user", "kind"], name="episode_user_kind_idx"),
             GinIndex(fields=["search"], name="episode_search_gin"),
         ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.key}"
+
+
+class TurnTerm(models.Model):
+    """In how many of a user's turn episodes a term occurs (term 0: how many turns there are), for
+    BM25's idf. Kept by database triggers on the episodes table (migration 0016), so that every way
+    a row is written or deleted keeps it right; never written by the application."""
+
+    pk = models.CompositePrimaryKey("user", "term")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    term = models.IntegerField()  # memories.lexical.term_id, or ALL_TURNS
+    turns = models.IntegerField()
+
+    def __str__(self) -> str:
+        return f"term {self.term}: {self.turns}"

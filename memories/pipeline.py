@@ -139,7 +139,7 @@ def _message_process(message_id: int) -> bool:
         if any(item.op == "forget" for item, _ in pairs):
             locked.excluded_from_memory = True
         elif keep_episode:
-            turn_upsert(message, vectors[0])
+            turn_upsert(message, vectors[0], answered)
         locked.processed_at = timezone.now()
         locked.save(update_fields=["processed_at", "excluded_from_memory"])
     logger.info("processed message %s: %d items by %s", message.pk, len(items), extractor)

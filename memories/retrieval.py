@@ -10,11 +10,13 @@ import logging
 import math
 import re
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db import connection
 from django.db.models import F, Q
 from django.utils import timezone
 from pgvector.django import CosineDistance
@@ -34,9 +36,6 @@ logger = logging.getLogger(__name__)
 RRF_K = 15  # small: the first ranks of each list count much more than the tail
 CANDIDATES = 20
 TURN_CANDIDATES = 40  # turns in the hybrid list (BM25 and vectors, `lexical.search_turns`): a context of 20+ turns
-TURN_SIMILARITIES = (
-    200  # the closest turns whose similarity to the query is read; the others count as the lowest
-)
 CORE_SUBJECTS = ("name", "diet", "occupation", "location")
 CORE_KINDS = (Memory.Kind.INSTRUCTION,)
 DUE_SOON_DAYS = 2
@@ -117,75 +116,53 @@ def build_context(
     whether memories are used at all and whether episodes (past chats) are; memories marked "don't
     use this" never are. Reads only; records nothing.
     """
+    embedding = _query_embedder.submit(_embed, query)  # the SQL that needs no vector runs meanwhile
     policy = policy or memory_policy(user=user)
     if not policy.inject:
         return Context(items=[], text="", tokens=0)
     now = user.local(now or timezone.now())  # "last week", "due soon" on the user's clock
-    vector = _embed(query)
     window = window_in(query, now)
+    tsquery = _or_query(query)
     memories = Memory.objects.for_user(user).usable(policy).defer(*UNREAD)
-    candidate_lists = {"memory": _memory_candidates(memories, query, vector, window, now)}
+    memory_lists = [_by_text(memories, tsquery), _core(memories), upcoming(memories, now)]
     if policy.use_past_chats:
         episodes = Episode.objects.for_user(user).defer(*UNREAD)
         if exclude_conversation is not None:
             episodes = episodes.exclude(conversation=exclude_conversation)
+        summaries = episodes.exclude(kind=Episode.Kind.TURN)
+        summaries_by_words = _by_text(summaries, tsquery)
+    vector = embedding.result()
+    memory_lists = [
+        _by_vector(memories, vector),
+        *memory_lists,
+        _in_window(memories, "valid_from", window, vector),
+    ]
+    candidate_lists = {"memory": [(MEMORY_WEIGHT, rows) for rows in memory_lists]}
+    found: list[lexical.TurnHit] = []
+    if policy.use_past_chats:
         excluded = exclude_conversation.pk if exclude_conversation is not None else None
-        similarities = _turn_similarities(episodes, vector)
         found = lexical.search_turns(
-            user, query, TURN_CANDIDATES, similarities=similarities, exclude_conversation=excluded
+            user.pk, query, TURN_CANDIDATES, vector=vector, exclude_conversation=excluded
         )
-        candidate_lists["episode"] = _episode_candidates(episodes, found, vector, query, window)
+        candidate_lists["episode"] = [
+            (TURN_WEIGHT, found),
+            (1.0, _by_vector(summaries, vector)),
+            (1.0, summaries_by_words),
+            (1.0, _in_window(episodes, "started_at", window, vector)),
+        ]
     items = _fuse(candidate_lists, window, now)
     allowed = policy.sensitive_categories
     may_show = (
         _safe if ALL_CATEGORIES <= allowed else (lambda i: _safe(i) and _may_show(i, allowed))
     )
     items = _fit(_unique(items), budget_tokens or settings.CONTEXT_TOKEN_BUDGET, may_show)
-    _attach_sources(items, found.index if policy.use_past_chats else None)
+    _attach_sources(items, found)
     return Context(items=items, text=format_context(items), tokens=sum(i.tokens for i in items))
 
 
-def _memory_candidates(
-    memories, query: str, vector, window: Window | None, now: datetime
-) -> Ranked:
-    """Ranked lists of memories: by meaning, by words, the core profile, what is due soon, what is
-    from the time the query names."""
-    lists = [
-        _by_vector(memories, vector),
-        _by_text(memories, _or_query(query)),
-        _core(memories),
-        upcoming(memories, now),
-        _in_window(memories, "valid_from", window, vector),
-    ]
-    return [(MEMORY_WEIGHT, rows) for rows in lists]
-
-
-def _episode_candidates(
-    episodes, found: lexical.Found, vector, query: str, window: Window | None
-) -> Ranked:
-    """Ranked lists of episodes: turns by BM25 and meaning together (`found`), summaries and digests
-    by meaning and by full text, and what is from the time the query names."""
-    summaries = episodes.exclude(kind=Episode.Kind.TURN)
-    return [
-        (TURN_WEIGHT, found.rows),
-        (1.0, _by_vector(summaries, vector)),
-        (1.0, _by_text(summaries, _or_query(query))),
-        (1.0, _in_window(episodes, "started_at", window, vector)),
-    ]
-
-
-def _turn_similarities(episodes, vector: list[float] | None) -> dict[int, float] | None:
-    """{turn episode id: cosine similarity to the query} of the TURN_SIMILARITIES closest turns (ids
-    and numbers only: no row, no vector is read back)."""
-    if vector is None:
-        return None
-    closest = (
-        episodes.filter(kind=Episode.Kind.TURN, embedding__isnull=False)
-        .annotate(distance=CosineDistance("embedding", vector))
-        .order_by("distance")
-        .values_list("id", "distance")[:TURN_SIMILARITIES]
-    )
-    return {episode_id: 1.0 - distance for episode_id, distance in closest}
+# Threads that embed queries while their caller's thread runs the SQL that needs no vector: as
+# many as a web process serves requests at once (gunicorn's --threads), so none waits for another.
+_query_embedder = ThreadPoolExecutor(max_workers=4, thread_name_prefix="query-embedding")
 
 
 def _embed(query: str) -> list[float] | None:
@@ -367,26 +344,31 @@ def _fit(items: list[ContextItem], budget: int, may_show=lambda item: True) -> l
     return fitted
 
 
-def _attach_sources(items: list[ContextItem], turns: lexical.TurnIndex | None = None) -> None:
-    """Fill each item's source message ids: a turn's from the index, the others with one query per
-    type."""
+SOURCES_SQL = f"""
+SELECT 'memory', memory_id, message_id FROM {Memory.source_messages.through._meta.db_table}
+WHERE memory_id = ANY(%(memories)s::bigint[])
+UNION ALL
+SELECT 'episode', episode_id, message_id FROM {Episode.messages.through._meta.db_table}
+WHERE episode_id = ANY(%(episodes)s::bigint[])
+ORDER BY 3
+"""
+
+
+def _attach_sources(items: list[ContextItem], turns: list[lexical.TurnHit]) -> None:
+    """Fill each item's source message ids: a turn found by `lexical.search_turns` came with its
+    message, the others take one query together."""
     sources: dict[tuple[str, int], list[int]] = defaultdict(list)
+    turn_messages = {hit.pk: hit.message_id for hit in turns if hit.message_id is not None}
     for item in items:
-        row = turns.rows.get(item.id) if turns is not None and item.type == "episode" else None
-        if row is not None and row.message_id is not None:
-            sources[("episode", item.id)] = [row.message_id]
+        if item.type == "episode" and item.id in turn_messages:
+            sources[("episode", item.id)] = [turn_messages[item.id]]
     memory_ids = [i.id for i in items if i.type == "memory"]
     episode_ids = [i.id for i in items if i.type == "episode" and ("episode", i.id) not in sources]
-    links = [
-        (Memory.source_messages.through, "memory", memory_ids),
-        (Episode.messages.through, "episode", episode_ids),
-    ]
-    for through, type_, ids in links:
-        if not ids:
-            continue
-        rows = through.objects.filter(**{f"{type_}_id__in": ids}).order_by("message_id")
-        for owner_id, message_id in rows.values_list(f"{type_}_id", "message_id"):
-            sources[(type_, owner_id)].append(message_id)
+    if memory_ids or episode_ids:
+        with connection.cursor() as cursor:
+            cursor.execute(SOURCES_SQL, {"memories": memory_ids, "episodes": episode_ids})
+            for type_, owner_id, message_id in cursor.fetchall():
+                sources[(type_, owner_id)].append(message_id)
     for item in items:
         item.sources = sources[(item.type, item.id)]
 

@@ -12,6 +12,7 @@ from accounts.models import DataExport
 from accounts.privacy import export_file_name, exports_dir
 from chat.models import Conversation, Message
 from memories.extraction import fingerprint
+from memories.lexical import turn_weights
 from memories.models import Episode, Memory
 from memoryweb.ai.embeddings import embed_texts
 
@@ -39,7 +40,9 @@ def make_memory(
 def make_turn(
     user, conversation: Conversation, text: str, *, when: datetime, speaker: str = "", embed=False
 ) -> Episode:
-    """A user message and its turn episode ("Speaker: text"), optionally embedded."""
+    """A user message and its turn episode ("Speaker: text"), optionally embedded, its words weighed
+    with the message before it (as `memories.episodes.turn_upsert` does)."""
+    answered = conversation.messages.filter(created_at__lt=when).order_by("-created_at").first()
     message = Message.objects.create(
         conversation=conversation, role="user", speaker=speaker, content=text, created_at=when
     )
@@ -52,6 +55,8 @@ def make_turn(
         started_at=when,
         ended_at=when,
         embedding=embed_texts([text])[0] if embed else None,
+        lexical=turn_weights(f"{speaker or 'User'}: {text}", answered and answered.content),
+        speaker=speaker,
     )
     episode.messages.set([message])
     return episode

@@ -3,9 +3,13 @@ speakers, contextual embeddings."""
 
 from __future__ import annotations
 
+import importlib
+import math
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from chat.models import Message
@@ -13,17 +17,10 @@ from chat.services import conversation_start
 from memories import lexical
 from memories import text as english
 from memories.episodes import turn_embedding_text
-from memories.models import Episode
+from memories.models import ALL_TURNS, Episode, TurnTerm
 from memories.pipeline import message_process
 from memories.retrieval import build_context
 from tests.factories import make_turn
-
-
-@pytest.fixture(autouse=True)
-def _fresh_indexes():
-    lexical.clear()
-    yield
-    lexical.clear()
 
 
 def _turns(user, lines: list[tuple[str, str]], *, embed: bool = False) -> list[Episode]:
@@ -68,116 +65,133 @@ def test_the_forms_of_a_word_share_a_stem(words, stem):
     assert {english.stem(word) for word in words} == {stem}
 
 
-def test_a_question_finds_a_turn_with_another_form_of_its_words():
-    when = timezone.now()
-    index = lexical.TurnIndex()
-    index.add(lexical.TurnRow(1, 7, "Ann: I painted that lake sunrise last year!", when, 11, "Ann"))
-    index.add(lexical.TurnRow(2, 8, "Ann: The lake was cold.", when + timedelta(days=1), 12, "Ann"))
-
-    assert [episode_id for episode_id, _ in index.search("When did Ann paint a sunrise?", 2)][
-        0
-    ] == 1
+def _search(user, query: str, limit: int = 5, **kwargs) -> list[tuple[int, float]]:
+    return [(hit.pk, hit.score) for hit in lexical.search_turns(user.pk, query, limit, **kwargs)]
 
 
-def test_a_reply_is_found_by_the_words_of_what_it_answers():
-    when = timezone.now()
-    index = lexical.TurnIndex()
-    index.add(lexical.TurnRow(1, 7, "Bea: What did you paint last week?", when, 11, "Bea"))
-    index.add(
-        lexical.TurnRow(
-            2, 7, "Ann: A sunrise over the lake.", when + timedelta(seconds=30), 12, "Ann"
-        )
+def _axis(n: int) -> list[float]:
+    """A unit vector along dimension n: turns and queries whose similarity a test sets exactly."""
+    return [1.0 if i == n else 0.0 for i in range(settings.EMBEDDING_DIMENSIONS)]
+
+
+def _towards(weights: dict[int, float]) -> list[float]:
+    norm = math.sqrt(sum(w * w for w in weights.values()))
+    return [weights.get(i, 0.0) / norm for i in range(settings.EMBEDDING_DIMENSIONS)]
+
+
+def _with_vectors(episodes, vectors) -> None:
+    for episode, vector in zip(episodes, vectors, strict=True):
+        Episode.objects.filter(pk=episode.pk).update(embedding=vector)
+
+
+def test_a_question_finds_a_turn_with_another_form_of_its_words(alice):
+    [painted] = _turns(alice, [("Ann", "I painted that lake sunrise last year!")])
+    _turns(alice, [("Ann", "The lake was cold.")])
+
+    assert _search(alice, "When did Ann paint a sunrise?", 2)[0][0] == painted.pk
+
+
+def test_a_reply_is_found_by_the_words_of_what_it_answers(alice):
+    _, reply = _turns(
+        alice, [("Bea", "What did you paint last week?"), ("Ann", "A sunrise over the lake.")]
     )
-    index.add(
-        lexical.TurnRow(
-            3, 8, "Ann: I like the lake in winter.", when + timedelta(days=1), 13, "Ann"
-        )
+    _turns(alice, [("Ann", "I like the lake in winter.")])
+
+    # its own "lake" and, at CONTEXT_WEIGHT, the question's "paint"
+    assert _search(alice, "paint by the lake", 3)[0][0] == reply.pk
+
+
+def test_the_turn_next_to_a_match_is_found_by_its_neighbour_s_score(alice):
+    asked, answer = _turns(
+        alice, [("Bea", "Where did you go last summer?"), ("Ann", "Camping in the Rockies.")]
     )
+    _turns(alice, [("Ann", "I like winter.")])
 
-    ranked = [episode_id for episode_id, _ in index.search("paint by the lake", 3)]
+    scores = dict(_search(alice, "Rockies camping", 3))
 
-    assert ranked[0] == 2  # its own "lake" and, at CONTEXT_WEIGHT, the question's "paint"
+    assert set(scores) == {asked.pk, answer.pk}  # the question shares no word with the query
+    assert scores[asked.pk] == pytest.approx(lexical.NEIGHBOUR_SHARE * scores[answer.pk])
 
 
-def test_the_turn_next_to_a_match_is_found_by_its_neighbour_s_score():
-    when = timezone.now()
-    index = lexical.TurnIndex()
-    index.add(lexical.TurnRow(1, 7, "Bea: Where did you go last summer?", when, 11, "Bea"))
-    index.add(
-        lexical.TurnRow(
-            2, 7, "Ann: Camping in the Rockies.", when + timedelta(seconds=30), 12, "Ann"
-        )
+def _hybrid_turns(user) -> list[Episode]:
+    """A question, its answer, a remark; then, in another conversation, one unrelated turn."""
+    turns = _turns(
+        user,
+        [
+            ("Bea", "Which instrument are you learning?"),
+            ("Ann", "The cello, since March."),
+            ("Bea", "Cool!"),
+        ],
     )
-    index.add(lexical.TurnRow(3, 8, "Ann: I like winter.", when + timedelta(days=1), 13, "Ann"))
-
-    scores = dict(index.search("Rockies camping", 3))
-
-    assert set(scores) == {1, 2}  # 1 shares no word with the query: it asked what 2 answers
-    assert scores[1] == pytest.approx(lexical.NEIGHBOUR_SHARE * scores[2])
+    return turns + _turns(user, [("Ann", "Cool weather today.")])
 
 
-def _hybrid_index() -> lexical.TurnIndex:
-    """Conversation 7: a question, its answer, a remark; conversation 8: one unrelated turn."""
-    when = timezone.now()
-    index = lexical.TurnIndex()
-    index.add(lexical.TurnRow(1, 7, "Bea: Which instrument are you learning?", when, 11, "Bea"))
-    index.add(
-        lexical.TurnRow(
-            2, 7, "Ann: The cello, since March.", when + timedelta(seconds=30), 12, "Ann"
-        )
-    )
-    index.add(lexical.TurnRow(3, 7, "Bea: Cool!", when + timedelta(seconds=60), 13, "Bea"))
-    index.add(
-        lexical.TurnRow(4, 8, "Ann: Cool weather today.", when + timedelta(days=1), 14, "Ann")
-    )
-    return index
+def test_with_a_vector_a_turn_is_found_by_meaning_alone(alice):
+    asked, answer, remark, other = _hybrid_turns(alice)
+    _with_vectors([asked, answer, remark, other], [_axis(1), _axis(0), _axis(2), _axis(3)])
+
+    ranked = _search(alice, "What music do you play?", 4, vector=_towards({0: 0.6, 1: 0.5}))
+
+    assert _search(alice, "What music do you play?", 4) == []  # no word in common
+    assert [pk for pk, _ in ranked][:2] == [answer.pk, asked.pk]
 
 
-def test_with_similarities_a_turn_is_found_by_meaning_alone():
-    index = _hybrid_index()
+def test_a_turn_takes_a_share_of_its_better_neighbour_s_score(alice):
+    asked, answer, remark, other = _hybrid_turns(alice)
+    _with_vectors([asked, answer, remark, other], [_axis(1), _axis(0), _axis(2), _axis(3)])
+    query = _towards({0: 0.8, 1: 0.2, 2: 0.2, 3: 0.2})
 
-    ranked = index.search(
-        "What music do you play?", 4, similarities={2: 0.6, 1: 0.5, 3: 0.1, 4: 0.1}
-    )
+    scores = dict(_search(alice, "music", 4, vector=query))
 
-    assert index.search("What music do you play?", 4) == []  # no word in common
-    assert [episode_id for episode_id, _ in ranked][:2] == [2, 1]
-
-
-def test_a_turn_takes_a_share_of_its_better_neighbour_s_score():
-    index = _hybrid_index()
-
-    scores = dict(index.search("music", 4, similarities={2: 0.8, 1: 0.2, 3: 0.2, 4: 0.2}))
-
-    # 1, 3 and 4 are as far in meaning; 1 and 3 are next to the closest turn, 2 (scaled to 1)
+    # the question, the remark and the other turn are as far in meaning; the first two are next to
+    # the closest turn, the answer (scaled to 1)
     share = lexical.NEIGHBOUR_SHARE * lexical.VECTOR_SHARE
-    assert scores[1] == scores[3] == pytest.approx(scores[4] + share * 1.0)
+    assert scores[asked.pk] == pytest.approx(scores[remark.pk])
+    assert scores[asked.pk] == pytest.approx(scores[other.pk] + share * 1.0)
 
 
-def test_turns_without_a_similarity_count_as_the_least_similar_given():
-    index = _hybrid_index()
+def test_turns_without_a_vector_score_by_their_words(alice):
+    asked, answer, remark, other = _hybrid_turns(alice)
+    _with_vectors([other], [_axis(3)])
 
-    scores = dict(index.search("weather", 4, similarities={4: 0.2, 1: 0.2}))
+    scores = dict(_search(alice, "weather", 4, vector=_axis(3)))
 
-    # neither given: both at the lowest, 0.2
-    assert scores[2] == pytest.approx(scores[3]) and scores[2] > 0
+    assert max(scores, key=scores.get) == other.pk and scores[other.pk] > 0
+    assert asked.pk not in scores  # no word, no vector, no neighbour with either
 
 
-def test_the_turns_of_a_named_speaker_count_more_before_the_cut():
-    when = timezone.now()
-    index = lexical.TurnIndex()
+def _boosted_and_not(user, query: str, monkeypatch) -> tuple[dict, dict]:
+    """A search's scores, and the same search's with SPEAKER_BOOST at 1 (no boost)."""
+    boosted = dict(_search(user, query, 5))
+    with monkeypatch.context() as patch:
+        patch.setattr(lexical, "SPEAKER_BOOST", 1.0)
+        return boosted, dict(_search(user, query, 5))
+
+
+def test_the_turns_of_a_named_speaker_count_more_before_the_cut(alice, monkeypatch):
     # Ann's turns say "camping" twice: more BM25
-    for n, speaker in enumerate(["Ann", "Ann", "Bea"]):
-        # no name in the words here
-        text = "I went camping" + (" camping" if speaker == "Ann" else "")
-        index.add(lexical.TurnRow(n + 1, 7 + n, text, when + timedelta(days=n), 11 + n, speaker))
+    ann = _turns(alice, [("Ann", "I went camping camping")])[0]
+    _turns(alice, [("Ann", "I went camping camping")])
+    bea = _turns(alice, [("Bea", "I went camping")])[0]
 
-    assert [pk for pk, _ in index.search("Where did Bea go camping?", 1)] == [3]
-    assert index.search("Where did Bea go camping?", 3)[0][1] == pytest.approx(
-        lexical.SPEAKER_BOOST * dict(index.search("Where did someone go camping?", 3))[3]
-    )
+    assert [pk for pk, _ in _search(alice, "Where did Bea go camping?", 1)] == [bea.pk]
+    named, unboosted = _boosted_and_not(alice, "Where did Bea go camping?", monkeypatch)
+    assert named[bea.pk] == pytest.approx(lexical.SPEAKER_BOOST * unboosted[bea.pk])
+    assert named[ann.pk] == pytest.approx(unboosted[ann.pk])
     # both named: neither stands out
-    assert index.named_speakers("Did Ann or Bea go camping?") == set()
+    both, unboosted = _boosted_and_not(alice, "Did Ann or Bea go camping?", monkeypatch)
+    assert both == pytest.approx(unboosted)
+
+
+def test_a_speaker_s_name_is_matched_as_a_whole_word_whatever_it_holds(alice, monkeypatch):
+    odd = _turns(alice, [("Dr. O'Neil (Jr)", "I went camping")])[0]
+    bea = _turns(alice, [("Bea", "I went camping")])[0]
+
+    named, unboosted = _boosted_and_not(alice, "Did dr. o'neil (jr) go camping?", monkeypatch)
+    assert named[odd.pk] == pytest.approx(lexical.SPEAKER_BOOST * unboosted[odd.pk])
+    assert named[bea.pk] == pytest.approx(unboosted[bea.pk])
+    part, unboosted = _boosted_and_not(alice, "Did Neil go camping?", monkeypatch)
+    assert part == pytest.approx(unboosted)  # "Neil" is not the whole name
 
 
 def test_a_rare_word_outweighs_a_common_one(alice):
@@ -186,7 +200,7 @@ def test_a_rare_word_outweighs_a_common_one(alice):
     ]
     episodes = _turns(alice, lines)
 
-    hits = lexical.search_turns(alice, "park or Sweden?", 3).hits
+    hits = _search(alice, "park or Sweden?", 3)
 
     assert hits[0][0] == episodes[-1].pk  # "sweden" is in one turn, "park" in eight
     assert all(score > 0 for _, score in hits)
@@ -194,23 +208,20 @@ def test_a_rare_word_outweighs_a_common_one(alice):
 
 def test_the_index_follows_new_and_deleted_turns(alice, bob):
     [first] = _turns(alice, [("Ann", "The violin lesson is on Monday")])
-    assert [pk for pk, _ in lexical.search_turns(alice, "violin", 5).hits] == [first.pk]
+    assert [pk for pk, _ in _search(alice, "violin")] == [first.pk]
 
     [second] = _turns(alice, [("Ann", "I sold my old violin")])
-    assert {pk for pk, _ in lexical.search_turns(alice, "violin", 5).hits} == {first.pk, second.pk}
+    assert {pk for pk, _ in _search(alice, "violin")} == {first.pk, second.pk}
 
     first.delete()
-    assert [pk for pk, _ in lexical.search_turns(alice, "violin", 5).hits] == [second.pk]
-    assert lexical.search_turns(bob, "violin", 5).hits == []  # per user
+    assert [pk for pk, _ in _search(alice, "violin")] == [second.pk]
+    assert _search(bob, "violin") == []  # per user
 
 
 def test_a_conversation_can_be_left_out(alice):
     [turn] = _turns(alice, [("Ann", "The violin lesson is on Monday")])
 
-    assert (
-        lexical.search_turns(alice, "violin", 5, exclude_conversation=turn.conversation_id).hits
-        == []
-    )
+    assert _search(alice, "violin", exclude_conversation=turn.conversation_id) == []
 
 
 def test_the_reply_next_to_a_found_turn_joins_the_context(alice):
@@ -274,21 +285,99 @@ def test_a_turn_is_embedded_with_the_message_it_answers(alice):
     assert episode.text == "Ann: A sunrise!" and list(episode.messages.all()) == [reply]
 
 
-def test_build_context_ranks_turns_by_words_and_meaning_together(alice, monkeypatch):
+def test_build_context_ranks_turns_by_words_and_meaning_together(alice):
     music, weather = _turns(
         alice,
         [("Ann", "I started cello lessons in March"), ("Ann", "Rainy weather today")],
         embed=True,
     )
-    seen = {}
-    search_turns = lexical.search_turns
 
-    def spy(user, query, limit, **kwargs):
-        seen.update(kwargs["similarities"])
-        return search_turns(user, query, limit, **kwargs)
-
-    monkeypatch.setattr(lexical, "search_turns", spy)
     items = build_context(alice, "Which instrument does Ann play?").items
 
-    assert set(seen) == {music.pk, weather.pk} and seen[music.pk] > seen[weather.pk]
+    # no word of the query but "Ann", said in both: the cello turn is found by its meaning
     assert items[0].id == music.pk
+
+
+def _term_counts(user) -> dict[int, int]:
+    return dict(TurnTerm.objects.filter(user=user).values_list("term", "turns"))
+
+
+def _counted_from_turns(user) -> dict[int, int]:
+    """The counts TurnTerm should hold, worked out from the turns' weights in Python."""
+    counts: dict[int, int] = {}
+    turns = Episode.objects.filter(user=user, kind="turn")
+    for weights in turns.values_list("lexical", flat=True):
+        for index in weights.indices() if weights is not None else []:
+            counts[index + 1] = counts.get(index + 1, 0) + 1
+    if turns.exists():
+        counts[ALL_TURNS] = turns.count()
+    return counts
+
+
+def test_term_counts_follow_every_write_and_delete(alice, bob):
+    first, second = _turns(alice, [("Ann", "The violin lesson"), ("Ann", "A violin and a cello")])
+    _turns(bob, [("Bob", "Violin practice")])
+    violin = lexical.term_id("violin")
+
+    assert _term_counts(alice)[violin] == 2 and _term_counts(alice)[ALL_TURNS] == 2
+    assert _term_counts(alice) == _counted_from_turns(alice)
+
+    Episode.objects.filter(pk=second.pk).update(lexical=lexical.turn_weights("Ann: a cello"))
+    assert _term_counts(alice)[violin] == 1 and _term_counts(alice) == _counted_from_turns(alice)
+
+    first.conversation.delete()  # a cascade
+    assert _term_counts(alice) == {} and _term_counts(bob) == _counted_from_turns(bob)
+
+    bob.delete()
+    assert not TurnTerm.objects.filter(user_id=bob.pk).exists()
+
+
+def test_term_counts_of_bulk_writes_match_the_turns(alice):
+    conversation = conversation_start(user=alice)
+    now = timezone.now()
+    Episode.objects.bulk_create(
+        Episode(
+            user=alice,
+            conversation=conversation,
+            kind="turn",
+            key=f"bulk:{n}",
+            text=f"Ann: day {n} of the violin course",
+            started_at=now,
+            ended_at=now,
+            lexical=lexical.turn_weights(f"Ann: day {n} of the violin course"),
+        )
+        for n in range(30)
+    )
+
+    assert _term_counts(alice) == _counted_from_turns(alice)
+    assert _term_counts(alice)[lexical.term_id("violin")] == 30
+
+
+def test_a_huge_turn_keeps_its_heaviest_terms_only():
+    text = " ".join(f"word{n}" for n in range(20_000)) + " violin violin violin"
+
+    weights = lexical.turn_weights(text)
+
+    assert len(weights.indices()) == lexical.MAX_TERMS
+    assert lexical.term_id("violin") - 1 in weights.indices()
+
+
+def test_a_turn_without_words_has_no_weights():
+    assert lexical.turn_weights("... !! the") is None
+
+
+def test_turns_written_before_lexical_weights_are_weighed_and_counted(alice):
+    """Migration 0016 on a database of turns without weights or counts (written before it)."""
+    from django.apps import apps
+
+    migration = importlib.import_module("memories.migrations.0016_lexical_in_postgres")
+    _, reply = _turns(alice, [("Bea", "What did you paint?"), ("Ann", "A sunrise over the lake")])
+    Episode.objects.update(lexical=None)
+    TurnTerm.objects.all().delete()
+
+    migration.weigh_existing_turns(apps, None)
+    with connection.cursor() as cursor:
+        cursor.execute(migration.RECOUNT)
+
+    assert _term_counts(alice) == _counted_from_turns(alice) and _term_counts(alice)[ALL_TURNS] == 2
+    assert reply.pk in dict(_search(alice, "paint"))  # with the words of the turn before it
