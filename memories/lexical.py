@@ -111,6 +111,7 @@ turns AS (
                 ELSE GREATEST(1 - (e.embedding <=> %(vector)s::vector), 0) END AS meaning
     FROM memories_episode e
     WHERE e.user_id = %(user)s AND e.kind = 'turn'
+      AND e.flag_reasons = '[]'::jsonb AND e.sensitive_categories <@ %(allowed)s::varchar[]
 ),
 speakers AS (
     SELECT speaker, lower(%(query)s) ~ ('(^|[^[:alnum:]_])' || regexp_replace(lower(speaker),
@@ -158,9 +159,11 @@ def search_turns(
     *,
     vector: list[float] | None = None,
     exclude_conversation: int | None = None,
+    allowed_categories: frozenset[str] = frozenset(),
 ) -> list[TurnHit]:
     """The user's best `limit` turns for `query`, best first: by BM25 and, given the query's
-    `vector`, by the hybrid score. Turns scoring 0 are left out."""
+    `vector`, by the hybrid score. Turns scoring 0 are left out, and so are those that read as an
+    order to the assistant or touch a special category not in `allowed_categories`."""
     params = {
         "user": user_id,
         "terms": query_term_ids(query),
@@ -172,6 +175,7 @@ def search_turns(
         "vector_share": VECTOR_SHARE if vector is not None else 0.0,
         "boost": SPEAKER_BOOST,
         "exclude": exclude_conversation,
+        "allowed": sorted(allowed_categories),
         "limit": limit,
     }
     text_field = Episode._meta.get_field("text")

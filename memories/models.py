@@ -12,6 +12,8 @@ from django.db.models import Func, Q, TextField, Value
 from django.utils import timezone
 from pgvector.django import SparseVectorField, VectorField
 
+from memories.poisoning import injection_reasons
+from memories.sensitive import sensitive_categories as categories_touched
 from memoryweb.models import OwnedQuerySet
 from vault.fields import EncryptedTextField, PreallocatedAutoField
 
@@ -379,6 +381,13 @@ class Episode(FullTextSearchable):
     lexical = SparseVectorField(dimensions=LEXICAL_DIMENSIONS, null=True, blank=True)
     # Who said a turn (its message's speaker), for ranking without reading the message.
     speaker = models.CharField(max_length=100, blank=True, default="")
+    # What the text was found to hold when it was written, so that retrieval filters in SQL instead
+    # of reading every candidate: why it reads as an order to the assistant (then it is never quoted
+    # into a context), and the special categories it touches (quoted only when opted in to).
+    flag_reasons = models.JSONField(default=list, blank=True, editable=False)
+    sensitive_categories = ArrayField(
+        models.CharField(max_length=20), default=list, blank=True, editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = EpisodeQuerySet.as_manager()
@@ -396,6 +405,19 @@ class Episode(FullTextSearchable):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.key}"
+
+    def save(self, *args, **kwargs):
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "text" in update_fields:
+            self.flag_reasons, self.sensitive_categories = episode_checks(self.text)
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "flag_reasons", "sensitive_categories"}
+        super().save(*args, **kwargs)
+
+
+def episode_checks(text: str) -> tuple[list[str], list[str]]:
+    """An episode's `flag_reasons` and `sensitive_categories`, from its text."""
+    return injection_reasons(text), sorted(categories_touched(text))
 
 
 class TurnTerm(models.Model):

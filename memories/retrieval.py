@@ -21,13 +21,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
-from accounts.models import SensitiveCategory
 from accounts.selectors import MemoryPolicy, memory_policy
 from memories import lexical
 from memories.extraction import fingerprint
 from memories.models import Episode, Memory
-from memories.poisoning import injection_reasons
-from memories.sensitive import is_allowed
 from memories.timeframes import Window, window_in
 from memoryweb.ai.embeddings import EmbeddingError, embed_query
 
@@ -53,7 +50,6 @@ SUMMARY_WEIGHT = (
 )
 
 
-ALL_CATEGORIES = frozenset(str(c) for c in SensitiveCategory)
 # candidate lists, each with its weight in the fusion, best row first
 Ranked = list[tuple[float, list]]
 
@@ -109,7 +105,9 @@ def build_context(
     days, open action items), and, when the query names a time ("last week", "in May"), what
     happened then. Ranked lists are fused by weighted reciprocal rank and weighted by confidence,
     importance that fades with time unless the memory is pinned, recalled or restated, and the time
-    window. Memories under CONTEXT_MIN_CONFIDENCE or held for review are not used; the same text
+    window. Memories under CONTEXT_MIN_CONFIDENCE or held for review are not used, nor are episodes
+    that read as an order to the assistant or touch a special category not opted in to (both found
+    when the episode was written, `Episode.flag_reasons`, `sensitive_categories`); the same text
     twice is kept once; items are added best first until `budget_tokens` (CONTEXT_TOKEN_BUDGET).
     Each item carries the ids of its source messages. Episodes of `exclude_conversation` are left
     out: that history is in the prompt. `policy` (by default the user's `memory_policy`) decides
@@ -126,7 +124,14 @@ def build_context(
     memories = Memory.objects.for_user(user).usable(policy).defer(*UNREAD)
     memory_lists = [_by_text(memories, tsquery), _core(memories), upcoming(memories, now)]
     if policy.use_past_chats:
-        episodes = Episode.objects.for_user(user).defer(*UNREAD)
+        episodes = (
+            Episode.objects.for_user(user)
+            .filter(
+                flag_reasons=[],
+                sensitive_categories__contained_by=sorted(policy.sensitive_categories),
+            )
+            .defer(*UNREAD)
+        )
         if exclude_conversation is not None:
             episodes = episodes.exclude(conversation=exclude_conversation)
         summaries = episodes.exclude(kind=Episode.Kind.TURN)
@@ -142,7 +147,12 @@ def build_context(
     if policy.use_past_chats:
         excluded = exclude_conversation.pk if exclude_conversation is not None else None
         found = lexical.search_turns(
-            user.pk, query, TURN_CANDIDATES, vector=vector, exclude_conversation=excluded
+            user.pk,
+            query,
+            TURN_CANDIDATES,
+            vector=vector,
+            exclude_conversation=excluded,
+            allowed_categories=policy.sensitive_categories,
         )
         candidate_lists["episode"] = [
             (TURN_WEIGHT, found),
@@ -150,12 +160,9 @@ def build_context(
             (1.0, summaries_by_words),
             (1.0, _in_window(episodes, "started_at", window, vector)),
         ]
-    items = _fuse(candidate_lists, window, now)
-    allowed = policy.sensitive_categories
-    may_show = (
-        _safe if ALL_CATEGORIES <= allowed else (lambda i: _safe(i) and _may_show(i, allowed))
+    items = _fit(
+        _unique(_fuse(candidate_lists, window, now)), budget_tokens or settings.CONTEXT_TOKEN_BUDGET
     )
-    items = _fit(_unique(items), budget_tokens or settings.CONTEXT_TOKEN_BUDGET, may_show)
     _attach_sources(items, found)
     return Context(items=items, text=format_context(items), tokens=sum(i.tokens for i in items))
 
@@ -320,24 +327,11 @@ def _unique(items: list[ContextItem]) -> list[ContextItem]:
     return kept
 
 
-def _safe(item: ContextItem) -> bool:
-    """Memories passed the poisoning check when they were written (or a moderator's review); a turn
-    or summary that reads as an order to the assistant (a pasted prompt injection) is left out."""
-    return item.type == "memory" or not injection_reasons(item.text)
-
-
-def _may_show(item: ContextItem, allowed: frozenset[str]) -> bool:
-    """Memories were filtered by their category; an episode's text is checked for categories not
-    opted in to."""
-    return item.type == "memory" or is_allowed(item.text, allowed)
-
-
-def _fit(items: list[ContextItem], budget: int, may_show=lambda item: True) -> list[ContextItem]:
-    """Best first, the items that fit in `budget` tokens and `may_show` allows (checked only for
-    those)."""
+def _fit(items: list[ContextItem], budget: int) -> list[ContextItem]:
+    """Best first, the items that fit in `budget` tokens."""
     fitted, used = [], 0
     for item in items:
-        if used + item.tokens > budget or not may_show(item):
+        if used + item.tokens > budget:
             continue
         fitted.append(item)
         used += item.tokens

@@ -1,7 +1,9 @@
 """BM25 in PostgreSQL: each turn's term weights (a sparsevec) and, per user, in how many turns each
 term occurs, kept by statement-level triggers so that no way of writing or deleting episodes (save,
-bulk_create, cascades, raw SQL) can leave the counts wrong. Existing turns are weighted here."""
+bulk_create, cascades, raw SQL) can leave the counts wrong. Existing turns are weighted here, and
+every episode's checks (poisoning, special categories) stored, for retrieval to filter in SQL."""
 
+import django.contrib.postgres.fields
 import django.db.models.deletion
 import pgvector.django.sparsevec
 from django.conf import settings
@@ -93,6 +95,20 @@ def weigh_existing_turns(apps, schema_editor):
         Episode.objects.bulk_update(changed, ["lexical"], batch_size=500)
 
 
+def check_existing_episodes(apps, schema_editor):
+    """What every episode written before holds (an order to the assistant, special categories): found
+    once here, as every save finds it now, instead of at every context built."""
+    from memories.models import episode_checks
+
+    Episode = apps.get_model("memories", "Episode")
+    checked = []
+    for episode in Episode.objects.only("id", "user_id", "text").iterator(chunk_size=500):
+        episode.flag_reasons, episode.sensitive_categories = episode_checks(episode.text)
+        if episode.flag_reasons or episode.sensitive_categories:
+            checked.append(episode)
+    Episode.objects.bulk_update(checked, ["flag_reasons", "sensitive_categories"], batch_size=500)
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("memories", "0015_memory_ends_at"),
@@ -111,6 +127,22 @@ class Migration(migrations.Migration):
             model_name="episode",
             name="speaker",
             field=models.CharField(blank=True, default="", max_length=100),
+        ),
+        migrations.AddField(
+            model_name="episode",
+            name="flag_reasons",
+            field=models.JSONField(blank=True, default=list, editable=False),
+        ),
+        migrations.AddField(
+            model_name="episode",
+            name="sensitive_categories",
+            field=django.contrib.postgres.fields.ArrayField(
+                base_field=models.CharField(max_length=20),
+                blank=True,
+                default=list,
+                editable=False,
+                size=None,
+            ),
         ),
         migrations.CreateModel(
             name="TurnTerm",
@@ -141,5 +173,6 @@ class Migration(migrations.Migration):
         migrations.RunSQL(TERMS_FUNCTION + TRIGGER_FUNCTION, DROP),
         migrations.RunSQL(SPEAKERS, migrations.RunSQL.noop),
         migrations.RunPython(weigh_existing_turns, migrations.RunPython.noop),
+        migrations.RunPython(check_existing_episodes, migrations.RunPython.noop),
         migrations.RunSQL(RECOUNT, migrations.RunSQL.noop),
     ]
