@@ -253,15 +253,17 @@ class Cluster:
 
 
 def _manage(env: dict[str, str], data_dir: Path, *args: str) -> str:
-    return subprocess.run(
+    """A one-off command with the cluster's settings (a release step); its output if it fails."""
+    done = subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=settings.BASE_DIR,
         env={**os.environ, **env, "MEMORYWEB_DATA_DIR": str(data_dir)},
         capture_output=True,
         text=True,
-        check=True,
         timeout=120,
-    ).stdout
+    )
+    assert done.returncode == 0, f"manage.py {args[0]} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
 
 
 def _answers(port: int) -> bool:
