@@ -259,6 +259,19 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# --- Cache ----------------------------------------------------------------------------------------
+# What every web process must count together (the API's request budgets, the wrong-key and sign-up
+# limits): in the process itself by default, for one machine; past it, a Redis that they all share,
+# else each process would allow the full budget on its own.
+CACHE_URL = env_str("CACHE_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 # --- Celery ---------------------------------------------------------------------------------------
 # Default broker needs no server: kombu's filesystem transport in the data folder. Processing state
 # lives in Postgres (Message.processed_at), and the periodic sweep re-enqueues anything a lost message

@@ -53,7 +53,7 @@ from accounts.models import ConsentRecord, User
 from accounts.scopes import Scope
 from accounts.services import api_key_create, consent_set, memory_settings_update
 keys = {}
-for name in ("ann", "ben", "cat"):
+for name in ("ann", "ben", "cat", "dan"):
     user = User.objects.create_user(username=name, password=name + "-pass-123")
     consent_set(user=user, purpose=ConsentRecord.Purpose.MEMORY, granted=True, method="test")
     memory_settings_update(user=user, use_past_chats=True)
@@ -146,6 +146,7 @@ def _shared_settings(database_url: str, broker_url: str) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "memoryweb.settings",
         "DATABASE_URL": database_url,
         "CELERY_BROKER_URL": broker_url,
+        "CACHE_URL": broker_url,  # request budgets counted across the processes
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "MEMORYWEB_MASTER_KEYS": f"scale:{key}",
@@ -379,3 +380,19 @@ def test_no_web_process_answers_from_a_stale_copy_of_the_turns(cluster):
     turns = [i["text"] for i in context["items"] if i["type"] == "episode"]
     assert "User: I have a cat called Tom." in turns
     assert "Rex" not in context["context"], context["context"]
+
+
+def test_a_key_s_request_budget_is_counted_across_the_web_processes(cluster):
+    """API_THROTTLE_RATE (600/min) is one budget however the requests are spread: in a cache of
+    each process's own, two processes would allow twice as many."""
+    apis = [cluster.api("dan", 1), cluster.api("dan", 2)]
+    started = time.monotonic()
+    # one after the other: DRF's throttle reads and writes its count without a lock, so requests at
+    # the very same time can each be counted as the first
+    for n in range(600):
+        apis[n % 2].call("GET", "memories?page_size=1")
+    assert time.monotonic() - started < 50  # well within the minute the budget is counted over
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        apis[0].call("GET", "memories?page_size=1")
+    assert refused.value.code == 429
