@@ -10,7 +10,6 @@ import logging
 import math
 import re
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -114,15 +113,23 @@ def build_context(
     whether memories are used at all and whether episodes (past chats) are; memories marked "don't
     use this" never are. Reads only; records nothing.
     """
-    embedding = _query_embedder.submit(_embed, query)  # the SQL that needs no vector runs meanwhile
     policy = policy or memory_policy(user=user)
     if not policy.inject:
         return Context(items=[], text="", tokens=0)
     now = user.local(now or timezone.now())  # "last week", "due soon" on the user's clock
+    vector = _embed(query)
     window = window_in(query, now)
     tsquery = _or_query(query)
     memories = Memory.objects.for_user(user).usable(policy).defer(*UNREAD)
-    memory_lists = [_by_text(memories, tsquery), _core(memories), upcoming(memories, now)]
+    memory_lists = [
+        _by_vector(memories, vector),
+        _by_text(memories, tsquery),
+        _core(memories),
+        upcoming(memories, now),
+        _in_window(memories, "valid_from", window, vector),
+    ]
+    candidate_lists = {"memory": [(MEMORY_WEIGHT, rows) for rows in memory_lists]}
+    found: list[lexical.TurnHit] = []
     if policy.use_past_chats:
         episodes = (
             Episode.objects.for_user(user)
@@ -135,16 +142,6 @@ def build_context(
         if exclude_conversation is not None:
             episodes = episodes.exclude(conversation=exclude_conversation)
         summaries = episodes.exclude(kind=Episode.Kind.TURN)
-        summaries_by_words = _by_text(summaries, tsquery)
-    vector = embedding.result()
-    memory_lists = [
-        _by_vector(memories, vector),
-        *memory_lists,
-        _in_window(memories, "valid_from", window, vector),
-    ]
-    candidate_lists = {"memory": [(MEMORY_WEIGHT, rows) for rows in memory_lists]}
-    found: list[lexical.TurnHit] = []
-    if policy.use_past_chats:
         excluded = exclude_conversation.pk if exclude_conversation is not None else None
         found = lexical.search_turns(
             user.pk,
@@ -157,7 +154,7 @@ def build_context(
         candidate_lists["episode"] = [
             (TURN_WEIGHT, found),
             (1.0, _by_vector(summaries, vector)),
-            (1.0, summaries_by_words),
+            (1.0, _by_text(summaries, tsquery)),
             (1.0, _in_window(episodes, "started_at", window, vector)),
         ]
     items = _fit(
@@ -165,11 +162,6 @@ def build_context(
     )
     _attach_sources(items, found)
     return Context(items=items, text=format_context(items), tokens=sum(i.tokens for i in items))
-
-
-# Threads that embed queries while their caller's thread runs the SQL that needs no vector: as
-# many as a web process serves requests at once (gunicorn's --threads), so none waits for another.
-_query_embedder = ThreadPoolExecutor(max_workers=4, thread_name_prefix="query-embedding")
 
 
 def _embed(query: str) -> list[float] | None:
