@@ -45,7 +45,7 @@ from accounts.scopes import Scope
 from accounts.services import api_key_create
 from chat.models import Conversation, Message
 from memories.episodes import summary_key, turn_key
-from memories.evaluation.ingest import IngestedSample, ingest_sample
+from memories.evaluation.ingest import IngestedSample, ingest_sample, kept_sample
 from memories.evaluation.locomo import Sample
 from memories.evaluation.run import scored_questions
 from memories.evaluation.scoring import percentile
@@ -58,6 +58,9 @@ from vault import keys
 Log = Callable[[str], None]
 
 SEEDED_PREFIX = "scale-"
+SEEDED_NAME = re.compile(
+    rf"^{SEEDED_PREFIX}[0-9a-f]+-(?P<sample>.+)-\d{{5}}$"
+)  # run, sample, index
 # What a seeded user holds, copied from its template. Not the access log, API keys or data keys
 # (each user gets its own), nor anything the database derives by itself (trigger-kept tables).
 CLONED_MODELS: tuple[type[models.Model], ...] = (
@@ -90,6 +93,7 @@ class Options:
     http_users: int = 100  # users with an API key in the HTTP load
     url: str | None = None  # a server already running; None: start gunicorn as `serve` does
     keep: bool = False
+    reuse: bool = False  # measure the users a --keep run left (seeding only those missing); kept
     seed: int = 12
 
 
@@ -182,18 +186,37 @@ def _vectors_prepared(model, rows: list) -> dict[str, list]:
     return prepared
 
 
-def templates_ingest(samples: Sequence[Sample], log: Log) -> tuple[list[Template], float]:
-    """The samples ingested through the pipeline, one user each, read back as templates; and the
+def template_ingest(sample: Sample, log: Log) -> tuple[Template, float]:
+    """The sample ingested through the pipeline as a new user, read back as a template; and the
     seconds the ingestion took."""
-    templates, seconds = [], 0.0
+    started = time.perf_counter()
+    ingested = ingest_sample(sample)
+    elapsed = time.perf_counter() - started
+    log(f"template {sample.sample_id}: {ingested.turns} turns ingested in {elapsed:.1f} s")
+    return load_template(ingested), elapsed
+
+
+def kept_users(samples: Sequence[Sample], count: int) -> tuple[list[Template], list[SeededUser]]:
+    """What an earlier --keep run left: each sample's newest template user (as
+    `evaluate_memory --reuse-users` finds it), and up to `count` users seeded from those samples,
+    oldest first."""
+    templates = []
     for sample in samples:
-        started = time.perf_counter()
-        ingested = ingest_sample(sample)
-        elapsed = time.perf_counter() - started
-        seconds += elapsed
-        log(f"template {sample.sample_id}: {ingested.turns} turns ingested in {elapsed:.1f} s")
+        ingested = kept_sample(sample)
+        if ingested is None:
+            raise ValueError(f"no kept template user of {sample.sample_id}: run with --keep first")
         templates.append(load_template(ingested))
-    return templates, seconds
+    by_sample = {t.ingested.sample.sample_id: t for t in templates}
+    seeded = []
+    for user in get_user_model().objects.filter(username__startswith=SEEDED_PREFIX).order_by("pk"):
+        name = SEEDED_NAME.match(user.username)
+        if name and name["sample"] in by_sample and len(seeded) < count:
+            seeded.append(SeededUser(user=user, template=by_sample[name["sample"]]))
+    messages = Message.objects.filter(conversation__user__in=[s.user for s in seeded])
+    dia_by_user: dict[int, dict[int, str]] = {s.user.pk: s.dia_by_message for s in seeded}
+    for user_id, pk, dia in messages.values_list("conversation__user_id", "pk", "external_id"):
+        dia_by_user[user_id][pk] = dia
+    return templates, seeded
 
 
 def seed_users(
@@ -450,23 +473,29 @@ def disk_bytes() -> int:
         return cursor.fetchone()[0]
 
 
-def table_bytes() -> dict[str, int]:
-    """Each cloned table's size with its indexes and TOAST."""
+def cloned_tables() -> list[str]:
     tables = [m._meta.db_table for m in CLONED_MODELS]
-    tables += [
+    return tables + [
         m2m.remote_field.through._meta.db_table for m in CLONED_MODELS for m2m in links_of(m)
     ]
+
+
+def table_sizes() -> dict[str, tuple[int, int]]:
+    """Each cloned table's (bytes with its indexes and TOAST, rows)."""
+    sizes = {}
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT t, pg_total_relation_size(t::regclass) FROM unnest(%s::text[]) AS t", [tables]
-        )
-        return dict(cursor.fetchall())
+        for table in cloned_tables():
+            cursor.execute(
+                f'SELECT pg_total_relation_size(%s::regclass), count(*) FROM "{table}"', [table]
+            )
+            sizes[table] = cursor.fetchone()
+    return sizes
 
 
 def tables_analyze() -> None:
     """Planner statistics for the grown tables, as autovacuum would gather them in time."""
     with connection.cursor() as cursor:
-        for table in table_bytes():
+        for table in cloned_tables():
             cursor.execute(f'ANALYZE "{table}"')
 
 
@@ -748,40 +777,54 @@ def _wait_ready(url: str, process: subprocess.Popen, log_path: Path) -> None:
 
 
 def run_scale(samples: Sequence[Sample], options: Options, log: Log = print) -> dict:
-    """Seed, measure, clean up (unless `options.keep`); the report (see bench/README.md)."""
+    """Seed, measure, clean up (unless `options.keep` or `options.reuse`); the report (see
+    bench/README.md)."""
     embeddings.warm_up()
     rng = random.Random(options.seed)
-    report: dict = {"users": options.users, "templates": []}
+    run = secrets.token_hex(3)
+    report: dict = {"users": options.users, "templates": [], "template_ingest_seconds": 0.0}
     templates: list[Template] = []
     seeded: list[SeededUser] = []
     try:
-        templates, report["template_ingest_seconds"] = templates_ingest(samples, log)
+        if options.reuse:
+            templates, seeded = kept_users(samples, options.users)
+            log(f"reusing {len(templates)} templates and {len(seeded)} seeded users")
+        else:
+            for sample in samples:
+                template, seconds = template_ingest(sample, log)
+                templates.append(template)
+                report["template_ingest_seconds"] += round(seconds, 1)
         report["templates"] = [_template_summary(t) for t in templates]
         before = disk_bytes()
         started = time.perf_counter()
-        seeded = seed_users(templates, options.users, log)
-        report["seeding"] = _seeding_summary(seeded, time.perf_counter() - started)
+        new = seed_users(templates, options.users - len(seeded), log, run=run)
+        report["seeding"] = _seeding_summary(new, time.perf_counter() - started)
         tables_analyze()
-        report["disk"] = _disk_summary(before, disk_bytes(), len(seeded))
-        log("measuring build_context in process")
-        embeddings.embed_query("warm up")
-        _build(Asked(seeded[0], seeded[0].questions[0]), options.budget_tokens)
-        report["in_process"] = latency_compare(
-            questions_mix(seeded, options.questions, rng), options.budget_tokens
-        )
-        log("explaining the searches; counting short vector searches")
-        report["plans"] = plans(questions_mix(seeded, 1, rng)[0], options.budget_tokens)
-        report["vector_limits"] = vector_limits(
-            questions_mix(seeded, options.limit_checks, rng), options.budget_tokens
-        )
-        log("load through the web server")
-        report["http"] = http_load(seeded, options, log)
+        report["disk"] = _disk_summary(before, disk_bytes(), new)
+        seeded += new
+        report["measured_users"] = len(seeded)
+        _measure(seeded, options, rng, report, log)
     finally:
-        if not options.keep:
+        if not (options.keep or options.reuse):
             started = time.perf_counter()
-            users_delete([t.user.pk for t in templates] + [s.user.pk for s in seeded])
+            users = get_user_model().objects.filter(username__startswith=f"{SEEDED_PREFIX}{run}-")
+            users_delete([t.user.pk for t in templates] + list(users.values_list("pk", flat=True)))
             report["cleanup_seconds"] = round(time.perf_counter() - started, 1)
     return report
+
+
+def _measure(seeded: list[SeededUser], options: Options, rng, report: dict, log: Log) -> None:
+    log("measuring build_context in process")
+    for asked in questions_mix(seeded, 1, rng):  # the first query of a process prepares things
+        _build(asked, options.budget_tokens)
+    mix = questions_mix(seeded, options.questions, rng)
+    report["in_process"] = latency_compare(mix, options.budget_tokens)
+    log("explaining the searches; counting short vector searches")
+    report["plans"] = plans(questions_mix(seeded, 1, rng)[0], options.budget_tokens)
+    checks = questions_mix(seeded, options.limit_checks, rng)
+    report["vector_limits"] = vector_limits(checks, options.budget_tokens)
+    log("load through the web server")
+    report["http"] = http_load(seeded, options, log)
 
 
 def _template_summary(template: Template) -> dict:
@@ -794,6 +837,7 @@ def _template_summary(template: Template) -> dict:
 
 
 def _seeding_summary(seeded: Sequence[SeededUser], seconds: float) -> dict:
+    """Of the users seeded in this run (with --reuse, those that were missing)."""
     rows = sum(s.template.row_count for s in seeded)
     return {
         "users": len(seeded),
@@ -804,12 +848,22 @@ def _seeding_summary(seeded: Sequence[SeededUser], seconds: float) -> dict:
     }
 
 
-def _disk_summary(before: int, after: int, users: int) -> dict:
+def _disk_summary(before: int, after: int, seeded: Sequence[SeededUser]) -> dict:
+    """The database's growth (less than the data where deleted rows had left room), and the
+    seeded users' share of each cloned table by rows, per user."""
+    sizes = table_sizes()
+    seeded_rows: dict[str, int] = {}
+    for s in seeded:
+        for table, rows in _template_summary(s.template)["rows"].items():
+            seeded_rows[table] = seeded_rows.get(table, 0) + rows
+    share = sum(
+        size * seeded_rows.get(table, 0) / rows for table, (size, rows) in sizes.items() if rows
+    )
     return {
         "database_bytes": after,
-        "seeded_bytes": after - before,
-        "per_user_bytes": round((after - before) / users) if users else None,
-        "tables_bytes": table_bytes(),
+        "database_growth_bytes": after - before,
+        "per_user_bytes": round(share / len(seeded)) if seeded else None,
+        "tables": {t: {"bytes": size, "rows": rows} for t, (size, rows) in sizes.items()},
     }
 
 
@@ -817,10 +871,10 @@ def _disk_summary(before: int, after: int, users: int) -> dict:
 
 
 def format_report(report: dict) -> str:
-    lines = [f"bench_scale: {report['users']} seeded users"]
+    lines = [f"bench_scale: {report.get('measured_users', 0)} users measured"]
     for t in report["templates"]:
         lines.append(f"  template {t['sample_id']}: {t['turns']} turns, rows {t['rows']}")
-    if "template_ingest_seconds" in report:
+    if report["template_ingest_seconds"]:
         lines.append(f"  templates ingested in {report['template_ingest_seconds']:.1f} s")
     if seeding := report.get("seeding"):
         lines.append(
@@ -829,10 +883,14 @@ def format_report(report: dict) -> str:
         )
     if disk := report.get("disk"):
         lines.append(
-            f"disk: database {_mb(disk['database_bytes'])}, seeded {_mb(disk['seeded_bytes'])} "
-            f"({_mb(disk['per_user_bytes'])} per user)"
+            f"disk: database {_mb(disk['database_bytes'])}, grown by "
+            f"{_mb(disk['database_growth_bytes'])}; a seeded user takes "
+            f"{_mb(disk['per_user_bytes'])} (its share of the tables, by rows)"
         )
-        lines += [f"  {t:<32} {_mb(b):>10}" for t, b in disk["tables_bytes"].items()]
+        lines += [
+            f"  {t:<32} {_mb(v['bytes']):>10} {v['rows']:>10} rows"
+            for t, v in disk["tables"].items()
+        ]
     if a := report.get("in_process"):
         lines += _in_process_lines(a)
     if http := report.get("http"):

@@ -242,7 +242,7 @@ def test_the_command_measures_a_small_run_and_leaves_nothing(dataset, live_serve
     )
     report = json.loads(out.read_text())
     assert report["seeding"]["users"] == 2 and report["seeding"]["users_per_s"] > 0
-    assert report["disk"]["seeded_bytes"] > 0
+    assert report["disk"]["per_user_bytes"] > 0
     in_process = report["in_process"]
     assert in_process["questions"] == 4
     assert in_process["build_context_ms"]["p50"] > 0 and in_process["embed_ms"]["p50"] > 0
@@ -263,3 +263,12 @@ def test_the_command_measures_a_small_run_and_leaves_nothing(dataset, live_serve
 def test_a_missing_data_set_is_a_clear_error(tmp_path):
     with pytest.raises(CommandError, match="No data set at"):
         call_command("bench_scale", "--users=1", f"--input={tmp_path / 'absent.json'}")
+
+
+def test_a_reuse_finds_the_kept_template_and_seeded_users(template, dataset):
+    seeded = scale.seed_users([template], 2, log=lambda line: None, threads=1)
+    templates, kept = scale.kept_users(locomo.load(dataset), 5)
+    assert [t.user.pk for t in templates] == [template.user.pk]
+    assert [k.user.pk for k in kept] == [s.user.pk for s in seeded]
+    assert [k.dia_by_message for k in kept] == [s.dia_by_message for s in seeded]
+    assert [k.questions for k in kept] == [s.questions for s in seeded]

@@ -39,6 +39,12 @@ class Command(BaseCommand):
         parser.add_argument("--json", type=Path, help="Write the report as JSON to this file.")
         parser.add_argument("--keep", action="store_true", help="Keep the users it made.")
         parser.add_argument(
+            "--reuse",
+            action="store_true",
+            help="Measure the templates and seeded users an earlier --keep run left (seeding only "
+            "those missing up to --users) instead of ingesting and seeding again. Keeps users.",
+        )
+        parser.add_argument(
             "--questions", type=int, default=200, help="In-process context builds timed."
         )
         parser.add_argument(
@@ -97,6 +103,7 @@ class Command(BaseCommand):
             http_users=options["http_users"],
             url=options["url"],
             keep=options["keep"],
+            reuse=options["reuse"],
             seed=options["seed"],
         )
         # The product's offline path, whatever the environment configures; without the pipeline's
@@ -104,8 +111,12 @@ class Command(BaseCommand):
         with (
             override_settings(OPENAI_API_KEY="", EMBEDDING_BACKEND="local"),
             _quiet("memories.services"),
+            _quiet("memories.pipeline"),
         ):
-            report = run_scale(samples, run_options, log=self.stderr.write)
+            try:
+                report = run_scale(samples, run_options, log=self.stderr.write)
+            except ValueError as exc:  # nothing kept to reuse
+                raise CommandError(str(exc)) from exc
         report["dataset"] = str(path)
         self.stdout.write(format_report(report))
         if options["json"]:
