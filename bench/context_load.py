@@ -134,7 +134,7 @@ def measure(
     clients: list[int],
     seconds: float,
     *,
-    rounds: int = 2,
+    rounds: int = 3,
     warmup: float = 5.0,
     budget_tokens: int | None = None,
     log=print,
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keys-file", required=True, type=Path)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--seconds", type=float, default=20.0, help="per count of clients, a round")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds, not measured")
     parser.add_argument("--budget-tokens", type=int, help="default: the server's own")
     parser.add_argument("--json", type=Path, help="write the report as JSON here")

@@ -247,6 +247,7 @@ def test_the_command_measures_a_small_run_and_leaves_nothing(dataset, live_serve
     assert in_process["questions"] == 4
     assert in_process["build_context_ms"]["p50"] > 0 and in_process["embed_ms"]["p50"] > 0
     assert in_process["ratio"]["p50"] > 0
+    assert in_process["build_context_ms_asked_again"]["questions"] == 1
     for clients in ("1", "8"):
         row = report["http"]["by_clients"][clients]
         assert row["answers"] > 0 and row["errors"] == {}

@@ -60,7 +60,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--seconds", type=float, default=15.0, help="Load per count of clients and round."
         )
-        parser.add_argument("--rounds", type=int, default=2, help="Rounds of the load, in turns.")
+        parser.add_argument("--rounds", type=int, default=3, help="Rounds of the load, in turns.")
         parser.add_argument("--warmup", type=float, default=5.0, help="Seconds of load unmeasured.")
         parser.add_argument(
             "--http-users", type=int, default=100, help="Users given an API key for the load."
