@@ -19,6 +19,7 @@ import os
 import random
 import re
 import secrets
+import socket
 import subprocess
 import sys
 import tempfile
@@ -764,8 +765,6 @@ def _web_workers() -> int:
 
 
 def _free_port() -> int:
-    import socket  # only here: the one place that needs a port
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
