@@ -23,6 +23,8 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -186,7 +188,32 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+_bulk = threading.local()
+
+
+@contextmanager
+def current_keys_remembered() -> Iterator[None]:
+    """Within it, each user's current data key is looked up once, not once per value encrypted:
+    only for bulk writes of users made in the same transaction (benchmark seeding), whose keys
+    nothing can destroy meanwhile. Outside it every write looks again, so that a destroyed key is
+    never written with."""
+    _bulk.keys = {}
+    try:
+        yield
+    finally:
+        del _bulk.keys
+
+
 def _current_key(user_id: int) -> tuple[str, AESGCM]:
+    remembered = getattr(_bulk, "keys", None)
+    if remembered is None:
+        return _looked_up_key(user_id)
+    if user_id not in remembered:
+        remembered[user_id] = _looked_up_key(user_id)
+    return remembered[user_id]
+
+
+def _looked_up_key(user_id: int) -> tuple[str, AESGCM]:
     row = UserKey.objects.filter(user_id=user_id).values_list("pk").first()
     if row is None:
         return _create_key(user_id)

@@ -234,7 +234,7 @@ def seed_users(
     batches = [range(s, min(count, s + USERS_PER_BATCH)) for s in range(0, count, USERS_PER_BATCH)]
     seeded: list[SeededUser] = []
     started = time.perf_counter()
-    with _current_keys_remembered():
+    with keys.current_keys_remembered():
         if threads <= 1:
             made = (_batch_seed(templates, batch, run) for batch in batches)
             for batch_seeded in made:
@@ -268,27 +268,6 @@ def _progress(log: Log, done: int, count: int, started: float) -> None:
     if done % (USERS_PER_BATCH * 20) == 0 or done == count:
         rate = done / (time.perf_counter() - started)
         log(f"seeded {done}/{count} users ({rate:.1f} users/s)")
-
-
-@contextmanager
-def _current_keys_remembered() -> Iterator[None]:
-    """Each new user's current data key looked up once while its rows are written, not once per
-    encrypted value: `vault.keys` looks it up on every write so that a destroyed key is never
-    written with again, and a user made in this transaction has only the key made with it. The
-    lookups were 3/4 of the seeding time."""
-    lookup = keys._current_key
-    remembered: dict[int, tuple] = {}
-
-    def current_key(user_id: int):
-        if user_id not in remembered:
-            remembered[user_id] = lookup(user_id)
-        return remembered[user_id]
-
-    keys._current_key = current_key
-    try:
-        yield
-    finally:
-        keys._current_key = lookup
 
 
 def _users_create(templates: Sequence[Template], batch: range, run: str) -> list:
