@@ -9,7 +9,7 @@ from typing import Any
 
 from django.db import transaction
 
-from memories.models import Episode, Memory, MemoryRevision
+from memories.models import Episode, Memory, MemoryRevision, TurnTerm
 from memoryweb.privacy import PrivacyArea, register
 
 
@@ -40,7 +40,11 @@ def export_user_data(*, user) -> dict[str, Any]:
     superseded it), and every episode (turns, conversation summaries, digests) with the ids of the
     messages it drew on. Embeddings, search vectors and fingerprints are derived from the text and
     are not exported."""
-    return {"memories": _memories_export(user), "episodes": _episodes_export(user)}
+    return {
+        "memories": _memories_export(user),
+        "episodes": _episodes_export(user),
+        "turn_term_counts": _term_counts_export(user),
+    }
 
 
 def _memories_export(user) -> list[dict[str, Any]]:
@@ -113,12 +117,21 @@ def _episodes_export(user) -> list[dict[str, Any]]:
             "started_at": e.started_at,
             "ended_at": e.ended_at,
             "message_ids": messages.get(e.pk, []),
+            "speaker": e.speaker,
+            "flag_reasons": e.flag_reasons,
+            "sensitive_categories": e.sensitive_categories,
             "created_at": e.created_at,
         }
         for e in Episode.objects.for_user(user)
         .order_by("started_at", "id")
-        .defer("embedding", "search")
+        .defer("embedding", "search", "lexical")
     ]
+
+
+def _term_counts_export(user) -> list[dict[str, Any]]:
+    """In how many of the user's turns each (hashed) term occurs: derived, but about them."""
+    rows = TurnTerm.objects.filter(user=user).order_by("term")
+    return [{"term": term, "turns": turns} for term, turns in rows.values_list("term", "turns")]
 
 
 def _ids_by_owner(rows, owner: str, target: str) -> dict[int, list[int]]:

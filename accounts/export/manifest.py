@@ -36,6 +36,7 @@ EXPORTED_MODELS: dict[str, str] = {
     "memories.MemoryRevision": "memories[].revisions",
     "memories.Episode": "episodes",
     "memories.Episode_messages": "episodes[].message_ids",
+    "memories.TurnTerm": "turn_term_counts",
     "vault.UserKey": "data_key",
 }
 
@@ -69,5 +70,6 @@ OMITTED_FIELDS: dict[str, dict[str, str]] = {
     "memories.Episode": {
         "embedding": "derived: a vector computed from the text",
         "search": "derived: a full-text index",
+        "lexical": "derived: the text's words weighted for search, by hashed term",
     },
 }
