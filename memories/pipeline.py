@@ -144,12 +144,18 @@ def message_process(*, message_id: int) -> bool:
 def _batch_round(message_id: int) -> Batch | None:
     """One batch for the asked message: None when it is not there to process, or another worker
     holds it (a second delivery of its task)."""
+    # Done already (most often by another task's batch): one light query, no claim.
+    asked = (
+        Message.objects.unprocessed()
+        .filter(pk=message_id)
+        .only("id", "conversation_id", "created_at")
+        .first()
+    )
+    if asked is None:
+        return None
     with message_claim(message_id) as claimed:
         if not claimed:
             logger.info("message %s is being processed by another task; leaving it", message_id)
-            return None
-        asked = Message.objects.unprocessed().filter(pk=message_id).first()
-        if asked is None:
             return None
         with ExitStack() as claims:
             batch = _batch_claim(asked, claims, batch_size())
@@ -180,7 +186,8 @@ def _batch_claim(asked: Message, claims: ExitStack, size: int) -> Batch:
     messages = list(
         Message.objects.unprocessed().filter(pk__in=claimed).select_related("conversation__user")
     )
-    # More of its conversation waits before it than a batch takes: its turn comes next batch.
+    # More of its conversation waits before it than a batch takes: its turn comes next batch (or
+    # another worker processed it meanwhile, which the next round finds).
     cut = [] if asked.pk in claimed else [asked]
     return Batch(messages=messages, cut=cut)
 
