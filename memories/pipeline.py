@@ -1,4 +1,4 @@
-"""The worker's services: what a user message teaches, and what a conversation's end adds.
+"""The worker's services: what user messages teach, and what a conversation's end adds.
 
 Idempotent, so a task run twice (or queued again by the sweep) changes nothing.
 """
@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 
-from django.db import DatabaseError, connection, transaction
+from django.conf import settings
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from accounts.selectors import memory_policy
@@ -17,16 +19,29 @@ from accounts.services import lock_user
 from chat.models import Conversation, Message
 from memories.consolidation import memory_apply
 from memories.episodes import message_answered, turn_embedding_text, turn_upsert
-from memories.extraction import extract
+from memories.extraction import ExtractedItem, extract
 from memories.models import Memory, MemoryRevision
 from memories.sensitive import is_allowed
 from memories.summaries import summary_write
+from memories.tasks import process_message as process_message_task
+from memoryweb.ai import llm
 from memoryweb.ai.embeddings import embed_texts
+from memoryweb.celery import enqueue
 
 logger = logging.getLogger(__name__)
 
 # The first key of the advisory locks on messages being processed (the second is the message id).
 MESSAGE_CLAIM_LOCKS = 0x6D77  # "mw"
+# How long a message waits for another worker to finish the earlier message of its conversation
+# (a batch, or one model call) before it leaves it to the sweep.
+PREDECESSOR_WAIT_SECONDS = 120
+# Batches one message may go through before it is done: each one processes earlier messages of
+# its conversation (or waits for the worker that does); past that, the sweep takes over.
+MAX_ROUNDS = 64
+
+
+def _claim_key(message_id: int) -> list[int]:
+    return [MESSAGE_CLAIM_LOCKS, message_id % 2**31]  # two int4 keys; ids past 2**31 may share one
 
 
 @contextmanager
@@ -34,7 +49,7 @@ def message_claim(message_id: int) -> Iterator[bool]:
     """Whether this process may work on the message: a session advisory lock, held while it does.
     A second delivery of the same task finds it taken and leaves, so two never both extract; a
     worker that dies loses its connection and with it the lock, and the sweep queues it again."""
-    key = [MESSAGE_CLAIM_LOCKS, message_id % 2**31]  # two int4 keys; ids past 2**31 may share one
+    key = _claim_key(message_id)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
         claimed = cursor.fetchone()[0]
@@ -49,36 +64,236 @@ def message_claim(message_id: int) -> Iterator[bool]:
                 logger.warning("could not release the claim on message %s", message_id)
 
 
-def message_process(*, message_id: int) -> bool:
-    """Extract memories from a user message and embed its turn as an episode, exactly once.
+def claim_released(message_id: int, *, seconds: float) -> bool:
+    """Wait, holding no claim, until whoever holds the message's claim lets go (False after
+    `seconds`). Nothing waits while holding a claim, so waits never go round in a circle."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('lock_timeout', %s, true)", [f"{int(seconds * 1000)}"]
+            )
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", _claim_key(message_id))
+    except OperationalError:  # lock_timeout
+        return False
+    return True
 
-    Slow work (the model, embeddings) runs outside the transaction, under the message's claim; the
-    writes then happen under a lock on the message, and a message already processed (by a duplicate
-    task) is left alone. Returns True when this call did the processing.
+
+def batch_size() -> int:
+    """How many waiting messages one batch takes. With a model extracting, one: each of its calls
+    takes seconds, and a batch would keep every message in it waiting for the slowest."""
+    return 1 if llm.is_configured() else settings.MEMORY_BATCH_SIZE
+
+
+@dataclass
+class MessagePlan:
+    """What a message will write, worked out before any lock (the slow part: the extractor, and
+    what the embedding model will be given)."""
+
+    message: Message
+    items: list[ExtractedItem]
+    extractor: str
+    sources: dict[int, Message]  # the earlier messages an item may cite
+    keep_episode: bool
+    texts: list[str]  # to embed: the turn (with the message it answers), then each item
+    answered: Message | None = None  # the message the turn answers (`message_answered`)
+    vectors: list[list[float]] = field(default_factory=list)
+
+    @property
+    def forgets(self) -> bool:
+        return any(item.op == "forget" for item in self.items)
+
+
+@dataclass
+class Batch:
+    """Messages claimed together, oldest first, and what became of them."""
+
+    messages: list[Message]
+    blocked_by: int | None = None  # an earlier message of the asked one's conversation, held
+    processed: set[int] = field(default_factory=set)
+    cut: list[Message] = field(default_factory=list)  # claimed, left for a later batch
+    failed: dict[int, Exception] = field(default_factory=dict)  # by conversation id
+    errors: dict[int, Exception] = field(default_factory=dict)  # by message id
+
+
+def message_process(*, message_id: int) -> bool:
+    """Learn from a user message exactly once (its memories and its turn's episode), together with
+    the other user messages waiting: their turns embedded in one call, their writes in one
+    transaction. A conversation's messages are written in the order they were said.
+
+    Returns True when this call processed `message_id`; False when it was done already, is another
+    worker's, or taught nothing (memory off, excluded).
     """
+    for _ in range(MAX_ROUNDS):
+        batch = _batch_round(message_id)
+        if batch is None or message_id in batch.processed:
+            return batch is not None
+        if message_id in batch.errors:
+            raise batch.errors[message_id]
+        if batch.blocked_by is not None:
+            # Another worker has an earlier message of the conversation: this one follows it.
+            if not claim_released(batch.blocked_by, seconds=PREDECESSOR_WAIT_SECONDS):
+                logger.info("message %s waited too long for an earlier one; leaving it", message_id)
+                return False
+        elif not any(m.pk == message_id for m in batch.cut):
+            return False  # taught nothing (memory off, excluded) or gone
+    logger.warning(
+        "message %s is still waiting after %d batches; leaving it", message_id, MAX_ROUNDS
+    )
+    return False
+
+
+def _batch_round(message_id: int) -> Batch | None:
+    """One batch for the asked message: None when it is not there to process, or another worker
+    holds it (a second delivery of its task)."""
+    # Done already (most often by another task's batch): one light query, no claim.
+    asked = (
+        Message.objects.unprocessed()
+        .filter(pk=message_id)
+        .only("id", "conversation_id", "created_at")
+        .first()
+    )
+    if asked is None:
+        return None
     with message_claim(message_id) as claimed:
         if not claimed:
             logger.info("message %s is being processed by another task; leaving it", message_id)
-            return False
-        return _message_process(message_id)
+            return None
+        with ExitStack() as claims:
+            batch = _batch_claim(asked, claims, batch_size())
+            if batch.blocked_by is None:
+                _batch_process(batch)
+    _hand_on(batch, asked_id=message_id)
+    return batch
 
 
-def _message_process(message_id: int) -> bool:
-    message = Message.objects.select_related("conversation__user").filter(pk=message_id).first()
-    if message is None or message.role != Message.Role.USER or message.processed_at is not None:
-        return False
+def _batch_claim(asked: Message, claims: ExitStack, size: int) -> Batch:
+    """The asked message and up to `size` others waiting, claimed, oldest first. The asked one's
+    conversation comes from its oldest waiting message (all claimed, or none: `blocked_by`); any
+    other's only as a run from its oldest waiting one. So no message is written before an earlier
+    one of its conversation."""
+    earlier = list(
+        Message.objects.unprocessed()
+        .filter(conversation_id=asked.conversation_id, created_at__lte=asked.created_at)
+        .exclude(created_at=asked.created_at, pk__gt=asked.pk)
+        .values_list("pk", flat=True)[:size]
+    )
+    for pk in earlier:
+        if pk != asked.pk and not claims.enter_context(message_claim(pk)):
+            return Batch(messages=[], blocked_by=pk)
+    claimed = set(earlier)
+    if len(claimed) < size:
+        claimed.update(_claim_waiting(claims, exclude=claimed, count=size - len(claimed)))
+    # Read again under the claims: another worker may have processed some in the meantime.
+    messages = list(
+        Message.objects.unprocessed().filter(pk__in=claimed).select_related("conversation__user")
+    )
+    # More of its conversation waits before it than a batch takes: its turn comes next batch (or
+    # another worker processed it meanwhile, which the next round finds).
+    cut = [] if asked.pk in claimed else [asked]
+    return Batch(messages=messages, cut=cut)
+
+
+def _claim_waiting(claims: ExitStack, *, exclude: set[int], count: int) -> list[int]:
+    """Up to `count` of the oldest waiting messages, claimed. A conversation whose waiting message
+    another worker holds is skipped from there on: its later messages wait for that one."""
+    waiting = (
+        Message.objects.unprocessed()
+        .exclude(pk__in=exclude)
+        .values_list("pk", "conversation_id")[: 2 * count]
+    )
+    claimed, blocked = [], set()
+    for pk, conversation_id in waiting:
+        if len(claimed) >= count:
+            break
+        if conversation_id in blocked:
+            continue
+        if claims.enter_context(message_claim(pk)):
+            claimed.append(pk)
+        else:
+            blocked.add(conversation_id)
+    return claimed
+
+
+def _batch_process(batch: Batch) -> None:
+    """Plan each message, embed them all in one call, and write them in one transaction."""
+    plans = _batch_plan(batch)
+    texts = [text for plan in plans for text in plan.texts]
+    vectors = iter(embed_texts(texts))  # an error here writes nothing: the sweep retries them all
+    for plan in plans:
+        plan.vectors = [next(vectors) for _ in plan.texts]
+    with transaction.atomic():
+        # Every user of the batch is locked now, in one order: two batches never wait on each other
+        # in a circle. Each message's writes take its user's lock again, as when alone.
+        for user_id in sorted({plan.message.conversation.user_id for plan in plans}):
+            lock_user(user_id)
+        for plan in plans:
+            conversation_id = plan.message.conversation_id
+            if conversation_id in batch.failed:
+                continue
+            try:
+                with transaction.atomic():  # a savepoint: one message's error spares the others
+                    if message_write(plan):
+                        batch.processed.add(plan.message.pk)
+            except Exception as error:
+                _batch_fail(batch, plan.message, error)
+
+
+def _batch_plan(batch: Batch) -> list[MessagePlan]:
+    """The plans of the batch's messages, in order. A conversation stops at a message that says
+    "forget ...": it is excluded from memory when written, and so must be from what follows."""
+    plans, stopped = [], set()
+    for message in batch.messages:
+        conversation_id = message.conversation_id
+        if conversation_id in batch.failed:
+            continue
+        if conversation_id in stopped:
+            batch.cut.append(message)
+            continue
+        try:
+            plan = message_plan(message)
+        except Exception as error:
+            _batch_fail(batch, message, error)
+            continue
+        if plan is not None:
+            plans.append(plan)
+            if plan.forgets:
+                stopped.add(conversation_id)
+    return plans
+
+
+def _batch_fail(batch: Batch, message: Message, error: Exception) -> None:
+    """The message stays unprocessed, and so does the rest of its conversation in this batch; the
+    sweep queues it again."""
+    logger.error("processing message %s failed; it is left for a retry", message.pk, exc_info=error)
+    batch.failed[message.conversation_id] = error
+    batch.errors[message.pk] = error
+
+
+def _hand_on(batch: Batch, *, asked_id: int) -> None:
+    """Queue what the batch claimed but left for later (one per conversation: its batch takes the
+    rest), once the claims are let go. The asked message goes round again in its own task."""
+    handed = set()
+    for message in batch.cut:
+        if message.pk != asked_id and message.conversation_id not in handed:
+            handed.add(message.conversation_id)
+            enqueue(process_message_task, message.pk)
+
+
+def message_plan(message: Message) -> MessagePlan | None:
+    """Extract and filter what a message says, before any lock. None when it teaches nothing: it
+    is then marked processed (excluded from memory, or memory off for its conversation)."""
     if message.excluded_from_memory:  # erased before it was processed: learn nothing from it
         Message.objects.filter(pk=message.pk, processed_at__isnull=True).update(
             processed_at=timezone.now()
         )
-        return False
+        return None
     policy = memory_policy(user=message.conversation.user, conversation=message.conversation)
     if not policy.extract:
         # Memory off, consent withdrawn, or a temporary chat: learn nothing, and don't ask again.
         Message.objects.filter(pk=message.pk, processed_at__isnull=True).update(
             processed_at=timezone.now()
         )
-        return False
+        return None
     # What an erasure excluded from memory never reaches an extractor again, not even as context.
     earlier = list(
         message.conversation.messages.filter(
@@ -93,56 +308,65 @@ def _message_process(message_id: int) -> bool:
     except Exception:  # a bug in a rule must not leave the message to be retried for ever
         logger.exception("extraction failed for message %s; storing its episode only", message.pk)
         items, extractor = [], "none (extractor error)"
-    sources = {m.pk: m for m in earlier}
     # Special categories the user has not opted in to are not stored: not as memories, not as an
     # episode.
     items = [item for item in items if is_allowed(item.text, policy.sensitive_categories)]
-    keep_episode = is_allowed(message.content, policy.sensitive_categories)
     answered = message_answered(message, policy.sensitive_categories)
-    vectors = embed_texts([turn_embedding_text(message, answered)] + [i.text for i in items])
-    with transaction.atomic():
-        user = message.conversation.user
-        # One writer per user at a time (the portal's "remember this", erasure and digests take it
-        # too), and the consent is checked again now: it may have been withdrawn while the model was
-        # working.
-        lock_user(user)
-        locked = (
-            Message.objects.select_for_update()
-            .filter(pk=message.pk, processed_at__isnull=True)
-            .first()
+    return MessagePlan(
+        message=message,
+        items=items,
+        extractor=extractor,
+        sources={m.pk: m for m in earlier},
+        keep_episode=is_allowed(message.content, policy.sensitive_categories),
+        texts=[turn_embedding_text(message, answered)] + [i.text for i in items],
+        answered=answered,
+    )
+
+
+def message_write(plan: MessagePlan) -> bool:
+    """Write what the plan says, in the caller's transaction, unless the message was processed
+    meanwhile (a duplicate task) or memory was switched off while the model worked."""
+    message, items, vectors = plan.message, plan.items, plan.vectors
+    user = message.conversation.user
+    # One writer per user at a time (the portal's "remember this", erasure and digests take it
+    # too), and the consent is checked again now: it may have been withdrawn while the model was
+    # working.
+    lock_user(user)
+    locked = (
+        Message.objects.select_for_update().filter(pk=message.pk, processed_at__isnull=True).first()
+    )
+    if locked is None:
+        return False
+    policy = memory_policy(user=user, conversation=message.conversation)
+    pairs = [
+        (item, vector)
+        for item, vector in zip(items, vectors[1:], strict=True)
+        if policy.extract and is_allowed(item.text, policy.sensitive_categories)
+    ]
+    keep_episode = (
+        plan.keep_episode
+        and policy.extract
+        and is_allowed(message.content, policy.sensitive_categories)
+    )
+    for item, vector in pairs:  # in order: forget, retract, add
+        if item.op == "forget":
+            continue  # a chat never erases: its reply showed what matches, the portal confirms
+        memory_apply(
+            user=user,
+            item=item,
+            embedding=vector,
+            message=plan.sources.get(item.message_id, message),  # the message that supports it
+            source=Memory.Source.STATED,
+            actor=MemoryRevision.Actor.EXTRACTOR,
         )
-        if locked is None:
-            return False
-        policy = memory_policy(user=user, conversation=message.conversation)
-        pairs = [
-            (item, vector)
-            for item, vector in zip(items, vectors[1:], strict=True)
-            if policy.extract and is_allowed(item.text, policy.sensitive_categories)
-        ]
-        keep_episode = (
-            keep_episode
-            and policy.extract
-            and is_allowed(message.content, policy.sensitive_categories)
-        )
-        for item, vector in pairs:  # in order: forget, retract, add
-            if item.op == "forget":
-                continue  # a chat never erases: its reply showed what matches, the portal confirms
-            memory_apply(
-                user=user,
-                item=item,
-                embedding=vector,
-                message=sources.get(item.message_id, message),  # the message that supports it
-                source=Memory.Source.STATED,
-                actor=MemoryRevision.Actor.EXTRACTOR,
-            )
-        # what a "forget ..." turn says is not kept either
-        if any(item.op == "forget" for item, _ in pairs):
-            locked.excluded_from_memory = True
-        elif keep_episode:
-            turn_upsert(message, vectors[0], answered)
-        locked.processed_at = timezone.now()
-        locked.save(update_fields=["processed_at", "excluded_from_memory"])
-    logger.info("processed message %s: %d items by %s", message.pk, len(items), extractor)
+    # what a "forget ..." turn says is not kept either
+    if any(item.op == "forget" for item, _ in pairs):
+        locked.excluded_from_memory = True
+    elif keep_episode:
+        turn_upsert(message, vectors[0], plan.answered)
+    locked.processed_at = timezone.now()
+    locked.save(update_fields=["processed_at", "excluded_from_memory"])
+    logger.info("processed message %s: %d items by %s", message.pk, len(items), plan.extractor)
     return True
 
 

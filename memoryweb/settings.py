@@ -304,6 +304,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # after it was queued is queued again: a lost task is done within SWEEP + REQUEUE (90 s) + its run.
 MEMORY_SWEEP_SECONDS = env_int("MEMORY_SWEEP_SECONDS", 30, minimum=5)
 MEMORY_REQUEUE_SECONDS = env_int("MEMORY_REQUEUE_SECONDS", 60, minimum=5)
+# Offline, the worker takes up to this many waiting user messages at once: one embedding call and
+# one transaction for them all (1: each alone). With a model extracting, always one.
+MEMORY_BATCH_SIZE = env_int("MEMORY_BATCH_SIZE", 32, minimum=1)
 DIGEST_WEEKDAY = env_int("DIGEST_WEEKDAY", 1, minimum=0)  # crontab day of week (1 = Monday)
 DIGEST_HOUR = env_int("DIGEST_HOUR", 3, minimum=0)
 

@@ -45,6 +45,8 @@ def _assert_processed(message: Message) -> None:
 
 def test_it_stores_the_models_items_with_their_confidence_pin_and_provenance(alice, llm_server):
     earlier = _say(alice, "We just moved house.")
+    # learned from already (a conversation's messages are processed in order): context only now
+    Message.objects.filter(pk=earlier.pk).update(processed_at=timezone.now())
     message = _say(
         alice,
         "No meat for me, ever. And home is Lisbon these days.",
@@ -110,8 +112,7 @@ def test_it_stores_the_models_items_with_their_confidence_pin_and_provenance(ali
         assert memory.revisions.get().actor == MemoryRevision.Actor.EXTRACTOR
         assert memory.embedding is not None
     _assert_processed(message)
-    earlier.refresh_from_db()
-    assert earlier.processed_at is None  # only the given message was processed
+    assert not Episode.objects.filter(key=f"turn:{earlier.pk}").exists()  # not processed again
 
 
 def test_it_skips_malformed_items_and_keeps_the_valid_ones(alice, llm_server):
