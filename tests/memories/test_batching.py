@@ -288,10 +288,10 @@ def test_a_message_whose_writes_fail_is_left_with_the_rest_of_its_conversation(
     )
     real_upsert = pipeline.turn_upsert
 
-    def upsert_failing_once(message, embedding):
+    def upsert_failing_once(message, embedding, answered=None):
         if message.pk == failing.pk:
             raise RuntimeError("a bug in writing this turn")
-        return real_upsert(message, embedding)
+        return real_upsert(message, embedding, answered)
 
     monkeypatch.setattr(pipeline, "turn_upsert", upsert_failing_once)
     assert message_process(message_id=other.pk) is True
