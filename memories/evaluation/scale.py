@@ -503,8 +503,8 @@ def questions_mix(seeded: Sequence[SeededUser], count: int, rng: random.Random) 
 def latency_compare(mix: Sequence[Asked], budget_tokens: int | None, again: int = 0) -> dict:
     """`build_context` and the query embedding alone for each question, in turns (which one goes
     first alternates), the query cache cleared before each: p50/p95 of both and their ratios. The
-    first `again` questions are also asked again at once: what a build costs with the user's
-    in-process BM25 index made (a user's first question in a process makes it)."""
+    first `again` questions are also asked again at once: a build of a user just served (warm
+    caches: PostgreSQL's buffers) against a first one, which must cost the same (no index to make)."""
     build_ms: list[float] = []
     embed_ms: list[float] = []
     again_ms: list[float] = []
@@ -904,7 +904,7 @@ def _in_process_lines(a: dict) -> list[str]:
         f"  {'query embedding alone':<24} {_num(embed['p50']):>8} {_num(embed['p95']):>8}",
         f"  {'ratio build/embed':<24} {_num(ratio['p50']):>8} {_num(ratio['p95']):>8}",
         f"  {'build, asked again':<24} {_num(again['p50']):>8} {_num(again['p95']):>8}"
-        f"  (the first {again['questions']} questions again at once: the user's index made)",
+        f"  (the first {again['questions']} questions again at once: warm)",
     ]
 
 
