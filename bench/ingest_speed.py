@@ -48,17 +48,25 @@ class Setup:
     name: str
     batch_size: str
     workers: int
+    tree: Path = BASE_DIR  # the code the workers run
     speeds: list[float] = field(default_factory=list)
     loads: list[float] = field(default_factory=list)
 
+    def worker_keys(self) -> list[tuple[Path, str, int]]:
+        return [(self.tree, self.batch_size, i) for i in range(1, self.workers + 1)]
 
-EMBEDDING: dict[str, list[float]] = {}  # turns/s of the model alone, in this process, per round
-SETUPS = [
-    Setup("per message, 1 worker", "1", 1),
-    Setup("batches, 1 worker", BATCH, 1),
-    Setup("per message, 2 workers", "1", 2),
-    Setup("batches, 2 workers", BATCH, 2),
-]
+
+def setups(before: Path | None) -> list[Setup]:
+    """The baseline first: every message alone, one worker."""
+    found = [
+        Setup("per message, 1 worker", "1", 1),
+        Setup("batches, 1 worker", BATCH, 1),
+        Setup("per message, 2 workers", "1", 2),
+        Setup("batches, 2 workers", BATCH, 2),
+    ]
+    if before is not None:
+        found.append(Setup("code before batches, 1 worker", "1", 1, before.resolve()))
+    return found
 
 
 def main() -> None:
@@ -73,6 +81,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="rounds of every setup")
     parser.add_argument("--redis-db", type=int, default=11)
     parser.add_argument("--timeout", type=float, default=900, help="seconds per run at most")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="the code before batches (mkdir DIR; git archive 08000ec~1 | tar -x -C DIR): one more "
+        "setup, its worker running that code",
+    )
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
 
@@ -116,44 +130,44 @@ def run(args, broker: str, redis_client) -> None:
     )
     logs = Path(tempfile.mkdtemp(prefix="ingest-speed-"))
     env = dict(os.environ, CELERY_BROKER_URL=broker, PYTHONUNBUFFERED="1")
-    workers = {
-        (size, i): Worker(f"{'alone' if size == '1' else 'batch'}-{i}", size, env, logs)
-        for size in ("1", BATCH)
-        for i in (1, 2)
-    }
+    measured = setups(args.before)
+    keys = {key for setup in measured for key in setup.worker_keys()}
+    workers = {key: Worker(key, env, logs) for key in sorted(keys)}
+    embedding: dict[str, list[float]] = {}  # turns/s of the model alone, in this process
     try:
         for worker in workers.values():
             worker.warm_up()
         texts = _turn_texts(turns)
         for round_number in range(args.runs):
             for name, speed in _embedding_alone(texts).items():
-                EMBEDDING.setdefault(name, []).append(speed)
-            order = SETUPS[round_number % len(SETUPS) :] + SETUPS[: round_number % len(SETUPS)]
-            for setup in order:
-                chosen = [workers[(setup.batch_size, i)] for i in range(1, setup.workers + 1)]
+                embedding.setdefault(name, []).append(speed)
+            turn = round_number % len(measured)
+            for setup in measured[turn:] + measured[:turn]:
+                chosen = [workers[key] for key in setup.worker_keys()]
                 speed, load = _timed_run(turns, chosen, redis_client, args.timeout)
                 setup.speeds.append(speed)
                 setup.loads.append(load)
                 print(
-                    f"  round {round_number + 1}: {setup.name:24} {speed:6.1f} turns/s  (load {load:.1f})",
+                    f"  round {round_number + 1}: {setup.name:30} {speed:6.1f} turns/s"
+                    f"  (load {load:.1f})",
                     flush=True,
                 )
     finally:
         for worker in workers.values():
             worker.stop()
-    _report(args, len(turns), logs)
+    _report(args, len(turns), measured, embedding, logs)
 
 
-def _report(args, turns: int, logs: Path) -> None:
-    base = SETUPS[0]
+def _report(args, turns: int, measured: list[Setup], embedding: dict, logs: Path) -> None:
+    base = measured[0]
     print()
-    print(f"{'setup':26} {'runs (turns/s)':>26} {'median':>8} {'× per message, 1 worker':>24}")
+    print(f"{'setup':32} {'runs (turns/s)':>20} {'median':>8} {'× per message, 1 worker':>24}")
     results = {}
-    for setup in SETUPS:
+    for setup in measured:
         median = statistics.median(setup.speeds)
         paired = statistics.median(s / b for s, b in zip(setup.speeds, base.speeds, strict=True))
         runs = " ".join(f"{s:.1f}" for s in setup.speeds)
-        print(f"{setup.name:26} {runs:>26} {median:8.1f} {paired:24.2f}")
+        print(f"{setup.name:32} {runs:>20} {median:8.1f} {paired:24.2f}")
         results[setup.name] = {
             "turns_per_s": setup.speeds,
             "median": median,
@@ -161,16 +175,16 @@ def _report(args, turns: int, logs: Path) -> None:
             "load": setup.loads,
         }
     for size, label in (("1", "per message"), (BATCH, "batches")):
-        one, two = [s for s in SETUPS if s.batch_size == size]
+        one, two = [s for s in measured if s.batch_size == size and s.tree == BASE_DIR]
         ratio = statistics.median(t / o for t, o in zip(two.speeds, one.speeds, strict=True))
         print(f"2 workers / 1 worker, {label}: {ratio:.2f}")
         results[f"2/1 workers, {label}"] = ratio
     print("\nthe embedding model alone (this process, one thread), the same turns:")
-    for name, speeds in EMBEDDING.items():
+    for name, speeds in embedding.items():
         runs = " ".join(f"{s:.1f}" for s in speeds)
         print(f"  {name:44} {runs:>20} {statistics.median(speeds):8.1f} turns/s")
         results[f"embedding: {name}"] = {"turns_per_s": speeds, "median": statistics.median(speeds)}
-    loads = [load for setup in SETUPS for load in setup.loads]
+    loads = [load for setup in measured for load in setup.loads]
     print(
         f"load average (1 min) during the runs: {min(loads):.1f}–{max(loads):.1f} on {os.cpu_count()} CPUs"
     )
@@ -185,9 +199,13 @@ class Worker:
     """A Celery worker as `serve` starts one, listening only to a queue of its own until told to
     take the chat's queue too."""
 
-    def __init__(self, name: str, batch_size: str, env: dict[str, str], logs: Path):
+    def __init__(self, key: tuple[Path, str, int], env: dict[str, str], logs: Path):
         from memoryweb.celery import worker_command
 
+        tree, batch_size, number = key
+        name = f"{'alone' if batch_size == '1' else 'batch'}-{number}"
+        if tree != BASE_DIR:
+            name = f"before-{number}"
         self.hostname = f"ingest-{name}-{os.getpid()}@{socket.gethostname()}"
         self.own_queue = f"ingest-bench-{name}"
         self.log = logs / f"{name}.log"
@@ -202,7 +220,7 @@ class Worker:
                 "--without-mingle",
                 "--without-gossip",
             ),
-            cwd=BASE_DIR,
+            cwd=tree,  # `-A memoryweb` imports the project found there
             env={**env, "MEMORY_BATCH_SIZE": batch_size},
             stdin=subprocess.DEVNULL,
             stdout=self.log.open("w"),
@@ -317,6 +335,7 @@ def _embedding_alone(texts: list[str]) -> dict[str, float]:
             chunk, normalize_embeddings=True, batch_size=size, show_progress_bar=False
         )
 
+    embed_texts(texts[:32])  # the model loaded, before anything is timed
     return {
         "embed_texts, a call per turn": rate(embed_texts, texts[:64], 1),
         "embed_texts, a call per 32 turns": rate(embed_texts, texts, 32),
