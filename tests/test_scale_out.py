@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import json
 import os
 import secrets
@@ -38,10 +37,11 @@ from django.conf import settings
 from memoryweb import database
 from memoryweb.celery import worker_command
 from memoryweb.management.commands.serve import _web_command
+from tests.redis_dbs import redis_db_of_our_own
 
 pytestmark = pytest.mark.worker
 
-REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 13  # 14: test_serve_faults; 15: test_worker
+REDIS_DB = 13  # 14: test_serve_faults; 15: test_worker
 START_SECONDS = 120  # the processes import torch and Django on a busy 2-CPU machine
 LEARN_SECONDS = 90  # the worker's first task loads the embedding model
 # As root, the embedded server runs as this system user (the package's own choice, see
@@ -114,27 +114,6 @@ def _postgres_server(folder: Path):
         yield f"postgresql://memoryweb:{app_password}@127.0.0.1:{port}/memoryweb"
     finally:
         server.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=SYSTEM_USER)
-
-
-@contextlib.contextmanager
-def _redis_db_of_our_own():
-    """Test runs side by side (other work trees) take turns on the db number and empty it."""
-    import redis
-
-    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        pytest.skip(f"no Redis answers at {REDIS_HOST}:{REDIS_PORT} ({error})")
-    path = Path(tempfile.gettempdir()) / f"memoryweb-test-redis-{REDIS_PORT}-{REDIS_DB}.lock"
-    with path.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        client.flushdb()
-        try:
-            yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
-        finally:
-            client.flushdb()
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _shared_settings(database_url: str, broker_url: str) -> dict[str, str]:
@@ -282,7 +261,7 @@ def cluster():
     folder = Path(tempfile.mkdtemp(prefix="memoryweb-scale-"))
     processes: list[Process] = []
     try:
-        with _redis_db_of_our_own() as broker, _postgres_server(folder) as database_url:
+        with redis_db_of_our_own(REDIS_DB) as broker, _postgres_server(folder) as database_url:
             env = _shared_settings(database_url, broker)
             _manage(env, folder / "release", "migrate", "--no-input")
             ports = [_free_port(), _free_port()]

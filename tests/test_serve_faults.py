@@ -7,7 +7,6 @@ group, as a terminal sends it) leaves no process behind and the port free, every
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -27,6 +26,7 @@ import pytest
 from django.conf import settings
 
 from memoryweb import database
+from tests.redis_dbs import redis_db_of_our_own
 
 pytestmark = [
     pytest.mark.django_db(transaction=False),
@@ -37,7 +37,7 @@ pytestmark = [
 
 RECOVERY_SECONDS = 30  # the site answers again within this after any one kill
 LEARN_SECONDS = 120  # a message is learned within this (the worker may be loading its model)
-REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 14  # db 15 is test_worker.py's
+REDIS_DB = 14  # db 15 is test_worker.py's
 SETUP_USER = """
 from accounts.models import ConsentRecord, User
 from accounts.scopes import Scope
@@ -350,35 +350,9 @@ def test_a_database_down_is_named_by_readyz(data_dir):
         serve.wait_answers("/readyz", timeout=LEARN_SECONDS)
 
 
-def _redis_db_or_skip():
-    import redis
-
-    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        pytest.skip(f"no Redis answers at {REDIS_HOST}:{REDIS_PORT} ({error})")
-    return client
-
-
-@contextlib.contextmanager
-def _redis_db_of_our_own():
-    """Runs side by side (other work trees) take turns on the db number and empty it."""
-    client = _redis_db_or_skip()
-    path = Path(tempfile.gettempdir()) / f"memoryweb-test-redis-{REDIS_PORT}-{REDIS_DB}.lock"
-    with path.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        client.flushdb()
-        try:
-            yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
-        finally:
-            client.flushdb()
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def test_serve_heals_a_killed_worker_on_redis(data_dir):
     with (
-        _redis_db_of_our_own() as broker,
+        redis_db_of_our_own(REDIS_DB) as broker,
         _serving(data_dir, CELERY_BROKER_URL=broker) as (serve, api),
     ):
         serve.wait_answers("/readyz", timeout=LEARN_SECONDS)
