@@ -205,6 +205,23 @@ def redis_broker():
             client.close()
 
 
+def worker_environment(settings, broker_url: str, **extra: str) -> dict[str, str]:
+    """What a real worker process is started with: this test's database and broker, offline like
+    the test process (rule extraction and local embeddings)."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "memoryweb.settings",
+        "CELERY_BROKER_URL": broker_url,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "DATABASE_URL": _test_database_url(),
+        "MEMORYWEB_DATA_DIR": str(settings.DATA_DIR),
+        "OPENAI_API_KEY": "",
+        "EMBEDDING_BACKEND": "local",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+
+
 @pytest.fixture
 def celery_worker_process(request, _offline_and_eager, settings, transactional_db, redis_broker):
     """A real `celery worker` on Redis db 15 against this test's database; the test process
@@ -213,17 +230,7 @@ def celery_worker_process(request, _offline_and_eager, settings, transactional_d
     Requested after the autouse eager fixture (so it can undo it) and after the transactional
     database (so the worker is gone before the tables are flushed)."""
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="memoryweb.settings",
-        CELERY_BROKER_URL=redis_broker,
-        CELERY_TASK_ALWAYS_EAGER="false",
-        DATABASE_URL=_test_database_url(),
-        MEMORYWEB_DATA_DIR=str(settings.DATA_DIR),
-        OPENAI_API_KEY="",  # offline, like the test process: rule extraction and local embeddings
-        EMBEDDING_BACKEND="local",
-        PYTHONUNBUFFERED="1",
-    )
+    env = worker_environment(settings, redis_broker)
     with _app_using_broker(redis_broker):
         worker = Worker(f"memoryweb-test-{os.getpid()}@{socket.gethostname()}", env)
         failed_before = request.session.testsfailed

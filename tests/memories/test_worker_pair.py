@@ -21,8 +21,8 @@ from tests.memories.test_worker import (
     FIRST_TASK_TIMEOUT,
     Worker,
     _app_using_broker,
-    _test_database_url,
     redis_broker,  # noqa: F401 - a fixture
+    worker_environment,
 )
 
 PROCESSED = re.compile(r"processed message (\d+):")
@@ -32,18 +32,7 @@ BATCH_SIZE = 4  # small batches, so that the two workers meet often
 @pytest.fixture
 def two_workers(request, _offline_and_eager, settings, transactional_db, redis_broker):  # noqa: F811
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="memoryweb.settings",
-        CELERY_BROKER_URL=redis_broker,
-        CELERY_TASK_ALWAYS_EAGER="false",
-        DATABASE_URL=_test_database_url(),
-        MEMORYWEB_DATA_DIR=str(settings.DATA_DIR),
-        OPENAI_API_KEY="",
-        EMBEDDING_BACKEND="local",
-        MEMORY_BATCH_SIZE=str(BATCH_SIZE),
-        PYTHONUNBUFFERED="1",
-    )
+    env = worker_environment(settings, redis_broker, MEMORY_BATCH_SIZE=str(BATCH_SIZE))
     with _app_using_broker(redis_broker):
         host = socket.gethostname()
         workers = [Worker(f"memoryweb-pair-{i}-{os.getpid()}@{host}", env) for i in (1, 2)]
