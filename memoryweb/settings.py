@@ -298,6 +298,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # for work took its queue's lock with it, and its replacement waited on that lock for ever (billiard
 # SemLock): the worker looked alive and did nothing. A thread has no such lock to lose.
 CELERY_WORKER_POOL = "threads"
+# `serve` starts this many Celery worker processes: one per core, at most 4 by default (each loads
+# the embedding model: 0.6-0.8 GB of memory each, docs/scaling.md).
+WORKER_PROCESSES = env_int("WORKER_PROCESSES", min(os.cpu_count() or 1, 4), minimum=1)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # The sweep (and the other periodic jobs) run this often; a user message still unprocessed this long

@@ -1,5 +1,5 @@
 """The start command for real: `manage.py serve` on its own data folder starts the embedded
-database, migrates, runs gunicorn and a Celery worker, serves pages and static files, refuses a
+database, migrates, runs gunicorn and Celery workers (two, as asked), serves pages and static files, refuses a
 second instance, and stops everything on Ctrl-C (SIGINT)."""
 
 from __future__ import annotations
@@ -28,14 +28,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(data_dir: Path, port: int) -> subprocess.Popen:
+def _environment(data_dir: Path) -> dict[str, str]:
     env = {**os.environ, "MEMORYWEB_DATA_DIR": str(data_dir), "MEMORY_SWEEP_SECONDS": "5"}
     env.pop("DATABASE_URL", None)
     env.pop("CELERY_BROKER_URL", None)
+    return env
+
+
+def _serve(data_dir: Path, port: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--port", str(port), "--web-workers", "1"],
+        [
+            sys.executable,
+            "manage.py",
+            "serve",
+            "--port",
+            str(port),
+            "--web-workers",
+            "1",
+            "--worker-processes",
+            "2",
+        ],
         cwd=settings.BASE_DIR,
-        env=env,
+        env=_environment(data_dir),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -68,6 +82,16 @@ def test_it_runs_the_product_and_stops_everything_on_ctrl_c(tmp_path):
         children = psutil.Process(server.pid).children(recursive=True)
         assert any("gunicorn" in " ".join(c.cmdline()) for c in children)
         assert any("celery" in " ".join(c.cmdline()) for c in children)
+        # One worker process per core asked for, each its own node, each answering.
+        ping = subprocess.run(
+            [sys.executable, "-m", "celery", "-A", "memoryweb", "inspect", "ping", "-t", "10"],
+            cwd=settings.BASE_DIR,
+            env=_environment(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert "worker1@" in ping.stdout and "worker2@" in ping.stdout, ping.stdout + ping.stderr
 
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/") as page:
             assert b"Log in" in page.read()

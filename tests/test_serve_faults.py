@@ -103,7 +103,17 @@ class Serve:
             self.env.pop("CELERY_BROKER_URL", None)
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", "--port", str(port), "--web-workers", "1"],
+            [
+                sys.executable,
+                "manage.py",
+                "serve",
+                "--port",
+                str(port),
+                "--web-workers",
+                "1",
+                "--worker-processes",
+                "1",  # the faults below kill "the" worker
+            ],
             cwd=settings.BASE_DIR,
             env=self.env,
             stdin=subprocess.DEVNULL,

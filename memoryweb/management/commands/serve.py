@@ -68,8 +68,18 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--web-workers", type=int, default=2)
+        parser.add_argument(
+            "--worker-processes",
+            type=int,
+            default=settings.WORKER_PROCESSES,
+            help="Celery workers, each a process of its own (default: WORKER_PROCESSES).",
+        )
 
-    def handle(self, *args, host: str, port: int, web_workers: int, **options):
+    def handle(
+        self, *args, host: str, port: int, web_workers: int, worker_processes: int, **options
+    ):
+        if worker_processes < 1:
+            raise CommandError("--worker-processes must be at least 1")
         lock = _single_instance_lock(settings.DATA_DIR / "serve.lock")
         _check_port_free(host, port)
         call_command("migrate", interactive=False, verbosity=0)
@@ -77,7 +87,7 @@ class Command(BaseCommand):
         self.stdout.write("database ready, migrations applied, static files collected")
         stop = _install_signal_handlers()
         children = [
-            Supervised("worker", worker_command("--concurrency", "1")),
+            *_workers(worker_processes),
             Supervised("beat", beat_command(settings.CELERY_BEAT_SCHEDULE_FILENAME)),
             Supervised("web", _web_command(host, port, web_workers)),
         ]
@@ -165,6 +175,20 @@ class Command(BaseCommand):
                 time.sleep(POLL_SECONDS)
         if not stop.signals:
             raise CommandError(f"the web server did not answer at {url} within {READY_TIMEOUT}s")
+
+
+def _workers(count: int) -> list[Supervised]:
+    """One Celery worker process per core: a worker's Python work holds its GIL, so threads in one
+    process do not add cores (docs/benchmarks.md, ingestion). Each has a node name of its own."""
+    if count == 1:
+        return [Supervised("worker", worker_command("--concurrency", "1"))]
+    return [
+        Supervised(
+            f"worker {number}",
+            worker_command("--concurrency", "1", "--hostname", f"worker{number}@%h"),
+        )
+        for number in range(1, count + 1)
+    ]
 
 
 def _web_command(host: str, port: int, workers: int) -> list[str]:
