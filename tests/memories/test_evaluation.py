@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from accounts.models import User
@@ -21,6 +25,7 @@ from memories.evaluation.scoring import (
     recall_at_k,
     summarise,
 )
+from memoryweb import database
 
 SHARED_DEV_SET = (
     Path(__file__).resolve().parents[2].parent / "shared" / "data" / "locomo" / "locomo_dev.json"
@@ -356,3 +361,25 @@ def test_the_shared_dev_set_reads_and_normalises():
     assert all(s.sessions and all(t.content for t in s.turns) for s in samples)
     questions = [q for s in samples for q in s.questions if q.category in locomo.SCORED_CATEGORIES]
     assert sum(q.invalid_evidence for q in questions) <= 5
+
+
+@pytest.mark.skipif(
+    not settings.EMBEDDED_DATABASE, reason="a new data folder means a new embedded database"
+)
+def test_the_command_runs_in_a_new_data_folder(toy_dataset, tmp_path):
+    """As bench/README.md tells a newcomer: `.data/bench` is new, with no tables yet."""
+    env = {**os.environ, "MEMORYWEB_DATA_DIR": str(tmp_path / "data")}
+    env.pop("DATABASE_URL", None)
+    try:
+        run = subprocess.run(
+            [sys.executable, "manage.py", "evaluate_memory", "--input", str(toy_dataset)],
+            cwd=settings.BASE_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        database.stop_embedded_server(tmp_path / "data")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "4 single-hop" in run.stdout

@@ -11,7 +11,7 @@ from django.test.utils import override_settings
 
 from memories.evaluation import locomo
 from memories.evaluation.scale import Options, format_report, run_scale
-from memories.management.commands.evaluate_memory import _quiet
+from memories.management.commands.evaluate_memory import _quiet, migrated
 
 DEFAULT_INPUT = Path(settings.BASE_DIR).parent / "shared" / "data" / "locomo" / "locomo_dev.json"
 
@@ -88,6 +88,7 @@ class Command(BaseCommand):
             samples = locomo.load(path)
         except locomo.DatasetError as exc:
             raise CommandError(str(exc)) from exc
+        migrated()
         samples = [s for s in samples[: options["conversations"]] if s.turns]
         if not samples:
             raise CommandError(f"{path} holds no conversation with turns.")

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.test.utils import override_settings
 
@@ -67,6 +68,7 @@ class Command(BaseCommand):
             samples = locomo.load(path)
         except locomo.DatasetError as exc:
             raise CommandError(str(exc)) from exc
+        migrated()
         if options["limit_conversations"] is not None:
             samples = samples[: max(0, options["limit_conversations"])]
         run_options = Options(
@@ -88,6 +90,11 @@ class Command(BaseCommand):
         if options["json"]:
             options["json"].write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
             self.stderr.write(f"Report written to {options['json']}")
+
+
+def migrated() -> None:
+    """The benchmarks' data folder (often a new one, `.data/bench`) has the project's tables."""
+    call_command("migrate", interactive=False, verbosity=0)
 
 
 @contextmanager
