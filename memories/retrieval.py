@@ -15,8 +15,9 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db import connection
-from django.db.models import F, Q
+from django.db import connection, models
+from django.db.models import F, Q, QuerySet, Value
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
@@ -51,6 +52,15 @@ SUMMARY_WEIGHT = (
 
 # candidate lists, each with its weight in the fusion, best row first
 Ranked = list[tuple[float, list]]
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """A candidate list not read yet: its rows and their order, best first (`read_together` reads
+    several in one statement)."""
+
+    rows: QuerySet
+    order: tuple
 
 
 @dataclass
@@ -121,13 +131,15 @@ def build_context(
     window = window_in(query, now)
     tsquery = _or_query(query)
     memories = Memory.objects.for_user(user).usable(policy).defer(*UNREAD)
-    memory_lists = [
-        _by_vector(memories, vector),
-        _by_text(memories, tsquery),
-        _core(memories),
-        upcoming(memories, now),
-        _in_window(memories, "valid_from", window, vector),
-    ]
+    memory_lists = read_together(
+        [
+            _by_vector(memories, vector),
+            _by_text(memories, tsquery),
+            _core_candidates(memories),
+            _due(memories, now),
+            _in_window(memories, "valid_from", window, vector),
+        ]
+    )
     candidate_lists = {"memory": [(MEMORY_WEIGHT, rows) for rows in memory_lists]}
     found: list[lexical.TurnHit] = []
     if policy.use_past_chats:
@@ -151,11 +163,16 @@ def build_context(
             exclude_conversation=excluded,
             allowed_categories=policy.sensitive_categories,
         )
+        episode_lists = read_together(
+            [
+                _by_vector(summaries, vector),
+                _by_text(summaries, tsquery),
+                _in_window(episodes, "started_at", window, vector),
+            ]
+        )
         candidate_lists["episode"] = [
             (TURN_WEIGHT, found),
-            (1.0, _by_vector(summaries, vector)),
-            (1.0, _by_text(summaries, tsquery)),
-            (1.0, _in_window(episodes, "started_at", window, vector)),
+            *((1.0, rows) for rows in episode_lists),
         ]
     items = _fit(
         _unique(_fuse(candidate_lists, window, now)), budget_tokens or settings.CONTEXT_TOKEN_BUDGET
@@ -241,29 +258,56 @@ def memory_origin(memory: Memory) -> str:
     }.get(memory.source, USER_ORIGIN)
 
 
+def read_together(lists: list[Candidates | None]) -> list[list]:
+    """The best CANDIDATES rows of each list (None: an empty one), all in one statement (UNION ALL
+    of the lists, each row tagged with its list and rank): each statement costs a round trip."""
+    parts = [
+        candidates.rows.annotate(
+            candidate_list=Value(number),
+            candidate_rank=models.Window(RowNumber(), order_by=list(candidates.order)),
+        ).order_by(*candidates.order)[:CANDIDATES]
+        for number, candidates in enumerate(lists)
+        if candidates is not None
+    ]
+    read: list[list] = [[] for _ in lists]
+    if not parts:
+        return read
+    for row in parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]:
+        read[row.candidate_list].append(row)
+    for rows in read:
+        rows.sort(key=lambda row: row.candidate_rank)
+    return read
+
+
 def upcoming(memories, now: datetime) -> list[Memory]:
     """What is due soon: dated memories (deadlines, events) from today to DUE_SOON_DAYS ahead, and
     open action items; soonest first."""
+    return read_together([_due(memories, now)])[0]
+
+
+def _due(memories, now: datetime) -> Candidates:
     today = now.date()
     horizon = today + timedelta(days=DUE_SOON_DAYS)
     due = memories.filter(
         attributes__date__gte=today.isoformat(), attributes__date__lte=horizon.isoformat()
     )
     open_items = memories.filter(attributes__status="open")
-    return list((due | open_items).order_by("attributes__date", "-importance")[:CANDIDATES])
+    return Candidates(due | open_items, ("attributes__date", "-importance", "id"))
 
 
-def _in_window(queryset, field: str, window: Window | None, vector: list[float] | None) -> list:
+def _in_window(
+    queryset, field: str, window: Window | None, vector: list[float] | None
+) -> Candidates | None:
     """Rows from the time the query names, the closest in meaning first."""
     if window is None:
-        return []
+        return None
     rows = queryset.filter(**{f"{field}__gte": window.start, f"{field}__lt": window.end})
     if vector is not None:
-        rows = rows.filter(embedding__isnull=False).annotate(
+        rows = rows.filter(embedding__isnull=False).alias(
             distance=CosineDistance("embedding", vector)
         )
-        return list(rows.order_by("distance")[:CANDIDATES])
-    return list(rows.order_by(f"-{field}")[:CANDIDATES])
+        return Candidates(rows, ("distance", "id"))
+    return Candidates(rows, (f"-{field}", "id"))
 
 
 def _or_query(query: str) -> SearchQuery | None:
@@ -273,31 +317,35 @@ def _or_query(query: str) -> SearchQuery | None:
     return SearchQuery(" | ".join(words), search_type="raw", config="english")
 
 
-def _by_vector(queryset, vector: list[float] | None, limit: int = CANDIDATES) -> list:
+def _by_vector(queryset, vector: list[float] | None) -> Candidates | None:
     if vector is None:
-        return []
+        return None
     max_distance = 1.0 - settings.CONTEXT_MIN_SIMILARITY
-    return list(
+    rows = (
         queryset.filter(embedding__isnull=False)
-        .annotate(distance=CosineDistance("embedding", vector))
+        .alias(distance=CosineDistance("embedding", vector))
         .filter(distance__lte=max_distance)
-        .order_by("distance")[:limit]
     )
+    return Candidates(rows, ("distance", "id"))
 
 
-def _by_text(queryset, tsquery: SearchQuery | None) -> list:
+def _by_text(queryset, tsquery: SearchQuery | None) -> Candidates | None:
     """Rows matching the full-text query, ranked on their stored search vector (F("search"): given
     the column's name, SearchRank would parse the vector's text again into a new one, slowly and
     wrongly)."""
     if tsquery is None:
-        return []
-    rank = SearchRank(F("search"), tsquery)
-    return list(queryset.filter(search=tsquery).annotate(rank=rank).order_by("-rank")[:CANDIDATES])
+        return None
+    rows = queryset.filter(search=tsquery).alias(rank=SearchRank(F("search"), tsquery))
+    return Candidates(rows, ("-rank", "id"))
 
 
 def _core(memories) -> list:
     """Always-on profile: what the user pinned, how they want answers, who they are, what they can't
     eat. Never what an app pushed: an app's memory is used only when the query calls for it."""
+    return read_together([_core_candidates(memories)])[0]
+
+
+def _core_candidates(memories) -> Candidates:
     core = (
         Q(pinned=True)
         | Q(kind__in=CORE_KINDS)
@@ -305,7 +353,7 @@ def _core(memories) -> list:
         | Q(subject__startswith="allergy:")
     )
     rows = memories.filter(core).exclude(attributes__has_key="app")
-    return list(rows.order_by("-pinned", "-importance", "-updated_at")[:CANDIDATES])
+    return Candidates(rows, ("-pinned", "-importance", "-updated_at", "id"))
 
 
 def _unique(items: list[ContextItem]) -> list[ContextItem]:

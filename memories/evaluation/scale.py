@@ -550,7 +550,7 @@ def _ratio(a, b) -> float | None:
 VECTOR_SEARCH = re.compile(r'"embedding"\s*(<=>|<->|<#>|<\+>)')
 LEXICAL_SEARCH = re.compile(r"@@|ts_rank|<#>|<=>|<->|<\+>")
 FROM_TABLE = re.compile(r'\bFROM\s+"(\w+)"')
-LIMIT = re.compile(r"\bLIMIT\s+(\d+)\s*$")
+LIMIT = re.compile(r"\bLIMIT\s+(\d+)\)?\s*$")  # a UNION ALL of lists ends "LIMIT 20)"
 VECTOR_LITERAL = re.compile(r"'\[[-+0-9.e,]+\]'")
 
 
@@ -559,7 +559,7 @@ class Statement:
     """One SELECT the context ran, with its parameters as bound and the rows it returned."""
 
     sql: str
-    params: tuple
+    params: tuple | dict  # a dict for named placeholders (`lexical.SEARCH_SQL`)
     rows: int
 
     @property
@@ -591,8 +591,10 @@ def statements_captured() -> Iterator[list[Statement]]:
 
     def capture(execute, sql, params, many, context):
         result = execute(sql, params, many, context)
-        if not many and sql.lstrip().upper().startswith("SELECT"):
-            captured.append(Statement(sql, tuple(params or ()), context["cursor"].rowcount))
+        # a SELECT, the candidate lists' UNION ALL "(SELECT …) UNION ALL (…)", the turns' "WITH …"
+        if not many and sql.lstrip(" \n(").upper().startswith(("SELECT", "WITH")):
+            bound = params if isinstance(params, dict) else tuple(params or ())
+            captured.append(Statement(sql, bound, context["cursor"].rowcount))
         return result
 
     with connection.execute_wrapper(capture):
