@@ -5,6 +5,8 @@ apps); a personal key gets exactly what its scopes allow."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.test import Client
 from rest_framework.test import APIClient
@@ -49,10 +51,13 @@ ENDPOINTS = [
     ("get", "/api/v1/me/exports/{export}/download", None, 200, EXPORT),
     ("get", "/api/v1/me/access-log", None, 200, SETTINGS),
     ("post", "/api/v1/me/forget", {"confirmation": "forget everything"}, 200, ERASE),
+    ("get", "/api/v1/me/receipts", None, 200, ERASE),
+    ("get", "/api/v1/me/receipts/{receipt}", None, 200, ERASE),
     ("get", "/api/v1/me/keys", None, 200, KEYS),
     ("post", "/api/v1/me/keys/{key}/revoke", None, 200, KEYS),
 ]
 OBJECT_ENDPOINTS = [e for e in ENDPOINTS if "{" in e[1]]
+PUBLIC_ENDPOINTS = ["/api/v1/receipt-keys"]  # the keys that verify receipts: for anyone
 IDS = [f"{m} {u}" for m, u, *_ in ENDPOINTS]
 
 
@@ -69,12 +74,14 @@ def test_every_endpoint_is_listed_here():
     # "": the 404
     routes = {str(p.pattern) for p in get_resolver("memoryweb.api_urls").url_patterns} - {""}
     tested = {u.removeprefix("/api/v1/").split("?")[0] for _, u, *_ in ENDPOINTS}
+    tested |= {u.removeprefix("/api/v1/") for u in PUBLIC_ENDPOINTS}
     as_routes = {
         r.replace("<int:conversation_id>", "{conversation}")
         .replace("<int:message_id>", "{message}")
         .replace("<int:memory_id>", "{memory}")
         .replace("<int:export_id>", "{export}")
         .replace("<int:key_id>", "{key}")
+        .replace("<uuid:receipt_id>", "{receipt}")
         for r in routes
     }
     assert as_routes <= tested
@@ -83,10 +90,15 @@ def test_every_endpoint_is_listed_here():
 @pytest.mark.parametrize("method, url, body, owner_status, scope", ENDPOINTS, ids=IDS)
 def test_anonymous_gets_401(db, method, url, body, owner_status, scope):
     ids = {"conversation": 1, "message": 1, "reply": 1, "memory": 1, "export": 1, "key": 1}
-    response = _call(APIClient(), method, url, body, ids)
+    response = _call(APIClient(), method, url, body, {**ids, "receipt": uuid.uuid4()})
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
     assert response["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("url", PUBLIC_ENDPOINTS)
+def test_anyone_gets_the_public_ones(db, url):
+    assert APIClient().get(url).status_code == 200
 
 
 @pytest.mark.parametrize("method, url, body, owner_status, scope", ENDPOINTS, ids=IDS)
