@@ -11,7 +11,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -27,7 +26,7 @@ from accounts.models import (
     time_zone_names,
 )
 from accounts.privacy import FORGET_PHRASE, forget_everything
-from accounts.receipts import receipt_public_keys, receipt_response
+from accounts.receipts import receipt_response
 from accounts.scopes import Scope
 from accounts.selectors import (
     api_key_of_user,
@@ -306,7 +305,7 @@ class ReceiptListApi(APIView):
 
 class ReceiptDetailApi(APIView):
     """One signed receipt, byte for byte the file the portal offers: verify it with
-    `manage.py verify_receipt` and the public key of GET /api/v1/receipt-keys."""
+    `manage.py verify_receipt` and the public key at /.well-known/memoryweb-receipt-keys."""
 
     required_scopes = {"GET": Scope.ACCOUNT_ERASE}
 
@@ -316,28 +315,6 @@ class ReceiptDetailApi(APIView):
         return receipt_response(
             receipt_id=receipt.pk, erased_at=receipt.created_at, document=receipt.document
         )
-
-
-class ReceiptKeysApi(APIView):
-    """The public keys that verify this server's erasure receipts: the current one first, then
-    those of earlier signing keys. Public: no authentication."""
-
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-
-    class Output(serializers.Serializer):
-        class Key(serializers.Serializer):
-            id = serializers.CharField(help_text="The fingerprint receipts name it by.")
-            algorithm = serializers.CharField()
-            current = serializers.BooleanField(help_text="It signs new receipts.")
-            public_key = serializers.CharField(help_text="The 32 raw bytes, base64.")
-            pem = serializers.CharField(help_text="SubjectPublicKeyInfo, PEM.")
-
-        keys = Key(many=True)
-
-    @extend_schema(responses={200: Output}, tags=["privacy"], auth=[])
-    def get(self, request):
-        return Response({"keys": receipt_public_keys()})
 
 
 class ForgetApi(APIView):

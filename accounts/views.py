@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -25,7 +25,7 @@ from accounts.forms import (
 from accounts.lockout import signup_attempt_allowed
 from accounts.models import AccessEvent, AppGrant, ConsentRecord, DataExport, RegisteredApp
 from accounts.privacy import FORGET_PHRASE, forget_everything
-from accounts.receipts import erased_summary, receipt_response
+from accounts.receipts import erased_summary, receipt_public_keys, receipt_response
 from accounts.selectors import (
     api_key_of_user,
     api_keys_list,
@@ -161,6 +161,13 @@ def account_deleted_receipt(request):
     receipt = json.loads(document)["receipt"]
     erased_at = datetime.fromisoformat(receipt["erased_at"])
     return receipt_response(receipt_id=receipt["id"], erased_at=erased_at, document=document)
+
+
+@require_GET
+def receipt_keys(request):
+    """The public keys that verify this server's erasure receipts, the current one first: public,
+    so that anyone holding a receipt can check it."""
+    return JsonResponse({"keys": receipt_public_keys()})
 
 
 @login_required

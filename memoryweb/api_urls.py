@@ -13,7 +13,6 @@ from accounts.api import (
     ExportListApi,
     ForgetApi,
     ReceiptDetailApi,
-    ReceiptKeysApi,
     ReceiptListApi,
     SettingsApi,
 )
@@ -75,7 +74,6 @@ urlpatterns = [
     path("me/forget", ForgetApi.as_view(), name="forget"),
     path("me/receipts", ReceiptListApi.as_view(), name="receipts"),
     path("me/receipts/<uuid:receipt_id>", ReceiptDetailApi.as_view(), name="receipt"),
-    path("receipt-keys", ReceiptKeysApi.as_view(), name="receipt-keys"),
     path("me/keys", ApiKeyListApi.as_view(), name="api-keys"),
     path("me/keys/<int:key_id>/revoke", ApiKeyRevokeApi.as_view(), name="api-key-revoke"),
     # anything else here (e.g. /memories/abc): 404 in the error shape, not HTML
