@@ -144,10 +144,9 @@ DELETED_ACCOUNT_RECEIPT = "deleted_account_receipt"  # the session key of the ac
 @require_GET
 def account_deleted(request):
     """After the account was deleted: its erasure receipt, to download now (it is stored nowhere)."""
-    document = request.session.get(DELETED_ACCOUNT_RECEIPT)
+    document, receipt = _deleted_account_receipt(request)
     if document is None:
         return redirect("accounts:login")
-    receipt = json.loads(document)["receipt"]
     context = {"receipt": receipt, "erased": erased_summary(receipt)}
     return render(request, "accounts/account_deleted.html", context)
 
@@ -155,12 +154,17 @@ def account_deleted(request):
 @never_cache
 @require_GET
 def account_deleted_receipt(request):
-    document = request.session.get(DELETED_ACCOUNT_RECEIPT)
+    document, receipt = _deleted_account_receipt(request)
     if document is None:
         raise Http404("No receipt in this session.")
-    receipt = json.loads(document)["receipt"]
     erased_at = datetime.fromisoformat(receipt["erased_at"])
     return receipt_response(receipt_id=receipt["id"], erased_at=erased_at, document=document)
+
+
+def _deleted_account_receipt(request) -> tuple[str | None, dict]:
+    """The deleted account's receipt this session holds: the document and its signed part."""
+    document = request.session.get(DELETED_ACCOUNT_RECEIPT)
+    return document, json.loads(document)["receipt"] if document else {}
 
 
 @require_GET
