@@ -3,6 +3,7 @@ that it installs anywhere without pulling in an HTTP stack."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -105,7 +106,10 @@ class Client:
             "stream": True,
         }
         with self._open("POST", "chat", body) as response:
-            yield from _server_sent_events(response)
+            try:
+                yield from _server_sent_events(response)
+            except (TimeoutError, ConnectionError, http.client.HTTPException) as error:
+                raise TransportError(f"POST chat (stream): {error or 'timed out'}") from None
 
     def conversations(self, **paging: int) -> Page[Conversation]:
         return cast(Page[Conversation], self._json("GET", "conversations", query=paging))
@@ -275,8 +279,8 @@ class Client:
         with self._open(method, path, body, query=query) as response:
             try:
                 return response.read()
-            except TimeoutError:
-                raise TransportError(f"{method} {path}: no answer in {self.timeout} s") from None
+            except (TimeoutError, ConnectionError, http.client.HTTPException) as error:
+                raise TransportError(f"{method} {path}: {error or 'timed out'}") from None
 
     def _open(
         self,
@@ -301,7 +305,12 @@ class Client:
         except urllib.error.HTTPError as error:
             with error:
                 raise ApiError(error.code, _error_body(error.read())) from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+        except (
+            urllib.error.URLError,
+            TimeoutError,
+            ConnectionError,
+            http.client.HTTPException,
+        ) as error:
             reason = getattr(error, "reason", error)
             raise TransportError(f"{method} {url}: {reason}") from None
 
