@@ -17,14 +17,24 @@ from rest_framework.views import APIView
 from accounts.authentication import api_key_of, confirm_password_for_session
 from accounts.export.jobs import ExportExpired, ExportNotFound, export_archive, export_request
 from accounts.forms import consent_purposes
-from accounts.models import AccessEvent, ApiKey, DataExport, MemorySettings, time_zone_names
+from accounts.models import (
+    AccessEvent,
+    ApiKey,
+    DataExport,
+    ErasureReceipt,
+    MemorySettings,
+    time_zone_names,
+)
 from accounts.privacy import FORGET_PHRASE, forget_everything
+from accounts.receipts import receipt_response
 from accounts.scopes import Scope
 from accounts.selectors import (
     api_key_of_user,
     api_keys_list,
     consents_in_force,
     memory_settings_get,
+    receipt_of_user,
+    receipts_list,
 )
 from accounts.services import api_key_revoke, consent_set, memory_settings_update, time_zone_set
 from memoryweb.api import PAGE_PARAMETERS, ErrorSerializer, paginated, paginated_response
@@ -254,6 +264,59 @@ class AccessLogApi(APIView):
         return paginated_response(request, self, events, AccessEventSerializer)
 
 
+class ReceiptDocumentSerializer(serializers.Serializer):
+    """For the schema only: responses carry the stored document as it was signed."""
+
+    receipt = serializers.DictField(
+        help_text="What was erased (counts per kind), when, the data key, the signing key's id."
+    )
+    signature = serializers.CharField(
+        help_text="Ed25519, base64, over the receipt's canonical JSON."
+    )
+
+
+class ReceiptSerializer(serializers.ModelSerializer):
+    erased = serializers.SerializerMethodField(help_text="Rows erased, per kind.")
+
+    class Meta:
+        model = ErasureReceipt
+        fields = ("id", "kind", "created_at", "erased")
+
+    def get_erased(self, receipt) -> dict[str, int]:
+        return receipt.receipt["erased"]
+
+
+class ReceiptListApi(APIView):
+    """The user's erasure receipts, newest first: one per "forget everything" and per conversation
+    deleted. They stay through "forget everything" and go with the account."""
+
+    required_scopes = {"GET": Scope.ACCOUNT_ERASE}
+
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(ReceiptSerializer, "Receipt")},
+        tags=["privacy"],
+    )
+    def get(self, request):
+        return paginated_response(
+            request, self, receipts_list(user=request.user), ReceiptSerializer
+        )
+
+
+class ReceiptDetailApi(APIView):
+    """One signed receipt, byte for byte the file the portal offers: verify it with
+    `manage.py verify_receipt` and the public key at /.well-known/memoryweb-receipt-keys."""
+
+    required_scopes = {"GET": Scope.ACCOUNT_ERASE}
+
+    @extend_schema(responses={200: ReceiptDocumentSerializer}, tags=["privacy"])
+    def get(self, request, receipt_id):
+        receipt = receipt_of_user(user=request.user, receipt_id=receipt_id)
+        return receipt_response(
+            receipt_id=receipt.pk, erased_at=receipt.created_at, document=receipt.document
+        )
+
+
 class ForgetApi(APIView):
     """Forget everything: every conversation, message, memory (with its history), episode, summary,
     digest and export; with `delete_account`, the account too. Asks for the typed confirmation."""
@@ -277,6 +340,11 @@ class ForgetApi(APIView):
     class Output(serializers.Serializer):
         forgotten = serializers.BooleanField()
         account_deleted = serializers.BooleanField()
+        receipt_id = serializers.UUIDField(
+            help_text="Kept for download (GET /api/v1/me/receipts/{id}), unless the account "
+            "was deleted: then this response is the only copy of the receipt."
+        )
+        receipt = ReceiptDocumentSerializer(help_text="The signed erasure receipt.")
 
     @extend_schema(request=Input, responses={200: Output}, tags=["privacy"])
     def post(self, request):
@@ -284,10 +352,17 @@ class ForgetApi(APIView):
         data.is_valid(raise_exception=True)
         confirm_password_for_session(request)
         delete_account = data.validated_data["delete_account"]
-        forget_everything(user=request.user, delete_account=delete_account)
+        receipt = forget_everything(user=request.user, delete_account=delete_account)
         if delete_account and isinstance(request.successful_authenticator, SessionAuthentication):
             logout(request._request)
-        return Response({"forgotten": True, "account_deleted": delete_account})
+        return Response(
+            {
+                "forgotten": True,
+                "account_deleted": delete_account,
+                "receipt_id": receipt.id,
+                "receipt": receipt.data(),
+            }
+        )
 
 
 class ApiKeySerializer(serializers.ModelSerializer):

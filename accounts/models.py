@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import secrets
+import uuid
 import zoneinfo
 from datetime import datetime
 from functools import cache
@@ -57,6 +59,9 @@ class MemorySettings(models.Model):
         default=24, help_text="Temporary chats are deleted this long after they were last used."
     )
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "memory settings"  # also the kind an erasure receipt counts
 
     def __str__(self) -> str:
         return f"memory settings of user {self.user_id}"
@@ -326,3 +331,42 @@ class DataExport(models.Model):
             and self.expires_at is not None
             and self.expires_at > timezone.now()
         )
+
+
+class ErasureReceiptQuerySet(OwnedQuerySet):
+    pass
+
+
+class ErasureReceipt(models.Model):
+    """The signed receipt of one erasure the user asked for (forget everything, a conversation
+    deleted): what went, counted per kind, never what it held. Kept through "forget everything" (it
+    is the proof), deleted with the account."""
+
+    class Kind(models.TextChoices):
+        FORGET_EVERYTHING = "forget_everything", "Forget everything"
+        CONVERSATION_DELETED = "conversation_deleted", "Conversation deleted"
+        # never stored (it would go with the account): given to the user at that moment
+        ACCOUNT_DELETED = "account_deleted", "Account deleted"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="erasure_receipts"
+    )
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    created_at = models.DateTimeField(db_index=True, help_text="When the erasure was done.")
+    document = models.TextField(
+        help_text="The signed receipt as downloaded: canonical JSON (accounts/receipts.py)."
+    )
+
+    objects = ErasureReceiptQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"erasure receipt {self.pk} ({self.kind})"
+
+    @property
+    def receipt(self) -> dict:
+        """The signed part of the document: what was erased, when, the data key."""
+        return json.loads(self.document)["receipt"]

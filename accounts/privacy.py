@@ -4,6 +4,7 @@ the data exports themselves, with where their files live (so erasure reaches the
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -12,17 +13,25 @@ from django.conf import settings
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.db import transaction
 
-from accounts.models import AccessEvent, ApiKey, AppGrant, ConsentRecord, DataExport
+from accounts.models import (
+    AccessEvent,
+    ApiKey,
+    AppGrant,
+    ConsentRecord,
+    DataExport,
+    ErasureReceipt,
+)
+from accounts.receipts import SignedReceipt, receipt_issue
 from accounts.selectors import memory_settings_get
 from accounts.services import lock_user
-from memoryweb.privacy import PrivacyArea, areas, register
+from memoryweb.privacy import Erasure, PrivacyArea, areas, register
 
 logger = logging.getLogger(__name__)
 
 FORGET_PHRASE = "forget everything"  # typed to confirm, on the page and in the API
 
 
-def forget_everything(*, user, delete_account: bool) -> None:
+def forget_everything(*, user, delete_account: bool) -> SignedReceipt:
     """Erase every conversation, message, memory (with revisions), episode, summary and digest of
     `user`, and every data export (files and rows); with `delete_account`, the account too
     (consents, API keys, access log, settings). The records of consent and access stay while the
@@ -32,14 +41,23 @@ def forget_everything(*, user, delete_account: bool) -> None:
 
     Each app's area is erased, newest app first (the reverse of INSTALLED_APPS: chat, memories, the
     data exports, then the vault's key), so that an app's data goes before the data it was built
-    on."""
+    on. Returns the signed erasure receipt: kept for the user to download (earlier receipts stay:
+    they are the proof), or, with the account deleted, not kept (it would go with it)."""
+    erasure = Erasure()
     with transaction.atomic():
         lock_user(user)  # serialize with every other writer of this user's memory
         for area in reversed(areas()):
-            area.erase(user=user)
+            erasure.add(area.erase(user=user))
         if delete_account:
-            user.delete()
+            erasure.deleted(user.delete())
+        kind = (
+            ErasureReceipt.Kind.ACCOUNT_DELETED
+            if delete_account
+            else ErasureReceipt.Kind.FORGET_EVERYTHING
+        )
+        receipt = receipt_issue(user=user, kind=kind, erasure=erasure, store=not delete_account)
     logger.info("user %s: forgot everything (account deleted: %s)", user.pk, delete_account)
+    return receipt
 
 
 @register
@@ -53,7 +71,7 @@ class AccountArea(PrivacyArea):
     def export(self, user) -> dict[str, Any]:
         return export_user_data(user=user)
 
-    def erase(self, user) -> int:
+    def erase(self, user) -> Erasure:
         return erase_export_data(user=user)
 
 
@@ -92,13 +110,14 @@ def export_files_delete(*, exports) -> int:
 
 
 @transaction.atomic
-def erase_export_data(*, user) -> int:
-    """Delete all of `user`'s data exports: the archives on disk and their rows. Returns the files
-    deleted. A build still running finds its row gone when it finishes, and deletes what it
-    wrote."""
+def erase_export_data(*, user) -> Erasure:
+    """Delete all of `user`'s data exports: the archives on disk and their rows. A build still
+    running finds its row gone when it finishes, and deletes what it wrote."""
     exports = list(DataExport.objects.for_user(user).only("pk", "user_id", "token"))
-    DataExport.objects.filter(pk__in=[x.pk for x in exports]).delete()
-    return export_files_delete(exports=exports)
+    erasure = Erasure()
+    erasure.deleted(DataExport.objects.filter(pk__in=[x.pk for x in exports]).delete())
+    erasure.counts["export_files"] += export_files_delete(exports=exports)
+    return erasure
 
 
 # --- The account's part of the export -------------------------------------------------------------
@@ -109,8 +128,8 @@ _ADMIN_ACTIONS = {ADDITION: "addition", CHANGE: "change", DELETION: "deletion"}
 def export_user_data(*, user) -> dict[str, Any]:
     """Everything the accounts app keeps about `user`: the account (never the password hash), memory
     settings, consent records, the access log, API keys (never their hashes), grants to apps, data
-    exports (never their tokens) and actions the user took as an administrator (without the changed
-    object's text)."""
+    exports (never their tokens), actions the user took as an administrator (without the changed
+    object's text) and the signed erasure receipts."""
     return {
         "account": _account(user),
         "memory_settings": _memory_settings(user),
@@ -190,6 +209,15 @@ def export_user_data(*, user) -> dict[str, Any]:
             for entry in LogEntry.objects.filter(user=user)
             .select_related("content_type")
             .order_by("action_time")
+        ],
+        "erasure_receipts": [
+            {
+                "id": r.pk,
+                "kind": r.kind,
+                "created_at": r.created_at,
+                "document": json.loads(r.document),
+            }
+            for r in ErasureReceipt.objects.for_user(user).order_by("created_at", "id")
         ],
     }
 

@@ -25,7 +25,10 @@ class Scope(models.TextChoices):
     )
     ACCOUNT_CONSENT = "account:consent", "Read, grant and withdraw my consents"
     ACCOUNT_EXPORT = "account:export", "Export all my data and download the export"
-    ACCOUNT_ERASE = "account:erase", "Forget everything, and delete my account"
+    ACCOUNT_ERASE = (
+        "account:erase",
+        "Forget everything, delete my account, and read my erasure receipts",
+    )
     ACCOUNT_KEYS = "account:keys", "List and revoke my API keys"
 
 

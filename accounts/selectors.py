@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.shortcuts import get_object_or_404
 
-from accounts.models import ApiKey, ConsentRecord, DataExport, MemorySettings
+from accounts.models import ApiKey, ConsentRecord, DataExport, ErasureReceipt, MemorySettings
 
 
 @dataclass(frozen=True)
@@ -80,3 +80,13 @@ def api_keys_list(*, user):
 def api_key_of_user(*, user, key_id) -> ApiKey:
     """One of the user's keys, or 404 (also for another user's)."""
     return get_object_or_404(ApiKey.objects.for_user(user), pk=key_id)
+
+
+def receipts_list(*, user):
+    """The user's erasure receipts, newest first."""
+    return ErasureReceipt.objects.for_user(user)
+
+
+def receipt_of_user(*, user, receipt_id) -> ErasureReceipt:
+    """The user's receipt with this id; 404 for anyone else's or an unknown id."""
+    return get_object_or_404(ErasureReceipt.objects.for_user(user), pk=receipt_id)

@@ -1,8 +1,11 @@
+import json
+from datetime import datetime
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -22,6 +25,7 @@ from accounts.forms import (
 from accounts.lockout import signup_attempt_allowed
 from accounts.models import AccessEvent, AppGrant, ConsentRecord, DataExport, RegisteredApp
 from accounts.privacy import FORGET_PHRASE, forget_everything
+from accounts.receipts import erased_summary, receipt_public_keys, receipt_response
 from accounts.selectors import (
     api_key_of_user,
     api_keys_list,
@@ -29,6 +33,8 @@ from accounts.selectors import (
     export_of_user,
     exports_list,
     memory_settings_get,
+    receipt_of_user,
+    receipts_list,
 )
 from accounts.services import (
     api_key_create,
@@ -116,14 +122,76 @@ def forget_everything_view(request):
     form = ForgetEverythingForm(request.POST or None, request=request, phrase=FORGET_PHRASE)
     if request.method == "POST" and form.is_valid():
         delete_account = form.cleaned_data["delete_account"]
-        forget_everything(user=request.user, delete_account=delete_account)
+        receipt = forget_everything(user=request.user, delete_account=delete_account)
         if delete_account:
             logout(request)
-            messages.success(request, "Your account and everything in it are deleted.")
-            return redirect("accounts:login")
-        messages.success(request, "Done: every conversation and everything remembered is erased.")
+            # The receipt is kept nowhere else: this browser gets it, for its session's life.
+            request.session[DELETED_ACCOUNT_RECEIPT] = receipt.document
+            return redirect("accounts:account_deleted")
+        messages.success(
+            request,
+            "Done: every conversation and everything remembered is erased. "
+            "Its signed receipt is on the Erasure receipts page.",
+        )
         return redirect("memories:remembered")
     return render(request, "accounts/forget_everything.html", {"form": form})
+
+
+DELETED_ACCOUNT_RECEIPT = "deleted_account_receipt"  # the session key of the account's last receipt
+
+
+@never_cache
+@require_GET
+def account_deleted(request):
+    """After the account was deleted: its erasure receipt, to download now (it is stored nowhere)."""
+    document, receipt = _deleted_account_receipt(request)
+    if document is None:
+        return redirect("accounts:login")
+    context = {"receipt": receipt, "erased": erased_summary(receipt)}
+    return render(request, "accounts/account_deleted.html", context)
+
+
+@never_cache
+@require_GET
+def account_deleted_receipt(request):
+    document, receipt = _deleted_account_receipt(request)
+    if document is None:
+        raise Http404("No receipt in this session.")
+    erased_at = datetime.fromisoformat(receipt["erased_at"])
+    return receipt_response(receipt_id=receipt["id"], erased_at=erased_at, document=document)
+
+
+def _deleted_account_receipt(request) -> tuple[str | None, dict]:
+    """The deleted account's receipt this session holds: the document and its signed part."""
+    document = request.session.get(DELETED_ACCOUNT_RECEIPT)
+    return document, json.loads(document)["receipt"] if document else {}
+
+
+@require_GET
+def receipt_keys(request):
+    """The public keys that verify this server's erasure receipts, the current one first: public,
+    so that anyone holding a receipt can check it."""
+    return JsonResponse({"keys": receipt_public_keys()})
+
+
+@login_required
+def erasure_receipts(request):
+    """My erasure receipts: what each erasure took (counts, never content), when, signed."""
+    rows = [
+        (receipt, receipt.receipt, erased_summary(receipt.receipt))
+        for receipt in receipts_list(user=request.user)[:200]
+    ]
+    return render(request, "accounts/receipts.html", {"rows": rows})
+
+
+@login_required
+@never_cache
+@require_GET
+def erasure_receipt_download(request, receipt_id):
+    receipt = receipt_of_user(user=request.user, receipt_id=receipt_id)
+    return receipt_response(
+        receipt_id=receipt.pk, erased_at=receipt.created_at, document=receipt.document
+    )
 
 
 @login_required

@@ -223,6 +223,10 @@ class ConversationDetailApi(APIView):
         digests = serializers.IntegerField(
             help_text="Digests that drew on it, rewritten without it."
         )
+        receipt = serializers.UUIDField(
+            allow_null=True,
+            help_text="The id of the signed erasure receipt (GET /api/v1/me/receipts/{id}).",
+        )
 
     @extend_schema(responses={200: Output})
     def get(self, request, conversation_id: int):
@@ -237,7 +241,9 @@ class ConversationDetailApi(APIView):
             user=request.user, conversation_id=conversation_id
         )
         confirm_password_for_session(request)
-        return Response(conversation_delete(user=request.user, conversation=conversation))
+        return Response(
+            conversation_delete(user=request.user, conversation=conversation, receipt=True)
+        )
 
 
 class ConversationMessagesApi(APIView):

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from chat.models import Conversation, Message, Recall
 from memories.erasure import lock_messages
-from memoryweb.privacy import PrivacyArea, register
+from memoryweb.privacy import Erasure, PrivacyArea, register
 
 
 @register
@@ -21,17 +21,18 @@ class ChatArea(PrivacyArea):
     def export(self, user) -> dict[str, Any]:
         return export_user_data(user=user)
 
-    def erase(self, user) -> int:
+    def erase(self, user) -> Erasure:
         return erase_chat_data(user=user)
 
 
 @transaction.atomic
-def erase_chat_data(*, user) -> int:
-    """Delete all of `user`'s conversations and messages."""
+def erase_chat_data(*, user) -> Erasure:
+    """Delete all of `user`'s conversations and messages (with the recalls of each reply)."""
     conversations = Conversation.objects.for_user(user)
     lock_messages(user=user, conversation_ids=list(conversations.values_list("pk", flat=True)))
-    deleted, _ = conversations.delete()
-    return deleted
+    erasure = Erasure()
+    erasure.deleted(conversations.delete())
+    return erasure
 
 
 def export_user_data(*, user) -> dict[str, Any]:

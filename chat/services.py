@@ -14,7 +14,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.export.jobs import exports_outdate
-from accounts.models import AccessEvent
+from accounts.models import AccessEvent, ErasureReceipt
+from accounts.receipts import receipt_issue
 from accounts.selectors import memory_policy
 from accounts.services import lock_user
 from chat import prompts
@@ -27,6 +28,7 @@ from memories.tasks import finalize_conversation as finalize_conversation_task
 from memories.tasks import process_message as process_message_task
 from memoryweb.ai import llm
 from memoryweb.celery import enqueue
+from memoryweb.privacy import Erasure
 from memoryweb.validators import validate_text
 
 logger = logging.getLogger(__name__)
@@ -276,13 +278,15 @@ def conversation_delete(
     conversation: Conversation,
     keep_memories: bool = False,
     inactive_before: datetime | None = None,
-) -> dict[str, int]:
+    receipt: bool = False,
+) -> dict[str, int | str | None]:
     """Delete a conversation of `user` with its messages, its summary and turn episodes — the one
     way a conversation goes. What it taught goes too (`memories.erasure.teachings_erase`), unless
     `keep_memories`: retention keeps the memories (they have their own limit), a temporary chat
     taught nothing. With `inactive_before` (the periodic jobs), only if it has still not been used
-    since then, checked under its lock. Waits for a worker still writing from its messages. Returns
-    what was deleted."""
+    since then, checked under its lock. Waits for a worker still writing from its messages. With
+    `receipt` (the user asked for it: the page and the API), a signed erasure receipt is kept.
+    Returns what was deleted, and the receipt's id."""
     with transaction.atomic():
         lock_user(user)
         lock_messages(user=user, conversation_ids=[conversation.pk])
@@ -292,11 +296,19 @@ def conversation_delete(
         conversation = rows.filter(pk=conversation.pk).first()
         taught = {"memories": 0, "digests": 0}
         if conversation is None:  # deleted meanwhile (another tab, a periodic job), or used again
-            return {"messages": 0, **taught}
+            return {"messages": 0, **taught, "receipt": None}
+        erasure = Erasure()
         if not keep_memories:
-            taught = teachings_erase(user=user, conversation=conversation)
-        messages = conversation.messages.count()
-        conversation.delete()
+            taught = teachings_erase(user=user, conversation=conversation, erasure=erasure)
+        erasure.deleted(conversation.delete())
+        signed = None
+        if receipt:
+            kind = ErasureReceipt.Kind.CONVERSATION_DELETED
+            signed = receipt_issue(user=user, kind=kind, erasure=erasure)
         user_id = getattr(user, "pk", user)
         transaction.on_commit(lambda: exports_outdate(user_id=user_id))
-    return {"messages": messages, **taught}
+    return {
+        "messages": erasure.counts["messages"],
+        **taught,
+        "receipt": str(signed.id) if signed else None,
+    }

@@ -87,10 +87,11 @@ def delete(request, conversation_id: int):
     conv = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
     form = ConfirmDestructiveForm(request.POST or None, request=request, phrase="delete")
     if request.method == "POST" and form.is_valid():
-        result = conversation_delete(user=request.user, conversation=conv)
+        result = conversation_delete(user=request.user, conversation=conv, receipt=True)
         messages.success(
             request,
-            f"Conversation deleted, with {result['memories']} memory(ies) learned only from it.",
+            f"Conversation deleted, with {result['memories']} memory(ies) learned only from it. "
+            "Its signed receipt is on the Erasure receipts page.",
         )
         return redirect("chat:index")
     return render(request, "chat/delete.html", {"conversation": conv, "form": form})

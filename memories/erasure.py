@@ -22,6 +22,7 @@ from memories.tasks import digest_user as digest_user_task
 from memories.tasks import fill_vectors as fill_vectors_task
 from memories.tasks import summarize_conversation as summarize_conversation_task
 from memoryweb.celery import enqueue
+from memoryweb.privacy import Erasure
 
 
 def memory_erase_everything(*, user) -> int:
@@ -32,7 +33,9 @@ def memory_erase_everything(*, user) -> int:
     )
 
 
-def memory_erase(*, user, memory_ids, with_history: bool = True) -> int:
+def memory_erase(
+    *, user, memory_ids, with_history: bool = True, erasure: Erasure | None = None
+) -> int:
     """Delete memories (scoped to `user`) with everything derived from them: revisions, recall
     records, the turn episodes and conversation summaries of their source messages (which are marked
     so that nothing learns from them again; summaries are rewritten without them after commit), and
@@ -40,7 +43,8 @@ def memory_erase(*, user, memory_ids, with_history: bool = True) -> int:
     go too (forgetting a thing forgets what it was before); without it (deleting a conversation
     takes only what was learned from it) the older versions stay, and take the place of what is
     erased (`_close_history_gaps`). Newer versions that superseded them are other memories and stay.
-    Call inside a transaction."""
+    What is deleted is counted in `erasure` (for a receipt). Call inside a transaction."""
+    erasure = erasure if erasure is not None else Erasure()
     ids = set(memory_ids)
     frontier = set(ids) if with_history else set()
     while frontier:  # walk the history back: versions superseded by what is erased
@@ -78,9 +82,11 @@ def memory_erase(*, user, memory_ids, with_history: bool = True) -> int:
             "conversation_id", flat=True
         )
     )
-    episodes.filter(
-        kind__in=[Episode.Kind.TURN, Episode.Kind.SUMMARY], messages__in=sources
-    ).delete()
+    erasure.deleted(
+        episodes.filter(
+            kind__in=[Episode.Kind.TURN, Episode.Kind.SUMMARY], messages__in=sources
+        ).delete()
+    )
     digests = Q(messages__in=sources) | Q(
         pk__in=[d.pk for d in episodes.filter(kind=Episode.Kind.DIGEST) if _quotes(d.text, texts)]
     )
@@ -89,8 +95,8 @@ def memory_erase(*, user, memory_ids, with_history: bool = True) -> int:
         .distinct()
         .values_list("ended_at", flat=True)
     )
-    episodes.filter(Q(kind=Episode.Kind.DIGEST) & digests).delete()
-    deleted, _ = memories.delete()
+    erasure.deleted(episodes.filter(Q(kind=Episode.Kind.DIGEST) & digests).delete())
+    deleted = erasure.deleted(memories.delete())
     _close_history_gaps(orphans, erased)
     transaction.on_commit(lambda: _rewrite_derived(user, summarized, periods))
     user_id = getattr(user, "pk", user)
@@ -138,22 +144,31 @@ def _rewrite_derived(user, conversation_ids, periods) -> None:
         enqueue(digest_user_task, user_id, period_end.isoformat())
 
 
-def teachings_erase(*, user, conversation: Conversation) -> dict[str, int]:
+def teachings_erase(*, user, conversation: Conversation, erasure: Erasure) -> dict[str, int]:
     """Before `conversation` of `user` is deleted: erase the memories learned only from it, undo the
     in-place rewrites it made to memories that stay, drop its revisions of those, and delete the
     digests that drew on it (rewritten from what remains after commit). An older version learned
-    elsewhere that an erased memory had superseded is current again. Call inside a transaction,
-    under lock_user."""
-    memory_changes_undo(user=user, message_ids=conversation.messages.values_list("pk", flat=True))
+    elsewhere that an erased memory had superseded is current again. What is deleted is counted in
+    `erasure`. Call inside a transaction, under lock_user."""
+    undone = memory_changes_undo(
+        user=user,
+        message_ids=conversation.messages.values_list("pk", flat=True),
+        erasure=erasure,
+    )
+    erasure.counts["memory_rewrites_undone"] += undone
     memory_ids = memories_learned_only_from(user=user, messages=conversation.messages.all())
     digests = digests_drawing_on(user=user, conversation=conversation)
     periods = [d.ended_at for d in digests]
     for digest in digests:
-        digest.delete()
-    erased = memory_erase(user=user, memory_ids=memory_ids, with_history=False)
+        erasure.deleted(digest.delete())
+    erased = memory_erase(user=user, memory_ids=memory_ids, with_history=False, erasure=erasure)
     # The changes it made to memories that stay (e.g. "moved to Berlin" superseding "lives in
     # Paris") go with it: their revisions quote it.
-    MemoryRevision.objects.filter(memory__user=user, message__conversation=conversation).delete()
+    erasure.deleted(
+        MemoryRevision.objects.filter(
+            memory__user=user, message__conversation=conversation
+        ).delete()
+    )
     transaction.on_commit(lambda: _rewrite_derived(user, (), periods))
     return {"memories": erased, "digests": len(periods)}
 
@@ -164,12 +179,13 @@ def memory_delete(*, user, memory: Memory) -> int:
         return memory_erase(user=user, memory_ids=[memory.pk])
 
 
-def memory_changes_undo(*, user, message_ids) -> int:
+def memory_changes_undo(*, user, message_ids, erasure: Erasure) -> int:
     """The in-place rewrites (UPDATE: the same fact, richer) these messages made to memories that
     stay are undone: such a memory gets back the text it had before them, when nothing rewrote it
     since (then it is left as it is); when another current memory says that earlier text already,
     the rewritten one is deleted (its other sources are the other memory's too). Returns how many
-    were undone. Call inside a transaction, under lock_user, before the messages go."""
+    were undone; what is deleted is counted in `erasure`. Call inside a transaction, under
+    lock_user, before the messages go."""
 
     message_ids = set(message_ids)
     rewritten = MemoryRevision.objects.filter(
@@ -199,7 +215,7 @@ def memory_changes_undo(*, user, message_ids) -> int:
         same = Memory.objects.for_user(user).saying(memory.kind, earlier).exclude(pk=memory.pk)
         if memory.valid_until is None and (other := same.first()) is not None:
             other.source_messages.add(*memory.source_messages.exclude(pk__in=message_ids))
-            memory.delete()
+            erasure.deleted(memory.delete())
             continue
         # no vector yet: embedding is a network call, never made under the user's lock; found by
         # its words until `vectors_fill` (queued after commit) embeds it again

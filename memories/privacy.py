@@ -10,7 +10,7 @@ from typing import Any
 from django.db import transaction
 
 from memories.models import Episode, Memory, MemoryRevision, TurnTerm
-from memoryweb.privacy import PrivacyArea, register
+from memoryweb.privacy import Erasure, PrivacyArea, register
 
 
 @register
@@ -22,16 +22,17 @@ class MemoriesArea(PrivacyArea):
     def export(self, user) -> dict[str, Any]:
         return export_user_data(user=user)
 
-    def erase(self, user) -> dict[str, int]:
+    def erase(self, user) -> Erasure:
         return erase_memory_data(user=user)
 
 
 @transaction.atomic
-def erase_memory_data(*, user) -> dict[str, int]:
+def erase_memory_data(*, user) -> Erasure:
     """Delete all of `user`'s memories (with revisions) and episodes (turns, summaries, digests)."""
-    memories, _ = Memory.objects.for_user(user).delete()
-    episodes, _ = Episode.objects.for_user(user).delete()
-    return {"memories": memories, "episodes": episodes}
+    erasure = Erasure()
+    erasure.deleted(Memory.objects.for_user(user).delete())
+    erasure.deleted(Episode.objects.for_user(user).delete())
+    return erasure
 
 
 def export_user_data(*, user) -> dict[str, Any]:

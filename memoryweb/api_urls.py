@@ -12,6 +12,8 @@ from accounts.api import (
     ExportDownloadApi,
     ExportListApi,
     ForgetApi,
+    ReceiptDetailApi,
+    ReceiptListApi,
     SettingsApi,
 )
 from chat.api import (
@@ -70,6 +72,8 @@ urlpatterns = [
     ),
     path("me/access-log", AccessLogApi.as_view(), name="access-log"),
     path("me/forget", ForgetApi.as_view(), name="forget"),
+    path("me/receipts", ReceiptListApi.as_view(), name="receipts"),
+    path("me/receipts/<uuid:receipt_id>", ReceiptDetailApi.as_view(), name="receipt"),
     path("me/keys", ApiKeyListApi.as_view(), name="api-keys"),
     path("me/keys/<int:key_id>/revoke", ApiKeyRevokeApi.as_view(), name="api-key-revoke"),
     # anything else here (e.g. /memories/abc): 404 in the error shape, not HTML

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from memoryweb import database
 from vault.master import load_master_keys, private_file_create
+from vault.signing import load_signing_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 BROKER_FOLDERS = ("queue", "processed", "control")  # of kombu's filesystem transport, the default
@@ -40,6 +41,7 @@ def prepare() -> None:
     load_master_keys(os.environ.get("MEMORYWEB_MASTER_KEYS", ""), data / "master_keys")
     fingerprint_key = os.environ.get("MEMORYWEB_FINGERPRINT_KEY", "")
     load_master_keys(fingerprint_key, data / "fingerprint_key", source="MEMORYWEB_FINGERPRINT_KEY")
+    load_signing_key(os.environ.get("RECEIPT_SIGNING_KEY", ""), data / "receipt_signing_key")
     if os.environ.get("CELERY_BROKER_URL", "filesystem://").startswith("filesystem://"):
         for folder in BROKER_FOLDERS:
             (data / "broker" / folder).mkdir(parents=True, exist_ok=True)

@@ -5,11 +5,38 @@ imports no app."""
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import autodiscover_modules
+
+
+@dataclass
+class Erasure:
+    """What an erasure deleted, as its functions counted it: rows per kind (a model's plural name,
+    e.g. "messages", "memory_revisions"), never what they held; and the ids of the data keys it
+    destroyed. The erasure receipt is made from it."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    data_key_ids: list[str] = field(default_factory=list)
+
+    def deleted(self, result: tuple[int, dict[str, int]]) -> int:
+        """Count the result of a QuerySet's or model's `delete()` (cascades included), per model;
+        rows of many-to-many tables are links, not data, and are not counted. Returns the total."""
+        total, per_model = result
+        for label, rows in per_model.items():
+            model = apps.get_model(label)
+            if rows and not model._meta.auto_created:
+                self.counts[str(model._meta.verbose_name_plural).replace(" ", "_")] += rows
+        return total
+
+    def add(self, other: Erasure) -> Erasure:
+        self.counts.update(other.counts)
+        self.data_key_ids.extend(other.data_key_ids)
+        return self
 
 
 class PrivacyArea:
@@ -23,7 +50,7 @@ class PrivacyArea:
         (DjangoJSONEncoder-ready)."""
         raise NotImplementedError
 
-    def erase(self, user) -> dict[str, int] | int:
+    def erase(self, user) -> Erasure:
         """Delete the area's data of `user` (inside the caller's transaction); returns what went."""
         raise NotImplementedError
 

@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from memoryweb import bootstrap, database
 from memoryweb.env import env_bool, env_float, env_int, env_list, env_str
 from vault.master import read_master_keys
+from vault.signing import parse_public_keys, read_signing_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = bootstrap.data_dir()
@@ -50,6 +51,14 @@ FINGERPRINT_KEY = read_master_keys(
     DATA_DIR / "fingerprint_key",
     source="MEMORYWEB_FINGERPRINT_KEY",
 )[0][1]
+# Signs erasure receipts (Ed25519; vault/signing.py): RECEIPT_SIGNING_KEY, the 32-byte private key
+# in URL-safe base64. Local default: one generated in DATA_DIR/receipt_signing_key. Every web node
+# must have the same one. RECEIPT_PUBLIC_KEYS: earlier keys' public halves, so that receipts signed
+# before a rotation still verify.
+RECEIPT_SIGNING_KEY = read_signing_key(
+    env_str("RECEIPT_SIGNING_KEY"), DATA_DIR / "receipt_signing_key"
+)
+RECEIPT_PUBLIC_KEYS = parse_public_keys(env_str("RECEIPT_PUBLIC_KEYS"))
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
+from accounts.views import receipt_keys
 from memoryweb.api_docs import DocsView
 from memoryweb.health import Readiness, alive
 
@@ -15,6 +16,8 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="chat:index", permanent=False)),
     path("healthz", alive, name="healthz"),
     path("readyz", Readiness.as_view(), name="readyz"),
+    # The public keys that verify erasure receipts, for anyone (docs/privacy.md#erasure-receipts).
+    path(".well-known/memoryweb-receipt-keys", receipt_keys, name="receipt-keys"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("chat/", include("chat.urls")),

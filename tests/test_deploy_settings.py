@@ -19,6 +19,7 @@ PRODUCTION = {
     "SECRET_KEY": "k" * 10 + "9fV2qzX!p@4LrT8wNc#Yh6Jm$Ud3Bs&Ea1Gi^Ko7Zl*Qx0Rv5Ws",
     "MEMORYWEB_MASTER_KEYS": "prod-1:" + "A" * 43 + "=",
     "MEMORYWEB_FINGERPRINT_KEY": "prod-fp:" + "B" * 43 + "=",
+    "RECEIPT_SIGNING_KEY": "C" * 43 + "=",
     "SECURE_HSTS_PRELOAD": "1",
 }
 SHOWN = (

@@ -40,6 +40,7 @@ PAGES = [
     ("/accounts/privacy/apps/", None),
     ("/accounts/privacy/keys/", None),
     ("/accounts/privacy/forget/", "privacy"),
+    ("/accounts/privacy/receipts/", None),
 ]
 SERIOUS = ("serious", "critical")
 
@@ -47,7 +48,7 @@ SERIOUS = ("serious", "critical")
 @pytest.fixture
 def alices_pages(alice, run_on_commit, live_server):
     """Alice with a conversation and memories, logged in through the browser's cookie."""
-    from chat.services import chat_turn
+    from chat.services import chat_turn, conversation_delete
     from memories.models import Memory
 
     turn = run_on_commit(
@@ -57,6 +58,8 @@ def alices_pages(alice, run_on_commit, live_server):
         text="I'm vegetarian, I live in Lisbon and we're using FastAPI for our invoicing app.",
     )
     run_on_commit(chat_turn, user=alice, conversation=turn.conversation, text="Dinner ideas?")
+    deleted = run_on_commit(chat_turn, user=alice, conversation=None, text="I like jazz.")
+    conversation_delete(user=alice, conversation=deleted.conversation, receipt=True)  # a receipt
     return {
         "conversation": f"/chat/{turn.conversation.pk}/",
         "memory": f"/memories/{Memory.objects.filter(user=alice).first().pk}/",

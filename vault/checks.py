@@ -24,6 +24,21 @@ def master_keys_from_the_environment(app_configs, **kwargs):
     ]
 
 
+@register(Tags.security, deploy=True)
+def receipt_signing_key_from_the_environment(app_configs, **kwargs):
+    if os.environ.get("RECEIPT_SIGNING_KEY", "").strip():
+        return []
+    return [
+        Warning(
+            "RECEIPT_SIGNING_KEY is not set: erasure receipts are signed with the local file "
+            "DATA_DIR/receipt_signing_key.",
+            hint="Set RECEIPT_SIGNING_KEY in production, the same on every web node, and publish "
+            "its public key (manage.py receipt_key).",
+            id="vault.W002",
+        )
+    ]
+
+
 @register(Tags.database)
 def every_data_key_can_be_unwrapped(app_configs, databases=None, **kwargs):
     """Every user's data key is wrapped by a configured master key (e.g. none was removed before

@@ -133,15 +133,15 @@ def decrypt_unbound(token: str) -> str:
         raise VaultError(f"the ciphertext under data key {key_id} is damaged") from None
 
 
-def destroy_user_key(user_id: int) -> int:
-    """Delete the user's data key: everything encrypted with it becomes unreadable. Returns how many
-    keys."""
+def destroy_user_key(user_id: int) -> list[str]:
+    """Delete the user's data key: everything encrypted with it becomes unreadable. Returns the ids
+    of the keys destroyed (none if the user never had one)."""
     ids = [str(pk) for pk in UserKey.objects.filter(user_id=user_id).values_list("pk", flat=True)]
     UserKey.objects.filter(pk__in=ids).delete()
     with _lock:
         for key_id in ids:
             _cache.pop(key_id, None)
-    return len(ids)
+    return ids
 
 
 def rotate_master_key() -> int:

@@ -3,9 +3,10 @@ user's text is encrypted, and with which key (never the key); erasing it destroy
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
-from memoryweb.privacy import PrivacyArea, register
+from memoryweb.privacy import Erasure, PrivacyArea, register
 from vault.keys import destroy_user_key
 from vault.models import UserKey
 
@@ -20,8 +21,9 @@ class EncryptionArea(PrivacyArea):
     def export(self, user) -> dict[str, Any]:
         return export_user_data(user=user)
 
-    def erase(self, user) -> int:
-        return destroy_user_key(user.pk)
+    def erase(self, user) -> Erasure:
+        destroyed = destroy_user_key(user.pk)
+        return Erasure(counts=Counter(data_keys=len(destroyed)), data_key_ids=destroyed)
 
 
 def export_user_data(*, user) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.export.manifest import FORMAT, FORMAT_VERSION, SECTION_ORDER
+from accounts.receipts import erased_summary
 from memoryweb.privacy import PrivacyArea, areas
 
 MARKDOWN_TEMPLATE = "accounts/export.md"
@@ -145,6 +146,15 @@ def _markdown_context(document: dict[str, Any]) -> dict[str, Any]:
                 "change_message": _inline(a["change_message"]),
             }
             for a in document["admin_actions"]
+        ],
+        "erasure_receipts": [
+            {
+                "when": _when(r["created_at"]),
+                "kind": str(r["kind"]).replace("_", " "),
+                "erased": erased_summary(r["document"]["receipt"]),
+                "id": str(r["id"]),
+            }
+            for r in document["erasure_receipts"]
         ],
     }
 

@@ -28,6 +28,7 @@ EXPORTED_MODELS: dict[str, str] = {
     "accounts.AppGrant": "app_grants",
     "accounts.DataExport": "exports",
     "admin.LogEntry": "admin_actions",
+    "accounts.ErasureReceipt": "erasure_receipts",
     "chat.Conversation": "conversations",
     "chat.Message": "conversations[].messages",
     "chat.Recall": "conversations[].messages[].recalls",

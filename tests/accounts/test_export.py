@@ -32,7 +32,7 @@ from accounts.models import AccessEvent, ApiKey, DataExport
 from accounts.privacy import forget_everything
 from accounts.tasks import build_export
 from chat.models import Conversation, Message
-from chat.services import chat_turn, conversation_end
+from chat.services import chat_turn, conversation_delete, conversation_end
 from memories.models import Episode, Memory, MemoryRevision
 from memories.summaries import user_digest
 
@@ -48,10 +48,12 @@ def _data_dir(settings, tmp_path):
 @pytest.fixture
 def full_alice(alice, alice_api, run_on_commit):
     """Alice with at least one row of every kind: a superseded memory, recalls, summaries, a digest,
-    an API read, a grant to an app, an admin action, a group and a permission, and an earlier
-    export."""
+    an API read, a grant to an app, an admin action, a group and a permission, an earlier
+    export and an erasure receipt."""
     run_on_commit(chat_turn, user=alice, conversation=None, text="I live in Paris.")
     run_on_commit(chat_turn, user=alice, conversation=None, text="I live in Berlin.")
+    jazz = run_on_commit(chat_turn, user=alice, conversation=None, text="I like jazz.")
+    conversation_delete(user=alice, conversation=jazz.conversation, receipt=True)
     first = run_on_commit(
         chat_turn, user=alice, conversation=None, text="Remember that I'm vegetarian."
     ).conversation

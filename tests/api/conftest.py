@@ -8,8 +8,10 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.connected_apps import app_grant, app_register
+from accounts.receipts import receipt_issue
 from accounts.services import api_key_create
 from chat.services import chat_turn
+from memoryweb.privacy import Erasure
 from tests.factories import memory_saying, ready_export
 
 
@@ -27,12 +29,14 @@ def _fresh_throttle_and_data_dir(settings, tmp_path):
 @pytest.fixture
 def alice_data(alice, run_on_commit):
     """Alice's conversation (her message and the reply), the memory learned from it, a ready
-    export, and a spare API key of hers."""
+    export, a spare API key of hers and an erasure receipt (of an erasure of nothing)."""
     turn = run_on_commit(chat_turn, user=alice, conversation=None, text="I live in Lisbon.")
     memory = memory_saying("User lives in Lisbon", user=alice)
     export = ready_export(alice)
     spare_key, _ = api_key_create(user=alice, name="spare", scopes=["context:read"])
+    receipt = receipt_issue(user=alice, kind="conversation_deleted", erasure=Erasure())
     return {
+        "receipt": receipt.id,
         "key": spare_key.pk,
         "conversation": turn.conversation.pk,
         "message": turn.user_message.pk,

@@ -5,6 +5,8 @@ apps); a personal key gets exactly what its scopes allow."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.test import Client
 from rest_framework.test import APIClient
@@ -49,6 +51,8 @@ ENDPOINTS = [
     ("get", "/api/v1/me/exports/{export}/download", None, 200, EXPORT),
     ("get", "/api/v1/me/access-log", None, 200, SETTINGS),
     ("post", "/api/v1/me/forget", {"confirmation": "forget everything"}, 200, ERASE),
+    ("get", "/api/v1/me/receipts", None, 200, ERASE),
+    ("get", "/api/v1/me/receipts/{receipt}", None, 200, ERASE),
     ("get", "/api/v1/me/keys", None, 200, KEYS),
     ("post", "/api/v1/me/keys/{key}/revoke", None, 200, KEYS),
 ]
@@ -75,6 +79,7 @@ def test_every_endpoint_is_listed_here():
         .replace("<int:memory_id>", "{memory}")
         .replace("<int:export_id>", "{export}")
         .replace("<int:key_id>", "{key}")
+        .replace("<uuid:receipt_id>", "{receipt}")
         for r in routes
     }
     assert as_routes <= tested
@@ -83,7 +88,7 @@ def test_every_endpoint_is_listed_here():
 @pytest.mark.parametrize("method, url, body, owner_status, scope", ENDPOINTS, ids=IDS)
 def test_anonymous_gets_401(db, method, url, body, owner_status, scope):
     ids = {"conversation": 1, "message": 1, "reply": 1, "memory": 1, "export": 1, "key": 1}
-    response = _call(APIClient(), method, url, body, ids)
+    response = _call(APIClient(), method, url, body, {**ids, "receipt": uuid.uuid4()})
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
     assert response["WWW-Authenticate"] == "Bearer"
