@@ -130,6 +130,7 @@ def _shared_settings(database_url: str, broker_url: str) -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(50),
         "MEMORYWEB_MASTER_KEYS": f"scale:{key}",
         "MEMORYWEB_FINGERPRINT_KEY": f"scale:{fingerprint_key}",
+        "RECEIPT_SIGNING_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
         "OPENAI_API_KEY": "",  # offline: rules extraction, local embeddings
         "EMBEDDING_BACKEND": "local",
         "PYTHONUNBUFFERED": "1",
