@@ -160,9 +160,7 @@ def _forget(caller: Caller, *, memory_id: int):
             user=caller.user, memory_id=memory_id, usable_only=caller.app is not None
         )
     except Http404:
-        raise ToolError(
-            f"No memory {memory_id} of yours was found: nothing was forgotten."
-        ) from None
+        raise ToolError(f"Memory {memory_id} not found: nothing was forgotten.") from None
     memory_delete(user=caller.user, memory=memory)
     return {"forgotten": memory_id}, 1
 

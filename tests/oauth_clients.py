@@ -64,10 +64,17 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-async def mcp_session(url: str, token: str | None, work):
-    """Run `work(session, initialize_result)` in an MCP session of the SDK's client at `url`."""
+async def mcp_session(url: str, token: str | None, work, *, statuses: list | None = None):
+    """Run `work(session, initialize_result)` in an MCP session of the SDK's client at `url`; the
+    HTTP status of each answer goes into `statuses`."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx2.AsyncClient(headers=headers, timeout=120) as http:
+
+    async def note(response):
+        if statuses is not None:
+            statuses.append(response.status_code)
+
+    hooks = {"response": [note]}
+    async with httpx2.AsyncClient(headers=headers, timeout=120, event_hooks=hooks) as http:
         async with streamable_http_client(url, http_client=http) as (read, write, *_):
             async with ClientSession(read, write) as session:
                 initialized = await session.initialize()
