@@ -29,10 +29,12 @@ from django.db import transaction
 from django.http import HttpResponseNotAllowed, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views as oauth_views
+from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.forms import AllowForm
 from oauth2_provider.models import get_access_token_model, get_application_model
 from oauth2_provider.oauth2_validators import validate_resource_as_url_prefix
 from oauth2_provider.scopes import BaseScopes
+from oauthlib.oauth2.rfc6749 import errors as oauth2_errors
 
 from accounts.connected_apps import AppAccess, app_grant, app_secret_set
 from accounts.lockout import count_attempt
@@ -224,6 +226,18 @@ class ConsentView(oauth_views.AuthorizationView):
     template_name = "accounts/oauth_consent.html"
     form_class = ConsentForm
 
+    def validate_authorization_request(self, request):
+        """DOT's checks, and PKCE with S256 before the page is shown (DOT refuses "plain" only
+        when it makes the code, after the user said yes)."""
+        scopes, credentials = super().validate_authorization_request(request)
+        if credentials.get("code_challenge_method") != "S256":
+            error = oauth2_errors.InvalidRequestError(
+                description='PKCE with code_challenge_method "S256" is required.',
+                state=credentials.get("state"),
+            )
+            raise OAuthToolkitError(error=error, redirect_uri=credentials["redirect_uri"])
+        return scopes, credentials
+
     def get_context_data(self, **kwargs):
         """What the page shows, read off the form's fields: the same on the first GET and on a
         POST sent back for a correction."""
@@ -246,13 +260,11 @@ class ConsentView(oauth_views.AuthorizationView):
         app = _app_of_client(form.cleaned_data["client_id"])
         asked = set(form.cleaned_data["scope"].split())
         chosen = [s for s in APP_SCOPES if s in asked and s in form.cleaned_data["scopes"]]
-        if app is None or not chosen:
-            form.add_error(
-                None,
-                "This app is not available."
-                if app is None
-                else "Tick at least one thing it may do, or deny.",
-            )
+        if app is None or form.cleaned_data.get("code_challenge_method") != "S256":
+            form.add_error(None, "This app is not available, or its request is not valid.")
+            return self.form_invalid(form)
+        if not chosen:
+            form.add_error(None, "Tick at least one thing it may do, or deny.")
             return self.form_invalid(form)
         form.cleaned_data["scope"] = " ".join(chosen)
         with transaction.atomic():

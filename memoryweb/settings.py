@@ -258,7 +258,6 @@ OAUTH2_PROVIDER = {
     "AUTHORIZATION_CODE_EXPIRE_SECONDS": 120,
     "ACCESS_TOKEN_GENERATOR": "accounts.oauth.access_token_generate",
     "REFRESH_TOKEN_GENERATOR": "accounts.oauth.refresh_token_generate",
-    "OAUTH2_VALIDATOR_CLASS": "accounts.oauth.OAuth2Validator",
     "PKCE_REQUIRED": True,
     "REQUEST_APPROVAL_PROMPT": "force",  # the consent page every time: the user picks the scopes
     "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],  # http for loopback only: accounts.oauth

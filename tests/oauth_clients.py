@@ -41,7 +41,9 @@ def register_client(
     return application, application.registered_app
 
 
-def oauth_token(user, app: RegisteredApp, scopes, *, grant=True, seconds: int = 3600) -> str:
+def oauth_token(
+    user, app: RegisteredApp, scopes, *, grant=True, seconds: int = 3600, resource: str = ""
+) -> str:
     """An access token of `app`'s OAuth client for `user` with `scopes` (and the user's grant)."""
     if grant:
         app_grant(user=user, app=app, scopes=list(scopes), method="test")
@@ -51,6 +53,7 @@ def oauth_token(user, app: RegisteredApp, scopes, *, grant=True, seconds: int = 
         application=app.oauth_application,
         scope=" ".join(scopes),
         expires=timezone.now() + timedelta(seconds=seconds),
+        resource=[resource] if resource else [],
     )
     set_token_value(token, raw)
     token.save()
