@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from urllib.parse import urlsplit
 
@@ -40,6 +41,7 @@ from accounts.connected_apps import AppAccess, app_grant, app_secret_set
 from accounts.lockout import count_attempt
 from accounts.models import AppGrant, RegisteredApp
 from accounts.scopes import APP_SCOPES, Scope
+from memoryweb.middleware import CONTENT_SECURITY_POLICY
 
 ACCESS_TOKEN_PREFIX = "mwoat_"
 REFRESH_TOKEN_PREFIX = "mwort_"
@@ -49,6 +51,7 @@ REDIRECT_URIS_MAX = 5
 REDIRECT_URI_MAX_CHARS = 500
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 REGISTRABLE_GRANT_TYPES = {"authorization_code", "refresh_token"}
+CSP_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:\d+)?|http://\[::1\](:\d+)?")
 
 
 def access_token_generate(request) -> str:
@@ -254,6 +257,17 @@ class ConsentView(oauth_views.AuthorizationView):
         ]
         return context
 
+    def render_to_response(self, context, **kwargs):
+        """The page's form posts here, and its answer redirects to the client: the strict CSP's
+        form-action lets the browser follow to that one origin (Chromium checks redirects too)."""
+        response = super().render_to_response(context, **kwargs)
+        form = context.get("form")
+        if form is not None and (origin := _csp_origin(form["redirect_uri"].value())):
+            response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+                "form-action 'self'", f"form-action 'self' {origin}"
+            )
+        return response
+
     def form_valid(self, form):
         if not form.cleaned_data.get("allow"):
             return super().form_valid(form)
@@ -275,6 +289,16 @@ class ConsentView(oauth_views.AuthorizationView):
                 method="OAuth consent page: " + ", ".join(chosen),
             )
             return super().form_valid(form)
+
+
+def _csp_origin(uri) -> str | None:
+    """`uri`'s origin as a CSP source, or None when it is not a plain one."""
+    try:
+        parts = urlsplit(uri or "")
+    except ValueError:
+        return None
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return origin if CSP_ORIGIN.fullmatch(origin) else None
 
 
 def _app_of_client(client_id) -> RegisteredApp | None:
