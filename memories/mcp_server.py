@@ -22,7 +22,7 @@ import anyio
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
@@ -239,6 +239,10 @@ _TRANSPORT_SECURITY = TransportSecuritySettings(enable_dns_rebinding_protection=
 def mcp_endpoint(request):
     """/mcp: a bearer token (OAuth or a personal key) or 401 with where to get one (RFC 9728);
     then one JSON-RPC exchange with the SDK's server."""
+    if request.method != "POST":
+        # Stateless: no stream from the server (a GET would hold a thread open) and no session
+        # to end (DELETE); the specification lets a server answer both with 405.
+        return HttpResponseNotAllowed(["POST"])
     origin = request.headers.get("Origin")
     if origin and origin != request.build_absolute_uri("/").rstrip("/"):
         return JsonResponse({"error": "This origin may not call the MCP server."}, status=403)

@@ -220,3 +220,26 @@ def test_an_oauth_token_works_on_the_rest_api_with_the_same_scopes(
     assert chat.status_code == 403  # the user's own endpoints: no app may hold their scopes
     event = AccessEvent.objects.get(user=alice, purpose="context API")
     assert event.app == claude and event.actor == "app"
+
+
+def test_only_posts_from_no_other_origin_are_served(alice):
+    from django.test import Client
+
+    _, key = api_key_create(user=alice, name="script", scopes=["context:read"])
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+    accept = "application/json, text/event-stream"
+    listing = '{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}'
+
+    # no stream from the server (a GET would hold a thread open), no session to end
+    assert client.get("/mcp", HTTP_ACCEPT=accept).status_code == 405
+    assert client.delete("/mcp").status_code == 405
+    junk = client.post("/mcp", "{nope", content_type="application/json", HTTP_ACCEPT=accept)
+    assert junk.status_code == 400 and junk.json()["error"]["code"] == -32700
+    elsewhere = client.post(
+        "/mcp",
+        listing,
+        content_type="application/json",
+        HTTP_ACCEPT=accept,
+        HTTP_ORIGIN="http://evil.example",
+    )
+    assert elsewhere.status_code == 403
