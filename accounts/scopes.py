@@ -13,7 +13,10 @@ from django.db import models
 
 class Scope(models.TextChoices):
     CONTEXT_READ = "context:read", "Read my memories, profile and context"
-    MEMORIES_WRITE = "memories:write", "Add facts and observations to my memory"
+    MEMORIES_WRITE = (
+        "memories:write",
+        "Add facts and observations to my memory, and forget one memory when I ask",
+    )
     MEMORIES_MANAGE = (
         "memories:manage",
         "Remember, correct, report and delete my memories, and read their history",

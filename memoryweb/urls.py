@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from accounts.views import receipt_keys
+from memories.mcp_server import mcp_endpoint
 from memoryweb.api_docs import DocsView
 from memoryweb.health import Readiness, alive
 
@@ -25,4 +26,6 @@ urlpatterns = [
     path("api/v1/", include("memoryweb.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
+    path("mcp", mcp_endpoint, name="mcp"),
+    path("", include("accounts.oauth_urls")),  # /oauth/… and /.well-known/… (at the origin)
 ]

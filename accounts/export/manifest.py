@@ -26,6 +26,13 @@ EXPORTED_MODELS: dict[str, str] = {
     "accounts.ApiKey": "api_keys",
     "accounts.AccessEvent": "access_events",
     "accounts.AppGrant": "app_grants",
+    "oauth2_provider.Application": "oauth.clients",
+    "accounts.RegisteredApp": "oauth.clients[].app",
+    "oauth2_provider.AccessToken": "oauth.tokens",
+    "oauth2_provider.RefreshToken": "oauth.refresh_tokens",
+    "oauth2_provider.Grant": "oauth.codes",
+    "oauth2_provider.IDToken": "oauth.id_tokens",
+    "oauth2_provider.DeviceGrant": "oauth.device_grants",
     "accounts.DataExport": "exports",
     "admin.LogEntry": "admin_actions",
     "accounts.ErasureReceipt": "erasure_receipts",
@@ -53,6 +60,18 @@ OMITTED_FIELDS: dict[str, dict[str, str]] = {
     "vault.UserKey": {
         "wrapped_key": "the key of your text on this server, itself encrypted: useless outside it"
     },
+    "oauth2_provider.Application": {
+        "client_secret": "a hash of the client's secret, useless outside this server",
+        "hash_client_secret": "how that secret is stored",
+    },
+    "accounts.RegisteredApp": {
+        "hashed_secret": "a hash of the app's secret, useless outside this server",
+        "oauth_application": "nested under its client",
+    },
+    "oauth2_provider.AccessToken": {"token": "a credential", "token_checksum": "its hash"},
+    "oauth2_provider.RefreshToken": {"token": "a credential", "token_checksum": "its hash"},
+    "oauth2_provider.Grant": {"code": "a credential", "code_challenge": "a hash of its proof"},
+    "oauth2_provider.DeviceGrant": {"device_code": "a credential", "user_code": "a credential"},
     "admin.LogEntry": {"object_repr": "the changed object's text, possibly another user's data"},
     "chat.Message": {
         "conversation": "nested under its conversation",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import uuid
 import zipfile
 from datetime import timedelta
 from pathlib import Path
@@ -45,6 +46,43 @@ def _data_dir(settings, tmp_path):
     settings.EXPORT_LINK_HOURS = 24
 
 
+def _oauth_rows(user) -> None:
+    """One row of each of django-oauth-toolkit's models for `user`: a client of theirs (as an
+    app), a token, a refresh token, a code, an ID token and a device grant."""
+    from oauth2_provider import models as oauth
+
+    from accounts.oauth import oauth_app_register
+
+    client = oauth.Application.objects.create(
+        user=user,
+        name="Alice's script",
+        client_type="public",
+        authorization_grant_type="authorization-code",
+        redirect_uris="http://127.0.0.1:9000/cb",
+    )
+    oauth_app_register(application=client)
+    later = timezone.now() + timedelta(hours=1)
+    mine = {"user": user, "application": client}
+    id_token = oauth.IDToken.objects.create(**mine, jti=uuid.uuid4(), expires=later)
+    access = oauth.AccessToken(**mine, id_token=id_token, expires=later, scope="context:read")
+    oauth.set_token_value(access, "mwoat_export-test")
+    access.save()
+    refresh = oauth.RefreshToken(**mine, access_token=access)
+    oauth.set_token_value(refresh, "mwort_export-test")
+    refresh.save()
+    oauth.Grant.objects.create(
+        **mine,
+        code="c0de",
+        expires=later,
+        redirect_uri="http://127.0.0.1:9000/cb",
+        code_challenge="x" * 43,
+        code_challenge_method="S256",
+    )
+    oauth.DeviceGrant.objects.create(
+        user=user, client_id=client.client_id, device_code="d", user_code="u", expires=later
+    )
+
+
 @pytest.fixture
 def full_alice(alice, alice_api, run_on_commit):
     """Alice with at least one row of every kind: a superseded memory, recalls, summaries, a digest,
@@ -64,6 +102,7 @@ def full_alice(alice, alice_api, run_on_commit):
     user_digest(user=alice, period_end=timezone.now() + timedelta(seconds=1))
     alice_api.post("/api/v1/context", {"query": "dinner"}, format="json")
     app_grant(user=alice, app=app_register(name="Calendar")[0], scopes=["context:read"])
+    _oauth_rows(alice)
     LogEntry.objects.create(
         user=alice,
         content_type=ContentType.objects.get_for_model(Memory),
