@@ -22,6 +22,13 @@ from chat.api import (
     ConversationMessagesApi,
     MessageDetailApi,
 )
+from imports.api import (
+    ImportCancelApi,
+    ImportConversationsApi,
+    ImportDetailApi,
+    ImportListApi,
+    ImportStartApi,
+)
 from memories.api import (
     ContextApi,
     MemoryDetailApi,
@@ -68,6 +75,15 @@ urlpatterns = [
     path(
         "me/exports/<int:export_id>/download", ExportDownloadApi.as_view(), name="export-download"
     ),
+    path("me/imports", ImportListApi.as_view(), name="imports"),
+    path("me/imports/<int:import_id>", ImportDetailApi.as_view(), name="import"),
+    path(
+        "me/imports/<int:import_id>/conversations",
+        ImportConversationsApi.as_view(),
+        name="import-conversations",
+    ),
+    path("me/imports/<int:import_id>/start", ImportStartApi.as_view(), name="import-start"),
+    path("me/imports/<int:import_id>/cancel", ImportCancelApi.as_view(), name="import-cancel"),
     path("me/access-log", AccessLogApi.as_view(), name="access-log"),
     path("me/forget", ForgetApi.as_view(), name="forget"),
     path("me/keys", ApiKeyListApi.as_view(), name="api-keys"),

@@ -16,6 +16,7 @@ urlpatterns = [
     path("healthz", alive, name="healthz"),
     path("readyz", Readiness.as_view(), name="readyz"),
     path("admin/", admin.site.urls),
+    path("accounts/privacy/import/", include("imports.urls")),
     path("accounts/", include("accounts.urls")),
     path("chat/", include("chat.urls")),
     path("memories/", include("memories.urls")),
