@@ -82,7 +82,12 @@ class _Counted:
 
     def read(self, size: int = -1) -> bytes:
         size = 64 * 1024 if size is None or size < 0 else size
-        chunk = self.raw.read(size)
+        try:
+            chunk = self.raw.read(size)
+        except zipfile.BadZipFile as error:  # e.g. a bad CRC, or sizes that do not add up
+            raise ExportError(f"The zip file is damaged ({error}).") from error
+        except (EOFError, OSError) as error:  # zlib errors among them
+            raise ExportError("The zip file is damaged (its data cannot be unpacked).") from error
         if self._first:
             self._first = False
             if chunk.startswith(BOM):
@@ -192,12 +197,21 @@ def _entries(stream) -> Iterator[Any]:
             )
         yield from ijson.items(_Rest(first, events), "item")
     except ijson.JSONError as error:
-        raise ExportError(
-            "The file is neither a zip nor valid JSON "
-            f"(near byte {getattr(stream, 'read_bytes', 0):,}): {error}"
-        ) from error
+        raise ExportError(_json_problem(error, getattr(stream, "read_bytes", 0))) from error
     except UnicodeDecodeError as error:
         raise ExportError("The file is not UTF-8 text.") from error
+
+
+def _json_problem(error: Exception, near: int) -> str:
+    """What is wrong with the JSON, in words: never the parser's message, which quotes the file."""
+    said = str(error)
+    if "premature EOF" in said:
+        problem = "it ends too early (was the download cut off?)"
+    elif "UTF8" in said or "UTF-8" in said:
+        problem = "it holds bytes that are not UTF-8 text"
+    else:
+        problem = "it is not valid JSON"
+    return f"The file is neither a zip nor JSON we can read: {problem} (near byte {near:,})."
 
 
 class _Rest:
