@@ -165,3 +165,37 @@ def sample_claude() -> list[dict]:
             [("user", "My sister is called Marta."), ("assistant", "Nice to know about Marta.")],
         ),
     ]
+
+
+WORDS = (
+    "garden lisbon cello marathon recipe budget meeting sister holiday python train coffee "
+    "novel piano deadline invoice mountain river doctor museum market bicycle painting"
+).split()
+
+
+def write_chatgpt_export(path, *, size: int, turns: int = 20, seed: int = 7) -> int:
+    """Write a ChatGPT conversations.json of about `size` bytes to `path`, one conversation at a
+    time (the writer never holds it whole); returns how many conversations it holds."""
+    import random
+
+    rng = random.Random(seed)
+    written = count = 0
+    with open(path, "w", encoding="utf-8") as out:
+        out.write("[")
+        while written < size:
+            said = [
+                (
+                    "user" if i % 2 == 0 else "assistant",
+                    " ".join(rng.choice(WORDS) for _ in range(60 if i % 2 else 25)) + ".",
+                )
+                for i in range(turns)
+            ]
+            start = START + timedelta(hours=count)
+            text = json.dumps(
+                chatgpt_conversation(f"gen-{count}", f"Generated {count}", said, start=start)
+            )
+            out.write(("," if count else "") + text)
+            written += len(text) + 1
+            count += 1
+        out.write("]")
+    return count
