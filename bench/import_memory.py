@@ -160,7 +160,9 @@ def measure_job(args) -> dict:
     before, started = _rss(), time.perf_counter()
     try:
         with open(args.path, "rb") as raw:
-            job, _ = import_upload(user=user, upload=File(raw, name="conversations.json"), choose=True)
+            job, _ = import_upload(
+                user=user, upload=File(raw, name="conversations.json"), choose=True
+            )
         import_run(job_id=job.pk)  # listing (no broker: the task is called, as a worker would)
         listed = time.perf_counter() - started
         job = import_start(job=job, positions=list(range(args.choose)))
