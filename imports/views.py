@@ -57,7 +57,9 @@ def imports_page(request):
 def import_page(request, import_id: int):
     """One import: its progress, the conversations found (to choose from while it waits)."""
     job = selectors.import_get(user=request.user, job_id=import_id)
-    items = list(selectors.import_items(job=job).select_related("conversation"))
+    moving = job.status in _MOVING
+    # While it runs the page reloads itself: the list (thousands of titles) waits for the end.
+    items = [] if moving else list(selectors.import_items(job=job))
     choosable = [i.position for i in items if i.state == ImportItem.State.PENDING]
     response = render(
         request,
@@ -67,9 +69,10 @@ def import_page(request, import_id: int):
             "items": items,
             "choosing": job.status == ImportJob.Status.CHOOSING,
             "choosable": len(choosable),
+            "moving": moving,
         },
     )
-    return _refreshing(response, job.status in _MOVING)
+    return _refreshing(response, moving)
 
 
 @login_required
