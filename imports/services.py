@@ -232,7 +232,9 @@ def import_run(*, job_id: int) -> bool:
 
 
 def _fail(job: ImportJob, reason: str) -> None:
-    job.refresh_from_db()
+    job = ImportJob.objects.filter(pk=job.pk).first()
+    if job is None:  # deleted meanwhile (by its owner, or forget everything)
+        return
     if job.conversations_imported:
         reason += (
             f" {job.conversations_imported} of the {job.conversations_chosen} chosen conversations"
@@ -351,6 +353,9 @@ def _store_one(job: ImportJob, item_id: int, read: ExportedConversation) -> Conv
     """One conversation stored under the job's row lock (which cancelling and deleting take): the
     item says what became of it."""
     with transaction.atomic():
+        # The user's lock first, as every writer of their data takes it (erasure too): one order,
+        # no deadlock.
+        lock_user(job.user_id)
         if not ImportJob.objects.select_for_update().filter(pk=job.pk, status=Status.RUNNING):
             raise ImportStopped(job.pk)
         conversation = conversation_import(

@@ -351,6 +351,22 @@ def test_forget_everything_erases_imports_and_their_uploads(alice, upload):
     assert not ImportJob.objects.exists() and list(uploads_dir().iterdir()) == []
 
 
+def test_forget_everything_during_an_import_stops_it_and_leaves_nothing(
+    alice, run_on_commit, monkeypatch
+):
+    learn = services._learn
+
+    def learn_then_forget(conversation):
+        learn(conversation)
+        forget_everything(user=alice, delete_account=False)
+
+    monkeypatch.setattr(services, "_learn", learn_then_forget)
+    run_on_commit(import_upload, user=alice, upload=_file(as_json(sample_chatgpt())))
+
+    assert not ImportJob.objects.exists() and not Conversation.objects.exists()
+    assert not Memory.objects.exists() and list(uploads_dir().iterdir()) == []
+
+
 # --- Bad files: a clear error, nothing half-imported ----------------------------------------------
 
 
