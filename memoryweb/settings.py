@@ -254,6 +254,7 @@ SPECTACULAR_SETTINGS = {
         "MemoryKind": "memories.models.Memory.Kind",
         "MemorySource": "memories.models.Memory.Source",
         "ReviewStatus": "memories.models.Memory.Review",
+        "ConversationOrigin": "chat.models.Conversation.Origin",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
