@@ -290,6 +290,7 @@ def test_the_markdown_file_is_readable_and_escapes_text(full_alice):
     assert "**User lives in Berlin**" in markdown and "replaces memory" in markdown
     assert "> Remember that I'm vegetarian." in markdown
     assert "&lt;script&gt;dinner&lt;/script&gt;" in markdown and "<script>" not in markdown
+    assert "(imported from claude)" in markdown and "## Imports" in markdown
 
 
 # --- Building it ----------------------------------------------------------------------------------
