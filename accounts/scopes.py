@@ -28,6 +28,10 @@ class Scope(models.TextChoices):
     )
     ACCOUNT_CONSENT = "account:consent", "Read, grant and withdraw my consents"
     ACCOUNT_EXPORT = "account:export", "Export all my data and download the export"
+    ACCOUNT_IMPORT = (
+        "account:import",
+        "Import my ChatGPT and Claude history, and delete what an import brought",
+    )
     ACCOUNT_ERASE = (
         "account:erase",
         "Forget everything, delete my account, and read my erasure receipts",

@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "accounts",
     "memories",
     "chat",
+    "imports",  # other assistants' exports: above chat, whose conversations it makes
 ]
 
 MIDDLEWARE = [
@@ -313,6 +314,7 @@ SPECTACULAR_SETTINGS = {
         "MemoryKind": "memories.models.Memory.Kind",
         "MemorySource": "memories.models.Memory.Source",
         "ReviewStatus": "memories.models.Memory.Review",
+        "ConversationOrigin": "chat.models.Conversation.Origin",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -405,6 +407,12 @@ CONVERSATION_IDLE_MINUTES = env_int("CONVERSATION_IDLE_MINUTES", 30, minimum=1)
 CHAT_HISTORY_MESSAGES = env_int("CHAT_HISTORY_MESSAGES", 12, minimum=0)
 # a data export's download link, then deleted
 EXPORT_LINK_HOURS = env_int("EXPORT_LINK_HOURS", 24, minimum=1)
+# Imports of ChatGPT and Claude exports: the largest upload (the zip, images and all), the largest
+# conversations.json read from it (a zip bomb stops there), and how long an upload waits for the
+# user's choice of conversations before it is cancelled and deleted.
+IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1_000)
+IMPORT_MAX_JSON_BYTES = env_int("IMPORT_MAX_JSON_BYTES", 1024**3, minimum=1_000)
+IMPORT_CHOICE_HOURS = env_int("IMPORT_CHOICE_HOURS", 24, minimum=1)
 
 LOGGING = {
     "version": 1,

@@ -20,6 +20,7 @@ urlpatterns = [
     # The public keys that verify erasure receipts, for anyone (docs/privacy.md#erasure-receipts).
     path(".well-known/memoryweb-receipt-keys", receipt_keys, name="receipt-keys"),
     path("admin/", admin.site.urls),
+    path("accounts/privacy/import/", include("imports.urls")),
     path("accounts/", include("accounts.urls")),
     path("chat/", include("chat.urls")),
     path("memories/", include("memories.urls")),

@@ -13,7 +13,7 @@ FORMAT_VERSION = 1
 
 # The labels of the privacy registry's areas, in the order their sections are exported: each returns
 # a dict of top-level keys of the export. Every registered area must be listed.
-SECTION_ORDER: tuple[str, ...] = ("account", "chat", "memories", "encryption")
+SECTION_ORDER: tuple[str, ...] = ("account", "chat", "memories", "imports", "encryption")
 
 # Every model holding a user's data (owned through a chain of foreign keys from the user), and where
 # its rows are in export.json: a dotted path, `[]` stepping into each item of a list.
@@ -45,6 +45,8 @@ EXPORTED_MODELS: dict[str, str] = {
     "memories.Episode": "episodes",
     "memories.Episode_messages": "episodes[].message_ids",
     "memories.TurnTerm": "turn_term_counts",
+    "imports.ImportJob": "imports",
+    "imports.ImportItem": "imports[].items",
     "vault.UserKey": "data_key",
 }
 
@@ -81,6 +83,11 @@ OMITTED_FIELDS: dict[str, dict[str, str]] = {
         "finalize_queued_at": "when the worker was last asked to finish it: its job state"
     },
     "chat.Recall": {"message": "nested under its message"},
+    "imports.ImportJob": {"file_name": "a path on the server (the upload, deleted once read)"},
+    "imports.ImportItem": {
+        "id": "its place in the file says which it is",
+        "job": "nested under its import",
+    },
     "memories.Memory": {
         "fingerprint": "derived: normalised text for de-duplication",
         "embedding": "derived: a vector computed from the text",

@@ -20,6 +20,7 @@ from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
@@ -34,8 +35,10 @@ from accounts.privacy import forget_everything
 from accounts.tasks import build_export
 from chat.models import Conversation, Message
 from chat.services import chat_turn, conversation_delete, conversation_end
+from imports.services import import_upload
 from memories.models import Episode, Memory, MemoryRevision
 from memories.summaries import user_digest
+from tests.imports.exports import as_json, sample_claude
 
 SCHEMA = json.loads((Path(export_service.__file__).parents[1] / "export_schema.json").read_text())
 
@@ -114,6 +117,8 @@ def full_alice(alice, alice_api, run_on_commit):
     alice.groups.add(Group.objects.create(name="testers"))
     alice.user_permissions.add(Permission.objects.get(codename="view_memory"))
     DataExport.objects.create(user=alice, status=DataExport.Status.EXPIRED, progress=100)
+    upload = SimpleUploadedFile("conversations.json", as_json(sample_claude()))
+    run_on_commit(import_upload, user=alice, upload=upload)
     assert turn.reply.recalls.exists()
     assert Memory.objects.filter(user=alice, superseded_by__isnull=False).exists()
     assert {"summary", "digest", "turn"} <= set(
@@ -326,6 +331,7 @@ def test_the_markdown_file_is_readable_and_escapes_text(full_alice):
     assert "**User lives in Berlin**" in markdown and "replaces memory" in markdown
     assert "> Remember that I'm vegetarian." in markdown
     assert "&lt;script&gt;dinner&lt;/script&gt;" in markdown and "<script>" not in markdown
+    assert "(imported from claude)" in markdown and "## Imports" in markdown
 
 
 # --- Building it ----------------------------------------------------------------------------------

@@ -172,6 +172,8 @@ def test_the_conversation_list_pages_and_deleting_one_takes_what_was_learned_onl
         "receipt": answer["receipt"],
     }
     receipt = alice_api.get(f"/api/v1/me/receipts/{answer['receipt']}")
-    assert receipt.status_code == 200 and receipt.json()["receipt"]["kind"] == "conversation_deleted"
+    assert (
+        receipt.status_code == 200 and receipt.json()["receipt"]["kind"] == "conversation_deleted"
+    )
     assert alice_api.get(f"/api/v1/conversations/{first['conversation']}").status_code == 404
     assert alice_api.get("/api/v1/memories").json()["count"] == 0
