@@ -4,6 +4,9 @@
   holds, until it expires or is revoked.
 - `Authorization: Bearer <app secret>` + `X-Memoryweb-User: <username>`: a registered app acting for a
   user who granted it access (accounts.connected_apps); only the endpoints whose scope the grant holds.
+- `Authorization: Bearer <OAuth access token>` (`mwoat_…`, accounts.oauth): an OAuth client (an MCP
+  client) acting for the user who consented, as the app it is registered as: the same grant and
+  scopes as an app, narrowed to the token's.
 - A browser session (with CSRF): the logged-in user, every endpoint.
 """
 
@@ -20,6 +23,7 @@ from rest_framework import authentication, exceptions, permissions, throttling
 from accounts.connected_apps import APP_SECRET_PREFIX, AppAccess, access_record, app_authenticate
 from accounts.lockout import count_attempt
 from accounts.models import ApiKey
+from accounts.oauth import ACCESS_TOKEN_PREFIX, oauth_access
 from accounts.scopes import required_scope
 from accounts.services import hash_key, password_recheck
 
@@ -46,6 +50,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid API key.") from None
         if key.startswith(APP_SECRET_PREFIX):
             return _authenticate_app(request, key)
+        if key.startswith(ACCESS_TOKEN_PREFIX):
+            return _authenticate_oauth(request, key)
         api_key = (
             ApiKey.objects.select_related("user")
             .filter(hashed_key=hash_key(key), user__is_active=True)
@@ -84,6 +90,16 @@ def _authenticate_app(request, secret: str):
     return (access.grant.user if access.grant else AnonymousUser()), access
 
 
+def _authenticate_oauth(request, token: str):
+    """An OAuth access token: valid, for this resource, and under the user's grant in force (else
+    401 at once, e.g. the moment the grant is revoked)."""
+    found = oauth_access(token=token, url=request.build_absolute_uri(request.path))
+    if found is None:
+        _count_failure(request)
+        raise exceptions.AuthenticationFailed("Invalid, expired or revoked access token.")
+    return found
+
+
 def _failures_key(request) -> str:
     return "api-key-failures:" + request.META.get("REMOTE_ADDR", "")
 
@@ -114,18 +130,22 @@ class ApiAccess(permissions.BasePermission):
             return bool(request.user and request.user.is_authenticated)
         if access is not None and access.grant is None:
             raise exceptions.NotFound()
-        scope = required_scope(view, request.method)
-        if scope is None:
-            raise exceptions.PermissionDenied(
-                "This endpoint declares no scope: it is not open to API keys or apps."
-            )
-        if access is not None and not access.allows(scope):
-            raise exceptions.PermissionDenied(
-                f"This app's grant does not include the scope {scope}."
-            )
-        if api_key is not None and scope not in api_key.scopes:
-            raise exceptions.PermissionDenied(f"This API key does not have the scope {scope}.")
+        refusal = scope_refusal(request.auth, required_scope(view, request.method))
+        if refusal:
+            raise exceptions.PermissionDenied(refusal)
         return True
+
+
+def scope_refusal(auth, scope: str | None) -> str | None:
+    """Why a personal key or an app (`request.auth`) may not use `scope` (None: it may). None as
+    the scope is what a view or tool declared none for: refused to both (fail closed)."""
+    if scope is None:
+        return "This endpoint declares no scope: it is not open to API keys or apps."
+    if isinstance(auth, AppAccess) and not auth.allows(scope):
+        return f"This app's grant does not include the scope {scope}."
+    if isinstance(auth, ApiKey) and scope not in auth.scopes:
+        return f"This API key does not have the scope {scope}."
+    return None
 
 
 class PerKeyThrottle(throttling.SimpleRateThrottle):

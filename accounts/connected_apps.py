@@ -19,6 +19,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_grant_model,
+    get_refresh_token_model,
+)
 
 from accounts.models import AccessEvent, AppGrant, RegisteredApp
 from accounts.scopes import APP_SCOPES, scopes_validate
@@ -29,15 +34,22 @@ APP_SECRET_PREFIX = "mwapp_"
 
 @dataclass(frozen=True)
 class AppAccess:
-    """What an app's request carries as `request.auth`: the app, and the user's grant (None: no
-    access)."""
+    """What an app's request carries as `request.auth`: the app, the user's grant (None: no
+    access), and for an OAuth token the scopes it was issued with (None for an app secret)."""
 
     app: RegisteredApp
     grant: AppGrant | None
+    token_scopes: frozenset[str] | None = None
 
     def allows(self, scope: str | None) -> bool:
-        """Whether the grant in force holds `scope`, one an app may ever hold (never for None)."""
-        return scope in APP_SCOPES and self.grant is not None and scope in self.grant.scopes
+        """Whether the grant in force holds `scope`, one an app may ever hold (never for None), and
+        so does the OAuth token if it is one."""
+        return (
+            scope in APP_SCOPES
+            and self.grant is not None
+            and scope in self.grant.scopes
+            and (self.token_scopes is None or scope in self.token_scopes)
+        )
 
 
 def consent_purpose(app: RegisteredApp) -> str:
@@ -80,9 +92,9 @@ def app_authenticate(*, secret: str, username: str) -> AppAccess | None:
 
 
 @transaction.atomic
-def app_grant(*, user, app: RegisteredApp, scopes: list[str]) -> AppGrant:
+def app_grant(*, user, app: RegisteredApp, scopes: list[str], method: str = "") -> AppGrant:
     """Grant `app` access to `user`'s memory with `scopes` (replacing a grant in force), recorded as
-    consent."""
+    consent (by `method`: the apps page unless said)."""
     scopes = scopes_validate(scopes, allowed=APP_SCOPES)
     lock_user(user)  # two grants at once (a double submit) replace each other in turn
     AppGrant.objects.for_user(user).active().filter(app=app).update(revoked_at=timezone.now())
@@ -91,7 +103,7 @@ def app_grant(*, user, app: RegisteredApp, scopes: list[str]) -> AppGrant:
         user=user,
         purpose=consent_purpose(app),
         granted=True,
-        method="apps page: " + ", ".join(scopes),
+        method=method or "apps page: " + ", ".join(scopes),
     )
     return grant
 
@@ -110,15 +122,29 @@ def app_revoke(*, user, grant: AppGrant) -> bool:
         consent_set(
             user=user, purpose=consent_purpose(grant.app), granted=False, method="apps page"
         )
+        oauth_tokens_revoke(user=user, app=grant.app)
     return bool(revoked)
 
 
+def oauth_tokens_revoke(*, user, app: RegisteredApp) -> None:
+    """End every code and token `app`'s OAuth client holds for `user` (its grant was revoked)."""
+    if app.oauth_application_id is None:
+        return
+    mine = {"user": user, "application_id": app.oauth_application_id}
+    for refresh_token in get_refresh_token_model().objects.filter(**mine, revoked__isnull=True):
+        refresh_token.revoke()
+    get_access_token_model().objects.filter(**mine).delete()
+    get_grant_model().objects.filter(**mine).delete()
+
+
 def apps_with_grants(*, user) -> list[tuple[RegisteredApp, AppGrant | None]]:
-    """Every active registered app, with `user`'s grant in force (or None), for the apps page; and a
-    disabled app the user still has a grant for (it would work again were the app enabled): to
-    revoke."""
+    """Every active app the operator registered, with `user`'s grant in force (or None), for the
+    apps page; and any other app the user has a grant for (disabled, or an OAuth client that
+    registered itself, which only its own users see): to revoke."""
     grants = {g.app_id: g for g in AppGrant.objects.for_user(user).active()}
-    apps = RegisteredApp.objects.filter(Q(disabled_at__isnull=True) | Q(pk__in=grants))
+    apps = RegisteredApp.objects.filter(
+        Q(disabled_at__isnull=True, self_registered=False) | Q(pk__in=grants)
+    )
     return [(app, grants.get(app.pk)) for app in apps]
 
 

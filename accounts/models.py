@@ -188,6 +188,20 @@ class RegisteredApp(models.Model):
     disabled_at = models.DateTimeField(
         null=True, blank=True, help_text="Set: the app's secret stops working."
     )
+    oauth_application = models.OneToOneField(
+        "oauth2_provider.Application",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="registered_app",
+        help_text="The OAuth client (an MCP client) this app is: its tokens act under its grants.",
+    )
+    self_registered = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Registered by the client itself (OAuth dynamic registration): its name is "
+        "its own claim, and it is listed only to users who granted it access.",
+    )
 
     objects = RegisteredAppQuerySet.as_manager()
 

@@ -20,6 +20,7 @@ from accounts.models import (
     ConsentRecord,
     DataExport,
     ErasureReceipt,
+    RegisteredApp,
 )
 from accounts.receipts import SignedReceipt, receipt_issue
 from accounts.selectors import memory_settings_get
@@ -170,6 +171,7 @@ def export_user_data(*, user) -> dict[str, Any]:
             }
             for k in ApiKey.objects.for_user(user).order_by("created_at", "id")
         ],
+        "oauth": _oauth(user),
         "app_grants": [
             {
                 "id": g.pk,
@@ -252,4 +254,96 @@ def _memory_settings(user) -> dict[str, Any]:
         "use_past_chats": current.use_past_chats,
         "temporary_chat_hours": current.temporary_chat_hours,
         "updated_at": current.updated_at,  # None: never changed (the defaults)
+    }
+
+
+def _oauth(user) -> dict[str, list]:
+    """What OAuth (MCP clients, accounts.oauth) keeps about `user`: tokens, codes and clients they own,
+    never a token, code or secret (only when and what for)."""
+    from oauth2_provider import models as oauth  # django-oauth-toolkit's models, read only here
+
+    def rows(model, *fields):
+        return list(model.objects.filter(user=user).order_by("id").values("id", *fields))
+
+    clients = rows(
+        oauth.Application,
+        "client_id",
+        "name",
+        "redirect_uris",
+        "post_logout_redirect_uris",
+        "client_type",
+        "authorization_grant_type",
+        "skip_authorization",
+        "created",
+        "updated",
+        "algorithm",
+        "allowed_origins",
+        "registration_source",
+        "cimd_expires_at",
+    )
+    apps = {
+        a["oauth_application"]: a
+        for a in RegisteredApp.objects.filter(oauth_application__user=user).values(
+            "id",
+            "name",
+            "description",
+            "prefix",
+            "created_at",
+            "last_used_at",
+            "disabled_at",
+            "self_registered",
+            "oauth_application",
+        )
+    }
+    for client in clients:
+        app = apps.get(client["id"])
+        client["app"] = [{k: v for k, v in app.items() if k != "oauth_application"}] if app else []
+    return {
+        "clients": clients,
+        "tokens": rows(
+            oauth.AccessToken,
+            "application_id",
+            "scope",
+            "resource",
+            "expires",
+            "created",
+            "updated",
+            "source_refresh_token_id",
+            "id_token_id",
+        ),
+        "refresh_tokens": rows(
+            oauth.RefreshToken,
+            "application_id",
+            "access_token_id",
+            "token_family",
+            "resource",
+            "created",
+            "updated",
+            "revoked",
+        ),
+        "codes": rows(
+            oauth.Grant,
+            "application_id",
+            "expires",
+            "redirect_uri",
+            "scope",
+            "created",
+            "updated",
+            "code_challenge_method",
+            "resource",
+            "nonce",
+            "claims",
+        ),
+        "id_tokens": rows(
+            oauth.IDToken, "application_id", "jti", "expires", "scope", "created", "updated"
+        ),
+        "device_grants": rows(
+            oauth.DeviceGrant,
+            "client_id",
+            "scope",
+            "interval",
+            "expires",
+            "status",
+            "last_checked",
+        ),
     }

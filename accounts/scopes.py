@@ -13,7 +13,10 @@ from django.db import models
 
 class Scope(models.TextChoices):
     CONTEXT_READ = "context:read", "Read my memories, profile and context"
-    MEMORIES_WRITE = "memories:write", "Add facts and observations to my memory"
+    MEMORIES_WRITE = (
+        "memories:write",
+        "Add facts and observations to my memory, and forget one memory when I ask",
+    )
     MEMORIES_MANAGE = (
         "memories:manage",
         "Remember, correct, report and delete my memories, and read their history",
@@ -25,6 +28,10 @@ class Scope(models.TextChoices):
     )
     ACCOUNT_CONSENT = "account:consent", "Read, grant and withdraw my consents"
     ACCOUNT_EXPORT = "account:export", "Export all my data and download the export"
+    ACCOUNT_IMPORT = (
+        "account:import",
+        "Import my ChatGPT and Claude history, and delete what an import brought",
+    )
     ACCOUNT_ERASE = (
         "account:erase",
         "Forget everything, delete my account, and read my erasure receipts",

@@ -276,7 +276,10 @@ def apps(request):
 def app_grant_view(request):
     form = AppGrantForm(request.POST)
     app = (
-        RegisteredApp.objects.active().filter(pk=form.cleaned_data["app"]).first()
+        # an OAuth client that registered itself is granted only on its consent page
+        RegisteredApp.objects.active()
+        .filter(pk=form.cleaned_data["app"], self_registered=False)
+        .first()
         if form.is_valid()
         else None
     )

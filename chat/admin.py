@@ -33,13 +33,15 @@ class MessageInline(admin.TabularInline):
 
 @admin.register(Conversation)
 class ConversationAdmin(AuditedAdmin):
-    list_display = ("user", "created_at", "last_activity_at", "ended_at", "temporary")
+    list_display = ("user", "created_at", "last_activity_at", "ended_at", "temporary", "origin")
     text_fields = ("title",)
     search_fields = ("user__username",)
     readonly_fields = (
         "user",
         "title",
         "temporary",
+        "origin",
+        "origin_id",
         "created_at",
         "last_activity_at",
         "ended_at",

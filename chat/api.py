@@ -179,7 +179,16 @@ class MessageWithRecallsSerializer(MessageSerializer):
 class ConversationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Conversation
-        fields = ("id", "title", "temporary", "created_at", "last_activity_at", "ended_at")
+        fields = (
+            "id",
+            "title",
+            "temporary",
+            "origin",
+            "origin_id",
+            "created_at",
+            "last_activity_at",
+            "ended_at",
+        )
 
 
 class ConversationListApi(APIView):

@@ -14,7 +14,12 @@ class ConversationQuerySet(OwnedQuerySet):
 
 
 class Conversation(models.Model):
-    """A chat session. It ends by the user's button, the API, or by itself when idle."""
+    """A chat session. It ends by the user's button, the API, or by itself when idle; or a past
+    conversation imported from another assistant (`origin`), ended from the start."""
+
+    class Origin(models.TextChoices):
+        CHATGPT = "chatgpt", "ChatGPT"
+        CLAUDE = "claude", "Claude"
 
     # Drawn before the INSERT: the encrypted text binds its token to the row id (vault.fields).
     id = PreallocatedAutoField(primary_key=True)
@@ -32,11 +37,21 @@ class Conversation(models.Model):
     # When its finalization was last sent to the broker: the sweep sends it again only after
     # SWEEP_GRACE.
     finalize_queued_at = models.DateTimeField(null=True, blank=True)
+    # Imported: where from (blank: said here) and its id there, so one is never imported twice.
+    origin = models.CharField(max_length=20, choices=Origin.choices, blank=True)
+    origin_id = models.CharField(max_length=200, blank=True)
 
     objects = ConversationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-last_activity_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "origin", "origin_id"],
+                condition=~Q(origin=""),
+                name="conversation_origin_once",
+            )
+        ]
 
     def __str__(self) -> str:  # no user text here: str() shows up in the admin and in logs
         return f"Conversation {self.pk}"

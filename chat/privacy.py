@@ -71,6 +71,8 @@ def export_user_data(*, user) -> dict[str, Any]:
             "id": c.pk,
             "title": c.title,
             "temporary": c.temporary,
+            "origin": c.origin,
+            "origin_id": c.origin_id,
             "created_at": c.created_at,
             "last_activity_at": c.last_activity_at,
             "ended_at": c.ended_at,

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -48,6 +48,58 @@ def conversation_start(*, user, temporary: bool = False) -> Conversation:
     return Conversation.objects.create(
         user=user, temporary=temporary, created_at=now, last_activity_at=now
     )
+
+
+@dataclass(frozen=True)
+class PastMessage:
+    """A message of a conversation held elsewhere (another assistant's export), as it was said."""
+
+    role: str  # Message.Role
+    text: str
+    created_at: datetime
+    external_id: str = ""
+
+
+def conversation_import(
+    *,
+    user,
+    origin: str,
+    origin_id: str,
+    title: str,
+    messages: list[PastMessage],
+) -> Conversation | None:
+    """Store a past conversation from elsewhere (`origin`, its id there), ended, with the messages'
+    own dates; None when `user` has it already. Retention counts from now, the import, not from
+    when it was said. The caller learns from it now (`memories.pipeline.conversation_finalize`,
+    the worker's path for an ended chat); the sweep does, if the caller stops before."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            conversation = Conversation.objects.create(
+                user=user,
+                origin=origin,
+                origin_id=origin_id,
+                title=title,
+                created_at=messages[0].created_at,
+                last_activity_at=now,
+                ended_at=messages[-1].created_at,
+                # queued now: the sweep leaves it to the caller for a while
+                finalize_queued_at=now,
+            )
+    except IntegrityError:  # imported already (maybe just now, by another job)
+        return None
+    Message.objects.bulk_create(
+        Message(
+            conversation=conversation,
+            role=m.role,
+            content=m.text,
+            created_at=m.created_at,
+            external_id=m.external_id[:100],
+            queued_at=now if m.role == Message.Role.USER else None,
+        )
+        for m in messages
+    )
+    return conversation
 
 
 def chat_turn(

@@ -88,8 +88,10 @@ def memory_apply(
     reasons = [*poisoning_reasons(item.text), *([hold_reason] if hold_reason else [])]
     if not related:
         return _add(user, item, embedding, message, source, actor, reasons), Decision.ADD
+    said_before = message is not None and any(m.valid_from > message.created_at for m in related)
     if (
         item.op != "retract"
+        and not said_before  # an older text never rewrites what was said since
         and len(related) == 1
         and _only_adds_to(related[0].text, item.text)
         and not reasons  # what is held goes beside the memory, not into it
@@ -99,9 +101,8 @@ def memory_apply(
     new = _add(user, item, embedding, message, source, actor, reasons)
     if new.review_status != Memory.Review.APPROVED:
         return new, Decision.ADD  # held for review: it ends nothing until it is approved
-    for old in related:
-        _supersede(old, new, message, actor)
-    return new, Decision.RETRACT if item.op == "retract" else Decision.SUPERSEDE
+    current = _in_time_order(new, related, message, actor)
+    return current, Decision.RETRACT if item.op == "retract" else Decision.SUPERSEDE
 
 
 def memory_approved(memory: Memory, actor: str) -> None:
@@ -115,14 +116,23 @@ def memory_approved(memory: Memory, actor: str) -> None:
         .current()
         .filter(kind=memory.kind, subject=memory.subject, review_status=Memory.Review.APPROVED)
         .exclude(pk=memory.pk)
-        .order_by("valid_from", "pk")
     )
-    older = [p for p in peers if p.valid_from <= memory.valid_from]
+    _in_time_order(memory, list(peers), None, actor)
+
+
+def _in_time_order(memory: Memory, peers: list[Memory], message: Message | None, actor: str):
+    """`memory` ends the peers said before it and is ended by the latest said after it (a held
+    memory approved late; a past conversation imported now), so the history keeps the order in
+    which things were said. Returns the one current now."""
+    peers = sorted(peers, key=lambda p: (p.valid_from, p.pk))
     newer = [p for p in peers if p.valid_from > memory.valid_from]
+    latest = newer[-1] if newer else memory
     if newer:
-        _supersede(memory, newer[-1], None, actor)
-    for old in older:
-        _supersede(old, newer[-1] if newer else memory, None, actor)
+        _supersede(memory, latest, message, actor)
+    for old in peers:
+        if old.valid_from <= memory.valid_from:
+            _supersede(old, latest, message, actor)
+    return latest
 
 
 def _near_duplicate(current, text: str, embedding: list[float] | None) -> Memory | None:

@@ -24,6 +24,13 @@ from chat.api import (
     ConversationMessagesApi,
     MessageDetailApi,
 )
+from imports.api import (
+    ImportCancelApi,
+    ImportConversationsApi,
+    ImportDetailApi,
+    ImportListApi,
+    ImportStartApi,
+)
 from memories.api import (
     ContextApi,
     MemoryDetailApi,
@@ -70,6 +77,15 @@ urlpatterns = [
     path(
         "me/exports/<int:export_id>/download", ExportDownloadApi.as_view(), name="export-download"
     ),
+    path("me/imports", ImportListApi.as_view(), name="imports"),
+    path("me/imports/<int:import_id>", ImportDetailApi.as_view(), name="import"),
+    path(
+        "me/imports/<int:import_id>/conversations",
+        ImportConversationsApi.as_view(),
+        name="import-conversations",
+    ),
+    path("me/imports/<int:import_id>/start", ImportStartApi.as_view(), name="import-start"),
+    path("me/imports/<int:import_id>/cancel", ImportCancelApi.as_view(), name="import-cancel"),
     path("me/access-log", AccessLogApi.as_view(), name="access-log"),
     path("me/forget", ForgetApi.as_view(), name="forget"),
     path("me/receipts", ReceiptListApi.as_view(), name="receipts"),

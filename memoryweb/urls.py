@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from accounts.views import receipt_keys
+from memories.mcp_server import mcp_endpoint
 from memoryweb.api_docs import DocsView
 from memoryweb.health import Readiness, alive
 
@@ -19,10 +20,13 @@ urlpatterns = [
     # The public keys that verify erasure receipts, for anyone (docs/privacy.md#erasure-receipts).
     path(".well-known/memoryweb-receipt-keys", receipt_keys, name="receipt-keys"),
     path("admin/", admin.site.urls),
+    path("accounts/privacy/import/", include("imports.urls")),
     path("accounts/", include("accounts.urls")),
     path("chat/", include("chat.urls")),
     path("memories/", include("memories.urls")),
     path("api/v1/", include("memoryweb.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
+    path("mcp", mcp_endpoint, name="mcp"),
+    path("", include("accounts.oauth_urls")),  # /oauth/… and /.well-known/… (at the origin)
 ]

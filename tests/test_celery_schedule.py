@@ -14,7 +14,7 @@ def test_every_periodic_job_but_the_digest_expires_at_its_next_run():
     entries = app.conf.beat_schedule
     periodic = {name: e for name, e in entries.items() if name != "weekly digest"}
 
-    assert "memory sweep" in periodic and len(periodic) == 6
+    assert "memory sweep" in periodic and len(periodic) == 7
     for entry in periodic.values():
         assert entry["schedule"] == settings.MEMORY_SWEEP_SECONDS
         assert entry["options"]["expires"] == settings.MEMORY_SWEEP_SECONDS

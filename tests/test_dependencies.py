@@ -7,7 +7,13 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("vault", "accounts", "memories", "chat")  # each may import only those to its left
+APPS = (
+    "vault",
+    "accounts",
+    "memories",
+    "chat",
+    "imports",
+)  # each may import only those to its left
 # memoryweb's wiring sees every app; its other modules are infrastructure that the apps build on.
 WIRING = {
     "memoryweb.settings",

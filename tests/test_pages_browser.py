@@ -39,6 +39,8 @@ PAGES = [
     ("/accounts/privacy/access-log/", None),
     ("/accounts/privacy/apps/", None),
     ("/accounts/privacy/keys/", None),
+    ("/accounts/privacy/import/", None),
+    ("import", "import"),
     ("/accounts/privacy/forget/", "privacy"),
     ("/accounts/privacy/receipts/", None),
 ]
@@ -47,9 +49,14 @@ SERIOUS = ("serious", "critical")
 
 @pytest.fixture
 def alices_pages(alice, run_on_commit, live_server):
-    """Alice with a conversation and memories, logged in through the browser's cookie."""
+    """Alice with a conversation and memories, a deleted one's receipt, and an import waiting for
+    her choice."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
     from chat.services import chat_turn, conversation_delete
+    from imports.services import import_upload
     from memories.models import Memory
+    from tests.imports.exports import as_json, as_zip, sample_chatgpt
 
     turn = run_on_commit(
         chat_turn,
@@ -60,7 +67,10 @@ def alices_pages(alice, run_on_commit, live_server):
     run_on_commit(chat_turn, user=alice, conversation=turn.conversation, text="Dinner ideas?")
     deleted = run_on_commit(chat_turn, user=alice, conversation=None, text="I like jazz.")
     conversation_delete(user=alice, conversation=deleted.conversation, receipt=True)  # a receipt
+    upload = SimpleUploadedFile("chatgpt.zip", as_zip(as_json(sample_chatgpt())))
+    job, _ = run_on_commit(import_upload, user=alice, upload=upload, choose=True)
     return {
+        "import": f"/accounts/privacy/import/{job.pk}/",
         "conversation": f"/chat/{turn.conversation.pk}/",
         "memory": f"/memories/{Memory.objects.filter(user=alice).first().pk}/",
     }

@@ -4,12 +4,14 @@ second instance, and stops everything on Ctrl-C (SIGINT)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -56,6 +58,48 @@ def _serve(data_dir: Path, port: int) -> subprocess.Popen:
     )
 
 
+def _manage(data_dir: Path, *args: str) -> str:
+    """A one-off `manage.py` command on the running product's data folder; its output."""
+    env = {
+        **os.environ,
+        "MEMORYWEB_DATA_DIR": str(data_dir),
+        "DJANGO_SUPERUSER_PASSWORD": "x-Pass-77",
+    }
+    env.pop("DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def _mcp_answers_under_gunicorn(data_dir: Path, port: int) -> None:
+    """/mcp in gunicorn's threads (the SDK's app on a loop of the request's own): 401 without a
+    token, and the SDK's client with a personal key."""
+    from tests.oauth_clients import mcp_session
+
+    url = f"http://127.0.0.1:{port}/mcp"
+    request = urllib.request.Request(url, data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request)
+    assert (
+        refused.value.code == 401
+        and "resource_metadata=" in refused.value.headers["WWW-Authenticate"]
+    )
+    _manage(data_dir, "createsuperuser", "--noinput", "--username", "ops", "--email", "o@x.test")
+    key = _manage(data_dir, "apikey", "create", "ops", "--scope", "context:read").strip()
+
+    async def tools(session, initialized):
+        return {t.name for t in (await session.list_tools()).tools}
+
+    assert "get_context" in asyncio.run(mcp_session(url, key, tools))
+
+
 def _wait_for_line(process: subprocess.Popen, needle: str, timeout: float) -> list[str]:
     lines: list[str] = []
     deadline = time.monotonic() + timeout
@@ -97,6 +141,7 @@ def test_it_runs_the_product_and_stops_everything_on_ctrl_c(tmp_path):
             assert b"Log in" in page.read()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/css/app.css") as css:
             assert css.status == 200
+        _mcp_answers_under_gunicorn(tmp_path, port)
 
         second = _serve(tmp_path, _free_port())
         assert second.wait(120) != 0

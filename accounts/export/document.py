@@ -137,6 +137,17 @@ def _markdown_context(document: dict[str, Any]) -> dict[str, Any]:
             {"id": str(x["id"]), "status": str(x["status"]), "created": _when(x["created_at"])}
             for x in document["exports"]
         ],
+        "imports": [
+            {
+                "id": str(i["id"]),
+                "source": str(i["source"]) or "an export",
+                "status": str(i["status"]),
+                "created": _when(i["created_at"]),
+                "imported": str(i["conversations_imported"]),
+                "found": str(i["conversations_found"]),
+            }
+            for i in document["imports"]
+        ],
         "admin_actions": [
             {
                 "when": _when(a["action_time"]),
@@ -203,6 +214,7 @@ def _conversation(conversation: dict[str, Any]) -> dict[str, Any]:
         "created": _when(conversation["created_at"]),
         "ended": _when(conversation["ended_at"]) if conversation["ended_at"] else "",
         "temporary": bool(conversation["temporary"]),
+        "origin": str(conversation["origin"]),
         "messages": [_message(m) for m in conversation["messages"]],
     }
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import uuid
 import zipfile
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
@@ -33,8 +35,10 @@ from accounts.privacy import forget_everything
 from accounts.tasks import build_export
 from chat.models import Conversation, Message
 from chat.services import chat_turn, conversation_delete, conversation_end
+from imports.services import import_upload
 from memories.models import Episode, Memory, MemoryRevision
 from memories.summaries import user_digest
+from tests.imports.exports import as_json, sample_claude
 
 SCHEMA = json.loads((Path(export_service.__file__).parents[1] / "export_schema.json").read_text())
 
@@ -43,6 +47,43 @@ SCHEMA = json.loads((Path(export_service.__file__).parents[1] / "export_schema.j
 def _data_dir(settings, tmp_path):
     settings.DATA_DIR = tmp_path
     settings.EXPORT_LINK_HOURS = 24
+
+
+def _oauth_rows(user) -> None:
+    """One row of each of django-oauth-toolkit's models for `user`: a client of theirs (as an
+    app), a token, a refresh token, a code, an ID token and a device grant."""
+    from oauth2_provider import models as oauth
+
+    from accounts.oauth import oauth_app_register
+
+    client = oauth.Application.objects.create(
+        user=user,
+        name="Alice's script",
+        client_type="public",
+        authorization_grant_type="authorization-code",
+        redirect_uris="http://127.0.0.1:9000/cb",
+    )
+    oauth_app_register(application=client)
+    later = timezone.now() + timedelta(hours=1)
+    mine = {"user": user, "application": client}
+    id_token = oauth.IDToken.objects.create(**mine, jti=uuid.uuid4(), expires=later)
+    access = oauth.AccessToken(**mine, id_token=id_token, expires=later, scope="context:read")
+    oauth.set_token_value(access, "mwoat_export-test")
+    access.save()
+    refresh = oauth.RefreshToken(**mine, access_token=access)
+    oauth.set_token_value(refresh, "mwort_export-test")
+    refresh.save()
+    oauth.Grant.objects.create(
+        **mine,
+        code="c0de",
+        expires=later,
+        redirect_uri="http://127.0.0.1:9000/cb",
+        code_challenge="x" * 43,
+        code_challenge_method="S256",
+    )
+    oauth.DeviceGrant.objects.create(
+        user=user, client_id=client.client_id, device_code="d", user_code="u", expires=later
+    )
 
 
 @pytest.fixture
@@ -64,6 +105,7 @@ def full_alice(alice, alice_api, run_on_commit):
     user_digest(user=alice, period_end=timezone.now() + timedelta(seconds=1))
     alice_api.post("/api/v1/context", {"query": "dinner"}, format="json")
     app_grant(user=alice, app=app_register(name="Calendar")[0], scopes=["context:read"])
+    _oauth_rows(alice)
     LogEntry.objects.create(
         user=alice,
         content_type=ContentType.objects.get_for_model(Memory),
@@ -75,6 +117,8 @@ def full_alice(alice, alice_api, run_on_commit):
     alice.groups.add(Group.objects.create(name="testers"))
     alice.user_permissions.add(Permission.objects.get(codename="view_memory"))
     DataExport.objects.create(user=alice, status=DataExport.Status.EXPIRED, progress=100)
+    upload = SimpleUploadedFile("conversations.json", as_json(sample_claude()))
+    run_on_commit(import_upload, user=alice, upload=upload)
     assert turn.reply.recalls.exists()
     assert Memory.objects.filter(user=alice, superseded_by__isnull=False).exists()
     assert {"summary", "digest", "turn"} <= set(
@@ -287,6 +331,7 @@ def test_the_markdown_file_is_readable_and_escapes_text(full_alice):
     assert "**User lives in Berlin**" in markdown and "replaces memory" in markdown
     assert "> Remember that I'm vegetarian." in markdown
     assert "&lt;script&gt;dinner&lt;/script&gt;" in markdown and "<script>" not in markdown
+    assert "(imported from claude)" in markdown and "## Imports" in markdown
 
 
 # --- Building it ----------------------------------------------------------------------------------

@@ -1,18 +1,21 @@
-"""API fixtures: alice's data (a conversation, a memory, a ready export), registered apps and their
-clients, and a fresh throttling cache for every test."""
+"""API fixtures: alice's data (a conversation, a memory, a ready export, an import waiting for her
+choice), registered apps and their clients, and a fresh throttling cache for every test."""
 
 from __future__ import annotations
 
 import pytest
 from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from accounts.connected_apps import app_grant, app_register
 from accounts.receipts import receipt_issue
 from accounts.services import api_key_create
 from chat.services import chat_turn
+from imports.services import import_upload
 from memoryweb.privacy import Erasure
 from tests.factories import memory_saying, ready_export
+from tests.imports.exports import as_json, as_zip, sample_claude
 
 
 @pytest.fixture(autouse=True)
@@ -29,14 +32,17 @@ def _fresh_throttle_and_data_dir(settings, tmp_path):
 @pytest.fixture
 def alice_data(alice, run_on_commit):
     """Alice's conversation (her message and the reply), the memory learned from it, a ready
-    export, a spare API key of hers and an erasure receipt (of an erasure of nothing)."""
+    export, a spare API key of hers, an erasure receipt (of an erasure of nothing) and an import."""
     turn = run_on_commit(chat_turn, user=alice, conversation=None, text="I live in Lisbon.")
     memory = memory_saying("User lives in Lisbon", user=alice)
     export = ready_export(alice)
     spare_key, _ = api_key_create(user=alice, name="spare", scopes=["context:read"])
     receipt = receipt_issue(user=alice, kind="conversation_deleted", erasure=Erasure())
+    upload = SimpleUploadedFile("export.zip", as_zip(as_json(sample_claude())))
+    job, _ = run_on_commit(import_upload, user=alice, upload=upload, choose=True)
     return {
         "receipt": receipt.id,
+        "import": job.pk,
         "key": spare_key.pk,
         "conversation": turn.conversation.pk,
         "message": turn.user_message.pk,

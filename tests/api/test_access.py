@@ -8,17 +8,21 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.connected_apps import app_grant, app_revoke
 from accounts.models import AppGrant
 from tests.api.conftest import app_client
+from tests.imports.exports import as_json, sample_chatgpt
 
 READ, WRITE = "context:read", "memories:write"  # the scopes an app may hold
 MANAGE, CHAT = "memories:manage", "chat"
 SETTINGS, CONSENT, EXPORT = "account:settings", "account:consent", "account:export"
-ERASE, KEYS = "account:erase", "account:keys"
+ERASE, KEYS, IMPORT = "account:erase", "account:keys", "account:import"
+# a file to upload, sent as multipart (see _call)
+UPLOAD = {"file": ("conversations.json", as_json(sample_chatgpt()))}
 
 # (method, url, body, the owner's status, the scope it requires of a key or an app)
 ENDPOINTS = [
@@ -55,6 +59,13 @@ ENDPOINTS = [
     ("get", "/api/v1/me/receipts/{receipt}", None, 200, ERASE),
     ("get", "/api/v1/me/keys", None, 200, KEYS),
     ("post", "/api/v1/me/keys/{key}/revoke", None, 200, KEYS),
+    ("get", "/api/v1/me/imports", None, 200, IMPORT),
+    ("post", "/api/v1/me/imports", UPLOAD, 202, IMPORT),
+    ("get", "/api/v1/me/imports/{import}", None, 200, IMPORT),
+    ("get", "/api/v1/me/imports/{import}/conversations", None, 200, IMPORT),
+    ("post", "/api/v1/me/imports/{import}/start", {"conversations": [0]}, 202, IMPORT),
+    ("post", "/api/v1/me/imports/{import}/cancel", None, 200, IMPORT),
+    ("delete", "/api/v1/me/imports/{import}", None, 200, IMPORT),
 ]
 OBJECT_ENDPOINTS = [e for e in ENDPOINTS if "{" in e[1]]
 IDS = [f"{m} {u}" for m, u, *_ in ENDPOINTS]
@@ -64,6 +75,9 @@ def _call(client, method, url, body, data):
     url = url.format(**data)
     if body is None:
         return getattr(client, method)(url)
+    if body is UPLOAD:  # a new file object for each call: one is read once
+        files = {k: SimpleUploadedFile(name, content) for k, (name, content) in body.items()}
+        return getattr(client, method)(url, files, format="multipart")
     return getattr(client, method)(url, body, format="json")
 
 
@@ -80,6 +94,7 @@ def test_every_endpoint_is_listed_here():
         .replace("<int:export_id>", "{export}")
         .replace("<int:key_id>", "{key}")
         .replace("<uuid:receipt_id>", "{receipt}")
+        .replace("<int:import_id>", "{import}")
         for r in routes
     }
     assert as_routes <= tested
@@ -87,7 +102,15 @@ def test_every_endpoint_is_listed_here():
 
 @pytest.mark.parametrize("method, url, body, owner_status, scope", ENDPOINTS, ids=IDS)
 def test_anonymous_gets_401(db, method, url, body, owner_status, scope):
-    ids = {"conversation": 1, "message": 1, "reply": 1, "memory": 1, "export": 1, "key": 1}
+    ids = {
+        "conversation": 1,
+        "message": 1,
+        "reply": 1,
+        "memory": 1,
+        "export": 1,
+        "key": 1,
+        "import": 1,
+    }
     response = _call(APIClient(), method, url, body, {**ids, "receipt": uuid.uuid4()})
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
@@ -115,7 +138,13 @@ def test_another_user_gets_404_for_the_owners_objects(
 
 @pytest.mark.parametrize(
     "url, key",
-    [("conversations", "id"), ("memories", "id"), ("me/exports", "id"), ("context/profile", "id")],
+    [
+        ("conversations", "id"),
+        ("memories", "id"),
+        ("me/exports", "id"),
+        ("me/imports", "id"),
+        ("context/profile", "id"),
+    ],
 )
 def test_another_user_sees_none_of_the_owners_objects_in_lists(alice_data, bob_api, url, key):
     response = bob_api.get(f"/api/v1/{url}")

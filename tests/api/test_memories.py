@@ -164,10 +164,16 @@ def test_the_conversation_list_pages_and_deleting_one_takes_what_was_learned_onl
     assert messages["next"].endswith("page=2&page_size=1")
 
     deleted = alice_api.delete(f"/api/v1/conversations/{first['conversation']}")
-    assert deleted.status_code == 200 and deleted.json() == {
+    answer = deleted.json()
+    assert deleted.status_code == 200 and answer == {
         "messages": 2,
         "memories": 1,
         "digests": 0,
+        "receipt": answer["receipt"],
     }
+    receipt = alice_api.get(f"/api/v1/me/receipts/{answer['receipt']}")
+    assert (
+        receipt.status_code == 200 and receipt.json()["receipt"]["kind"] == "conversation_deleted"
+    )
     assert alice_api.get(f"/api/v1/conversations/{first['conversation']}").status_code == 404
     assert alice_api.get("/api/v1/memories").json()["count"] == 0

@@ -259,3 +259,33 @@ def test_held_text_is_never_written_into_a_current_memory(alice, say):
     acme.refresh_from_db()
     assert decision == "add" and held.pk != acme.pk and held.review_status == "pending"
     assert acme.text == "User works at Acme" and acme.review_status == "approved"
+
+
+def test_a_statement_older_than_the_current_memory_goes_into_its_history(alice, say):
+    """An imported past conversation is learned after what was said since: it never ends it."""
+    from datetime import timedelta
+
+    berlin, _ = say(_location("Berlin"))
+    conversation = conversation_start(user=alice)
+    said_long_ago = Message.objects.create(
+        conversation=conversation,
+        role="user",
+        content="I live in Lisbon.",
+        created_at=berlin.valid_from - timedelta(days=400),
+    )
+    [vector] = embed_texts(["User lives in Lisbon"])
+
+    current, decision = memory_apply(
+        user=alice,
+        item=_location("Lisbon"),
+        embedding=vector,
+        message=said_long_ago,
+        source="stated",
+        actor="extractor",
+    )
+
+    assert decision == "supersede" and current == berlin
+    assert list(Memory.objects.for_user(alice).current().filter(subject="location")) == [berlin]
+    lisbon = Memory.objects.for_user(alice).get(superseded_by=berlin)
+    assert lisbon.valid_from == said_long_ago.created_at
+    assert lisbon.valid_until == berlin.valid_from

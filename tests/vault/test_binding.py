@@ -14,6 +14,7 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from chat.models import Conversation, Message
+from imports.models import ImportItem, ImportJob
 from memories.models import Episode, Memory, MemoryRevision
 from tests.factories import make_memory
 from vault import keys
@@ -27,6 +28,7 @@ COLUMNS = [
     (Episode, "text"),
     (MemoryRevision, "old_text"),
     (MemoryRevision, "new_text"),
+    (ImportItem, "title"),
 ]
 IDS = [f"{model._meta.db_table}.{name}" for model, name in COLUMNS]
 # How to hand a whole row to another user: the column that says whose it is.
@@ -41,6 +43,10 @@ OWNER_COLUMN = {
     MemoryRevision: (
         "memory_id",
         lambda user: Memory.objects.filter(user=user).values_list("pk", flat=True)[0],
+    ),
+    ImportItem: (
+        "job_id",
+        lambda user: ImportJob.objects.filter(user=user).values_list("pk", flat=True)[0],
     ),
 }
 
@@ -119,6 +125,12 @@ def _saved_rows(user) -> None:
             old_text=memory.text,
             new_text=f"{memory.text}, truly",
         )
+        job = _import_job(user)
+        ImportItem.objects.create(job=job, position=i, title=f"{user.username}'s import {i}")
+
+
+def _import_job(user) -> ImportJob:
+    return ImportJob.objects.create(user=user, file_sha256="0" * 64, file_size=1)
 
 
 @pytest.fixture
@@ -256,6 +268,10 @@ def _bulk_rows(user):
                 memory=memory, action="edit", actor="user", old_text="Old bulk", new_text="New bulk"
             )
         ]
+    )
+    job = _import_job(user)
+    ImportItem.objects.bulk_create(
+        [ImportItem(job=job, position=i, title=f"Bulk import {i}") for i in range(2)]
     )
 
 
