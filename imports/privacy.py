@@ -8,7 +8,7 @@ from typing import Any
 
 from imports.models import ImportItem, ImportJob
 from imports.services import upload_delete
-from memoryweb.privacy import PrivacyArea, register
+from memoryweb.privacy import Erasure, PrivacyArea, register
 
 
 @register
@@ -20,18 +20,19 @@ class ImportsArea(PrivacyArea):
     def export(self, user) -> dict[str, Any]:
         return export_user_data(user=user)
 
-    def erase(self, user) -> int:
+    def erase(self, user) -> Erasure:
         return erase_import_data(user=user)
 
 
-def erase_import_data(*, user) -> int:
+def erase_import_data(*, user) -> Erasure:
     """Delete `user`'s import jobs, their items and any upload still kept (inside the caller's
     transaction; a task still running stops at its next check, finding its job gone)."""
     jobs = ImportJob.objects.for_user(user)
     for file_name in jobs.exclude(file_name="").values_list("file_name", flat=True):
         upload_delete(file_name)
-    deleted, _ = jobs.delete()
-    return deleted
+    erasure = Erasure()
+    erasure.deleted(jobs.delete())
+    return erasure
 
 
 def export_user_data(*, user) -> dict[str, Any]:
