@@ -27,7 +27,10 @@ if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
     )
 
 from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import WebDriverException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
@@ -71,7 +74,9 @@ def browser(monkeypatch):
 
 
 def _wait(driver) -> WebDriverWait:
-    return WebDriverWait(driver, WAIT_SECONDS)
+    # The page swaps the streamed turn for its own rendering: an element read in one poll may be
+    # gone by the next look at it; the wait looks again.
+    return WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,))
 
 
 def _text(element: WebElement) -> str:
