@@ -369,7 +369,7 @@ class PushApi(APIView):
     def post(self, request):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        decision, memory = memory_push_as(
+        decision, memory = services.memory_push_as(
             user=request.user, access=app_of(request), **data.validated_data
         )
         if decision == "instruction":
@@ -399,33 +399,3 @@ PUSH_REFUSALS = {
         "This touches a sensitive category the user has not opted in to: nothing was stored.",
     ),
 }
-
-
-def memory_push_as(
-    *, user, access, kind: str, text: str, confidence: float
-) -> tuple[str, Memory | None]:
-    """A push by an app (`access`, from its secret or an OAuth token) or the user's own key (None),
-    and what the caller may see of it: the decision (a refusal: "instruction" or one of
-    `PUSH_REFUSALS`, with no memory) and the memory, for the context API and MCP alike."""
-    memory, decision = services.memory_push(
-        user=user,
-        app_name=access.app.name if access else "",
-        kind=kind,
-        text=text,
-        confidence=confidence,
-        hold=settings.API_PUSH_REVIEW and access is not None,
-    )
-    if decision == "instruction" or decision in PUSH_REFUSALS or access is None:
-        return decision, memory
-    return _as_the_app_may_see(user, access, memory, decision)
-
-
-def _as_the_app_may_see(user, access, memory, decision) -> tuple[str, Memory | None]:
-    """What an app learns from its push: without context:read nothing ("accepted", whatever
-    happened, so that pushes can't probe what the user keeps); with it, the memory only when memory
-    may use it, else "held" (also for what the user keeps out of use, so the two look the same)."""
-    if not access.allows(Scope.CONTEXT_READ):
-        return "accepted", None
-    if memory is None or not selectors.is_usable(user=user, memory=memory):
-        return "held", None
-    return decision, memory

@@ -44,12 +44,12 @@ from memories.api import (
     SEARCH_BUDGET_TOKENS,
     ContextItemSerializer,
     MemorySerializer,
-    memory_push_as,
 )
 from memories.erasure import memory_delete
 from memories.forms import MEMORY_MAX_CHARS
 from memories.models import Memory
 from memories.retrieval import build_context
+from memories.services import memory_push_as
 from memoryweb.validators import validate_text
 
 PROFILE_URI = "memoryweb://profile"

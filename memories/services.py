@@ -8,15 +8,18 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from accounts.scopes import Scope
 from accounts.selectors import memory_policy
 from accounts.services import lock_user
 from memories.consolidation import end_of_day, memory_apply, memory_approved
 from memories.extraction import ExtractedItem, extract_with_rules, fingerprint
 from memories.history import memory_rewrite, revision_record
 from memories.models import Memory, MemoryRevision
+from memories.selectors import is_usable
 from memories.sensitive import not_allowed
 from memories.text import verb_base_form
 from memoryweb.ai.embeddings import embed_texts
@@ -204,3 +207,37 @@ def memory_push(
             hold_reason="app-push" if hold else "",
         )
     return memory, decision
+
+
+# memory_push's decisions that refuse the push: nothing stored (the API and MCP say why).
+PUSH_REFUSED = frozenset({"instruction", "memory-off", "sensitive"})
+
+
+def memory_push_as(
+    *, user, access, kind: str, text: str, confidence: float
+) -> tuple[str, Memory | None]:
+    """A push by an app (`access`, from its secret or an OAuth token) or the user's own key (None),
+    and what the caller may see of it: the decision (a refusal: "instruction" or one of
+    `PUSH_REFUSED`, with no memory) and the memory, for the context API and MCP alike."""
+    memory, decision = memory_push(
+        user=user,
+        app_name=access.app.name if access else "",
+        kind=kind,
+        text=text,
+        confidence=confidence,
+        hold=settings.API_PUSH_REVIEW and access is not None,
+    )
+    if decision in PUSH_REFUSED or access is None:
+        return decision, memory
+    return _as_the_app_may_see(user, access, memory, decision)
+
+
+def _as_the_app_may_see(user, access, memory, decision) -> tuple[str, Memory | None]:
+    """What an app learns from its push: without context:read nothing ("accepted", whatever
+    happened, so that pushes can't probe what the user keeps); with it, the memory only when memory
+    may use it, else "held" (also for what the user keeps out of use, so the two look the same)."""
+    if not access.allows(Scope.CONTEXT_READ):
+        return "accepted", None
+    if memory is None or not is_usable(user=user, memory=memory):
+        return "held", None
+    return decision, memory
