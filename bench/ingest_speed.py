@@ -331,9 +331,7 @@ def _embedding_alone(texts: list[str]) -> dict[str, float]:
         return len(texts) / (time.perf_counter() - start)
 
     def encode_in(size):
-        return lambda chunk: local_model().encode(
-            chunk, normalize_embeddings=True, batch_size=size, show_progress_bar=False
-        )
+        return lambda chunk: local_model().encode(chunk, size)
 
     embed_texts(texts[:32])  # the model loaded, before anything is timed
     return {

@@ -548,7 +548,7 @@ def embedding_costs(sample) -> dict:
     turn_ms = statistics.median(
         [_median_ms(lambda text=text: embed_texts([text]), 1) for text in texts]
     )
-    tokens = [len(ids) for ids in local_model().tokenizer(texts)["input_ids"]]
+    tokens = local_model().token_counts(texts)
     result = {
         "turn_ms": round(turn_ms, 1),
         "tokens_per_turn_mean": round(statistics.mean(tokens), 1),

