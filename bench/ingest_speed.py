@@ -49,14 +49,15 @@ class Setup:
     batch_size: str
     workers: int
     tree: Path = BASE_DIR  # the code the workers run
+    runtime: str = "onnx"  # EMBEDDING_RUNTIME
     speeds: list[float] = field(default_factory=list)
     loads: list[float] = field(default_factory=list)
 
-    def worker_keys(self) -> list[tuple[Path, str, int]]:
-        return [(self.tree, self.batch_size, i) for i in range(1, self.workers + 1)]
+    def worker_keys(self) -> list[tuple[Path, str, str, int]]:
+        return [(self.tree, self.batch_size, self.runtime, i) for i in range(1, self.workers + 1)]
 
 
-def setups(before: Path | None) -> list[Setup]:
+def setups(before: Path | None, torch: bool = False) -> list[Setup]:
     """The baseline first: every message alone, one worker."""
     found = [
         Setup("per message, 1 worker", "1", 1),
@@ -64,6 +65,9 @@ def setups(before: Path | None) -> list[Setup]:
         Setup("per message, 2 workers", "1", 2),
         Setup("batches, 2 workers", BATCH, 2),
     ]
+    if torch:
+        found.append(Setup("batches, 1 worker, torch", BATCH, 1, runtime="torch"))
+        found.append(Setup("batches, 2 workers, torch", BATCH, 2, runtime="torch"))
     if before is not None:
         found.append(Setup("code before batches, 1 worker", "1", 1, before.resolve()))
     return found
@@ -86,6 +90,12 @@ def main() -> None:
         type=Path,
         help="the code before batches (mkdir DIR; git archive 08000ec~1 | tar -x -C DIR): one more "
         "setup, its worker running that code",
+    )
+    parser.add_argument(
+        "--torch",
+        action="store_true",
+        help="two more setups: batches with 1 and 2 workers embedding on torch "
+        "(EMBEDDING_RUNTIME=torch) instead of ONNX Runtime",
     )
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
@@ -130,7 +140,7 @@ def run(args, broker: str, redis_client) -> None:
     )
     logs = Path(tempfile.mkdtemp(prefix="ingest-speed-"))
     env = dict(os.environ, CELERY_BROKER_URL=broker, PYTHONUNBUFFERED="1")
-    measured = setups(args.before)
+    measured = setups(args.before, args.torch)
     keys = {key for setup in measured for key in setup.worker_keys()}
     workers = {key: Worker(key, env, logs) for key in sorted(keys)}
     embedding: dict[str, list[float]] = {}  # turns/s of the model alone, in this process
@@ -175,10 +185,21 @@ def _report(args, turns: int, measured: list[Setup], embedding: dict, logs: Path
             "load": setup.loads,
         }
     for size, label in (("1", "per message"), (BATCH, "batches")):
-        one, two = [s for s in measured if s.batch_size == size and s.tree == BASE_DIR]
+        one, two = [
+            s
+            for s in measured
+            if s.batch_size == size and s.tree == BASE_DIR and s.runtime == "onnx"
+        ]
         ratio = statistics.median(t / o for t, o in zip(two.speeds, one.speeds, strict=True))
         print(f"2 workers / 1 worker, {label}: {ratio:.2f}")
         results[f"2/1 workers, {label}"] = ratio
+    by_name = {setup.name: setup for setup in measured}
+    for workers in ("1 worker", "2 workers"):
+        if f"batches, {workers}, torch" in by_name:
+            onnx, torch = by_name[f"batches, {workers}"], by_name[f"batches, {workers}, torch"]
+            ratio = statistics.median(o / t for o, t in zip(onnx.speeds, torch.speeds, strict=True))
+            print(f"ONNX Runtime / torch, batches, {workers}: {ratio:.2f}")
+            results[f"onnx/torch, batches, {workers}"] = ratio
     print("\nthe embedding model alone (this process, one thread), the same turns:")
     for name, speeds in embedding.items():
         runs = " ".join(f"{s:.1f}" for s in speeds)
@@ -199,11 +220,11 @@ class Worker:
     """A Celery worker as `serve` starts one, listening only to a queue of its own until told to
     take the chat's queue too."""
 
-    def __init__(self, key: tuple[Path, str, int], env: dict[str, str], logs: Path):
+    def __init__(self, key: tuple[Path, str, str, int], env: dict[str, str], logs: Path):
         from memoryweb.celery import worker_command
 
-        tree, batch_size, number = key
-        name = f"{'alone' if batch_size == '1' else 'batch'}-{number}"
+        tree, batch_size, runtime, number = key
+        name = f"{'alone' if batch_size == '1' else 'batch'}-{runtime}-{number}"
         if tree != BASE_DIR:
             name = f"before-{number}"
         self.hostname = f"ingest-{name}-{os.getpid()}@{socket.gethostname()}"
@@ -221,7 +242,7 @@ class Worker:
                 "--without-gossip",
             ),
             cwd=tree,  # `-A memoryweb` imports the project found there
-            env={**env, "MEMORY_BATCH_SIZE": batch_size},
+            env={**env, "MEMORY_BATCH_SIZE": batch_size, "EMBEDDING_RUNTIME": runtime},
             stdin=subprocess.DEVNULL,
             stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from accounts.selectors import memory_policy
 from accounts.services import lock_user
@@ -47,22 +47,31 @@ def episode_upsert(
     speaker: str = "",
 ) -> Episode:
     """Write the episode under `key` (new, or the one written before) with the messages it draws
-    on."""
-    episode, _ = Episode.objects.update_or_create(
-        user=user,
-        key=key,
-        defaults={
-            "conversation": conversation,
-            "kind": kind,
-            "text": text,
-            "started_at": started_at,
-            "ended_at": ended_at,
-            "embedding": embedding,
-            "lexical": lexical,
-            "speaker": speaker,
-        },
+    on. Most are new (a turn is written once): they are inserted at once, and only a key taken
+    already goes the longer way of reading the row to update it."""
+    fields = {
+        "conversation": conversation,
+        "kind": kind,
+        "text": text,
+        "started_at": started_at,
+        "ended_at": ended_at,
+        "embedding": embedding,
+        "lexical": lexical,
+        "speaker": speaker,
+    }
+    try:
+        with transaction.atomic():
+            episode = Episode.objects.create(user=user, key=key, **fields)
+    except IntegrityError:  # written before under this key (episode_user_key_unique)
+        episode, _ = Episode.objects.update_or_create(user=user, key=key, defaults=fields)
+        episode.messages.set(messages)
+        return episode
+    Episode.messages.through.objects.bulk_create(
+        [
+            Episode.messages.through(episode=episode, message_id=getattr(m, "pk", m))
+            for m in messages
+        ]
     )
-    episode.messages.set(messages)
     return episode
 
 

@@ -27,6 +27,7 @@ from memories.tasks import process_message as process_message_task
 from memoryweb.ai import llm
 from memoryweb.ai.embeddings import embed_texts
 from memoryweb.celery import enqueue
+from vault import keys
 
 logger = logging.getLogger(__name__)
 
@@ -224,18 +225,19 @@ def _batch_process(batch: Batch) -> None:
     with transaction.atomic():
         # Every user of the batch is locked now, in one order: two batches never wait on each other
         # in a circle. Each message's writes take its user's lock again, as when alone.
-        for user_id in sorted({plan.message.conversation.user_id for plan in plans}):
+        user_ids = sorted({plan.message.conversation.user_id for plan in plans})
+        for user_id in user_ids:
             lock_user(user_id)
-        for plan in plans:
-            conversation_id = plan.message.conversation_id
-            if conversation_id in batch.failed:
-                continue
-            try:
-                with transaction.atomic():  # a savepoint: one message's error spares the others
-                    if message_write(plan):
-                        batch.processed.add(plan.message.pk)
-            except Exception as error:
-                _batch_fail(batch, plan.message, error)
+        with keys.locked_users_keys(user_ids):  # their data keys read once, under the locks
+            for plan in plans:
+                if plan.message.conversation_id in batch.failed:
+                    continue
+                try:
+                    with transaction.atomic():  # a savepoint: one message's error spares the rest
+                        if message_write(plan):
+                            batch.processed.add(plan.message.pk)
+                except Exception as error:
+                    _batch_fail(batch, plan.message, error)
 
 
 def _batch_plan(batch: Batch) -> list[MessagePlan]:

@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NoReturn
@@ -204,7 +204,28 @@ def current_keys_remembered() -> Iterator[None]:
         del _bulk.keys
 
 
+@contextmanager
+def locked_users_keys(user_ids: Iterable[int]) -> Iterator[None]:
+    """Within it, the data keys these users have now are read once (one query), not once per value
+    encrypted. Call it with the users' rows locked (`lock_user`) to the end of the transaction:
+    erasure takes that lock before it destroys a key, and deleting a user waits for it. A key made
+    within it is looked up as outside: a savepoint rolled back could take it away again."""
+    found = {}
+    for key_id, user_id in UserKey.objects.filter(user_id__in=list(user_ids)).values_list(
+        "pk", "user_id"
+    ):
+        found[user_id] = str(key_id), _key_by_id(str(key_id))[1]
+    _bulk.locked = found
+    try:
+        yield
+    finally:
+        del _bulk.locked
+
+
 def _current_key(user_id: int) -> tuple[str, AESGCM]:
+    locked = getattr(_bulk, "locked", None)
+    if locked is not None and user_id in locked:
+        return locked[user_id]
     remembered = getattr(_bulk, "keys", None)
     if remembered is None:
         return _looked_up_key(user_id)

@@ -10,8 +10,11 @@ import os
 import pytest
 from django.core.exceptions import FieldError, ImproperlyConfigured
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.privacy import forget_everything
+from accounts.services import lock_user
 from chat.models import Conversation, Message
 from chat.services import chat_turn
 from memories.models import Episode, Memory, MemoryRevision
@@ -259,3 +262,30 @@ def test_the_search_column_keeps_words_without_their_order(alice):
     # lexemes only: no positions to rebuild the sentence from
     assert "clinic" in stored and ":" not in stored
     assert Memory.objects.for_user(alice).with_words("oncology fridays").get() == memory
+
+
+def test_under_the_users_locks_each_key_is_read_once_and_a_key_rolled_back_is_not_kept(
+    alice, bob, django_user_model
+):
+    newcomer = django_user_model.objects.create_user(username="newcomer", password=None)
+    assert not UserKey.objects.filter(user=newcomer).exists()
+    now = timezone.now()
+    at = {"created_at": now, "last_activity_at": now}
+    conversation = Conversation.objects.create(user=alice, title="kept", **at)
+    with transaction.atomic():
+        for user in (alice, bob, newcomer):
+            lock_user(user)
+        with keys.locked_users_keys([alice.pk, bob.pk, newcomer.pk]):
+            with CaptureQueriesContext(connection) as queries:
+                for n in range(3):
+                    Message.objects.create(
+                        conversation=conversation, role="user", content=f"{n}", created_at=now
+                    )
+            assert not [q for q in queries if "vault_userkey" in q["sql"]]  # read once, before
+            with pytest.raises(RuntimeError), transaction.atomic():  # a savepoint rolled back
+                Conversation.objects.create(user=newcomer, title="rolled back", **at)  # a key
+                Conversation.objects.create(user=newcomer, title="rolled back too", **at)
+                raise RuntimeError
+            Conversation.objects.create(user=newcomer, title="after", **at)  # a key made again
+    assert [c.title for c in Conversation.objects.filter(user=newcomer)] == ["after"]
+    assert UserKey.objects.filter(user=newcomer).count() == 1
