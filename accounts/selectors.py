@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404
 
 from accounts.models import ApiKey, ConsentRecord, DataExport, ErasureReceipt, MemorySettings
@@ -41,24 +42,38 @@ def consents_in_force(*, user) -> dict[str, ConsentRecord]:
 
 def memory_policy(*, user, conversation=None) -> MemoryPolicy:
     """What memory may do now. Nothing in a temporary chat, with memory switched off, or without the
-    user's consent to memory; past chats and sensitive categories only when turned on."""
+    user's consent to memory; past chats and sensitive categories only when turned on. One query:
+    the consents in force (`consents_in_force`), each row carrying the user's settings."""
     if conversation is not None and conversation.temporary:
         return NOTHING
-    memory_settings = memory_settings_get(user=user)
-    consents = consents_in_force(user=user)
-    memory_consent = consents.get(ConsentRecord.Purpose.MEMORY)
-    if not memory_settings.memory_enabled or memory_consent is None or not memory_consent.granted:
-        return NOTHING
-    sensitive = frozenset(
-        purpose.removeprefix(ConsentRecord.SENSITIVE_PREFIX)
-        for purpose, record in consents.items()
-        if purpose.startswith(ConsentRecord.SENSITIVE_PREFIX) and record.granted
+    chosen = MemorySettings.objects.filter(user=OuterRef("user"))
+    defaults = MemorySettings(user=user)  # the private defaults, until the user changes them
+    rows = (
+        ConsentRecord.objects.for_user(user)
+        .order_by("purpose", "-created_at", "-id")
+        .distinct("purpose")
+        .annotate(
+            memory_enabled=Subquery(chosen.values("memory_enabled")[:1]),
+            use_past_chats=Subquery(chosen.values("use_past_chats")[:1]),
+        )
+        .values_list("purpose", "granted", "memory_enabled", "use_past_chats")
     )
+    granted, memory_enabled, use_past_chats = {}, defaults.memory_enabled, defaults.use_past_chats
+    for purpose, is_granted, enabled, past_chats in rows:
+        granted[purpose] = is_granted
+        if enabled is not None:  # the user has settings of their own
+            memory_enabled, use_past_chats = enabled, past_chats
+    if not memory_enabled or not granted.get(ConsentRecord.Purpose.MEMORY):
+        return NOTHING  # no consent to memory (no record, or the newest withdraws it)
     return MemoryPolicy(
         extract=True,
         inject=True,
-        use_past_chats=memory_settings.use_past_chats,
-        sensitive_categories=sensitive,
+        use_past_chats=use_past_chats,
+        sensitive_categories=frozenset(
+            purpose.removeprefix(ConsentRecord.SENSITIVE_PREFIX)
+            for purpose, is_granted in granted.items()
+            if purpose.startswith(ConsentRecord.SENSITIVE_PREFIX) and is_granted
+        ),
     )
 
 

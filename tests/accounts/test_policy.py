@@ -33,6 +33,32 @@ def test_a_new_user_has_private_defaults(db):
     assert not policy.use_past_chats and policy.sensitive_categories == frozenset()
 
 
+def test_the_policy_is_one_query_of_the_newest_consents_and_the_settings(
+    db, django_assert_num_queries
+):
+    user = User.objects.create_user("newcomer", password="x")
+    for granted in (True, False, True):  # the newest record of each purpose counts
+        consent_set(user=user, purpose=ConsentRecord.Purpose.MEMORY, granted=granted, method="t")
+    consent_set(
+        user=user, purpose=ConsentRecord.SENSITIVE_PREFIX + "health", granted=True, method="t"
+    )
+    consent_set(
+        user=user, purpose=ConsentRecord.SENSITIVE_PREFIX + "religion", granted=True, method="t"
+    )
+    consent_set(
+        user=user, purpose=ConsentRecord.SENSITIVE_PREFIX + "religion", granted=False, method="t"
+    )
+    with django_assert_num_queries(1):
+        policy = memory_policy(user=user)
+    assert policy.inject and not policy.use_past_chats  # no settings of their own: the defaults
+    assert policy.sensitive_categories == frozenset({"health"})
+    memory_settings_update(user=user, use_past_chats=True)
+    assert memory_policy(user=user).use_past_chats
+    memory_settings_update(user=user, memory_enabled=False)
+    assert memory_policy(user=user) == memory_policy(user=User.objects.create_user("other"))
+    assert not memory_policy(user=user).inject
+
+
 def test_without_consent_nothing_is_extracted(db, run_on_commit):
     user = User.objects.create_user("newcomer", password="x")
     result = _session(user, run_on_commit, "Remember that I'm vegetarian.")
