@@ -68,3 +68,26 @@ def test_a_command_stops_the_database_it_started_but_not_under_another_user(tmp_
         for process in (first, second):
             process.kill()
         database.stop_embedded_server(tmp_path)
+
+
+def test_the_embedded_servers_page_cache_is_sized_from_its_next_start(tmp_path):
+    show = (
+        "from django.db import connection; c = connection.cursor(); "
+        "c.execute('show shared_buffers'); print('buffers', c.fetchone()[0])"
+    )
+    env = {**_env(tmp_path), "EMBEDDED_DB_SHARED_BUFFERS": "160MB"}
+    seen = []
+    for _ in range(2):  # each command starts the server and stops it again
+        done = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", show], cwd=settings.BASE_DIR, env=env,
+            capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        seen.append(done.stdout.split("buffers ")[-1].strip())
+    assert seen == ["128MB", "160MB"]  # written at the first start, in force from the next
+    env["EMBEDDED_DB_SHARED_BUFFERS"] = "lots; DROP TABLE x"
+    refused = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", show], cwd=settings.BASE_DIR, env=env,
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "must be a size such as 512MB" in refused.stderr
