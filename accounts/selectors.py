@@ -47,7 +47,7 @@ def memory_policy(*, user, conversation=None) -> MemoryPolicy:
     if conversation is not None and conversation.temporary:
         return NOTHING
     chosen = MemorySettings.objects.filter(user=OuterRef("user"))
-    defaults = MemorySettings(user=user)  # the private defaults, until the user changes them
+    defaults = MemorySettings()  # the private defaults, until the user changes them
     rows = (
         ConsentRecord.objects.for_user(user)
         .order_by("purpose", "-created_at", "-id")
