@@ -392,8 +392,8 @@ EMBEDDING_DIMENSIONS = (
     384  # the vector columns' size; OpenAI-compatible models are asked for 384 dims
 )
 EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 1)  # CPU threads per local embedding call
-# How the local model runs: "onnx" (ONNX Runtime, its export made once into EMBEDDING_CACHE_DIR) or
-# "torch" (sentence-transformers): the same vectors; ONNX Runtime is faster (memoryweb/ai/local_model.py).
+# How the local model runs: "onnx" (ONNX Runtime, its export made once into EMBEDDING_CACHE_DIR)
+# or "torch" (sentence-transformers): the same vectors, ONNX Runtime faster (ai/local_model.py).
 EMBEDDING_RUNTIME = env_str("EMBEDDING_RUNTIME", "onnx")
 if EMBEDDING_RUNTIME not in ("onnx", "torch"):
     raise ImproperlyConfigured("EMBEDDING_RUNTIME must be onnx or torch.")
