@@ -32,26 +32,27 @@ def memory_settings_get(*, user) -> MemorySettings:
 
 def consents_in_force(*, user) -> dict[str, ConsentRecord]:
     """The newest record per purpose."""
-    records = (
+    return {record.purpose: record for record in _newest_consents(user)}
+
+
+def _newest_consents(user):
+    return (
         ConsentRecord.objects.for_user(user)
         .order_by("purpose", "-created_at", "-id")
         .distinct("purpose")
     )
-    return {record.purpose: record for record in records}
 
 
 def memory_policy(*, user, conversation=None) -> MemoryPolicy:
     """What memory may do now. Nothing in a temporary chat, with memory switched off, or without the
     user's consent to memory; past chats and sensitive categories only when turned on. One query:
-    the consents in force (`consents_in_force`), each row carrying the user's settings."""
+    the consents in force, each row carrying the user's settings."""
     if conversation is not None and conversation.temporary:
         return NOTHING
     chosen = MemorySettings.objects.filter(user=OuterRef("user"))
     defaults = MemorySettings()  # the private defaults, until the user changes them
     rows = (
-        ConsentRecord.objects.for_user(user)
-        .order_by("purpose", "-created_at", "-id")
-        .distinct("purpose")
+        _newest_consents(user)
         .annotate(
             memory_enabled=Subquery(chosen.values("memory_enabled")[:1]),
             use_past_chats=Subquery(chosen.values("use_past_chats")[:1]),
