@@ -8,17 +8,18 @@ imported), then both are timed in this process, interleaved round by round on on
 (EMBEDDING_THREADS): LoCoMo turns as the pipeline embeds them (the turn, then the message it
 answers) in the pipeline's batches, and one short query at a time (the context's embedding, its
 cache bypassed). Medians over the rounds, ONNX's ratio to torch, and the lowest cosine between their
-vectors. No database: the two encoders need only a few settings.
+vectors. The project's settings (the embedded database started as a one-off command starts it) give
+the turns' text and the export's folder; the loading processes need only a few settings.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -48,19 +49,19 @@ def encoder(runtime: str):
 
 
 def turn_texts(path: Path, count: int) -> list[str]:
-    """The first `count` turns of the file as `memories.episodes.turn_embedding_text` makes them."""
+    """The first `count` turns of the file as the pipeline embeds them (`turn_embedding_text`)."""
+    from chat.models import Message
+    from memories.episodes import turn_embedding_text
+    from memories.evaluation.locomo import load
+
     texts: list[str] = []
-    for sample in json.loads(path.read_text()):
-        conversation = sample["conversation"]
-        sessions = [k for k in conversation if k.startswith("session_") and k[8:].isdigit()]
-        for key in sorted(sessions, key=lambda k: int(k[8:])):
+    for sample in load(path):
+        for session in sample.sessions:
             before = None
-            for turn in conversation[key]:
-                text = f"{turn['speaker']}: {turn['text']}"
-                if before is not None:
-                    text += f"\n(In reply to {before['speaker']}: {before['text'][:300]})"
-                texts.append(text)
-                before = turn
+            for turn in session.turns:
+                said = Message(role=Message.Role.USER, speaker=turn.speaker, content=turn.content)
+                texts.append(turn_embedding_text(said, before))
+                before = said
                 if len(texts) == count:
                     return texts
     return texts
@@ -96,8 +97,23 @@ def main() -> None:
     args = parser.parse_args()
     if not args.input.is_file():
         sys.exit(f"No data set at {args.input}: give a LoCoMo-format JSON file with --input.")
-    cache = tempfile.mkdtemp(prefix="embedding-runtime-")
-    configure(cache)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memoryweb.settings")
+    from memoryweb import bootstrap
+
+    bootstrap.prepare()
+    import django
+
+    django.setup()
+    try:
+        measure(args)
+    finally:
+        bootstrap.finish()
+
+
+def measure(args) -> None:
+    from django.conf import settings
+
+    cache = str(settings.EMBEDDING_CACHE_DIR)
     encoder("onnx")  # the export made (and checked) before anything is timed or loaded
     loads = {runtime: load_report(runtime, cache) for runtime in ("torch", "onnx")}
     texts = turn_texts(args.input, args.turns)
