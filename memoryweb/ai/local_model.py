@@ -70,7 +70,8 @@ class TorchEncoder:
         )
 
     def token_counts(self, texts: list[str]) -> list[int]:
-        return [len(ids) for ids in self.model.tokenizer(texts)["input_ids"]]
+        limit = max_tokens()  # what the model reads, as the ONNX encoder counts
+        return [min(len(ids), limit) for ids in self.model.tokenizer(texts)["input_ids"]]
 
 
 class OnnxEncoder:
