@@ -45,25 +45,39 @@ def _newest_consents(user):
 
 def memory_policy(*, user, conversation=None) -> MemoryPolicy:
     """What memory may do now. Nothing in a temporary chat, with memory switched off, or without the
-    user's consent to memory; past chats and sensitive categories only when turned on. One query:
-    the consents in force, each row carrying the user's settings."""
+    user's consent to memory; past chats and sensitive categories only when turned on."""
     if conversation is not None and conversation.temporary:
         return NOTHING
+    user_id = getattr(user, "pk", user)
+    return memory_policies(user_ids=[user_id])[user_id]
+
+
+def memory_policies(*, user_ids) -> dict[int, MemoryPolicy]:
+    """`memory_policy` of many users (outside a temporary chat) in one query, for the worker's
+    batches: the consents in force, each row carrying its user's settings."""
+    wanted = list(user_ids)
     chosen = MemorySettings.objects.filter(user=OuterRef("user"))
     defaults = MemorySettings()  # the private defaults, until the user changes them
     rows = (
-        _newest_consents(user)
+        ConsentRecord.objects.filter(user_id__in=wanted)
+        .order_by("user_id", "purpose", "-created_at", "-id")
+        .distinct("user_id", "purpose")
         .annotate(
             memory_enabled=Subquery(chosen.values("memory_enabled")[:1]),
             use_past_chats=Subquery(chosen.values("use_past_chats")[:1]),
         )
-        .values_list("purpose", "granted", "memory_enabled", "use_past_chats")
+        .values_list("user_id", "purpose", "granted", "memory_enabled", "use_past_chats")
     )
-    granted, memory_enabled, use_past_chats = {}, defaults.memory_enabled, defaults.use_past_chats
-    for purpose, is_granted, enabled, past_chats in rows:
-        granted[purpose] = is_granted
+    granted = {user_id: {} for user_id in wanted}
+    switches = {user_id: (defaults.memory_enabled, defaults.use_past_chats) for user_id in wanted}
+    for user_id, purpose, is_granted, enabled, past_chats in rows:
+        granted[user_id][purpose] = is_granted
         if enabled is not None:  # the user has settings of their own
-            memory_enabled, use_past_chats = enabled, past_chats
+            switches[user_id] = enabled, past_chats
+    return {user_id: _policy(granted[user_id], *switches[user_id]) for user_id in wanted}
+
+
+def _policy(granted: dict[str, bool], memory_enabled: bool, use_past_chats: bool) -> MemoryPolicy:
     if not memory_enabled or not granted.get(ConsentRecord.Purpose.MEMORY):
         return NOTHING  # no consent to memory (no record, or the newest withdraws it)
     return MemoryPolicy(

@@ -115,8 +115,15 @@ def lock_user(user) -> None:
     worker, the portal, erasure, summaries, digests) takes it first, so they run one after another
     and in the same lock order (no deadlocks), and an erasure is never followed by a write from
     older data."""
+    lock_users([getattr(user, "pk", user)])
+
+
+def lock_users(user_ids) -> None:
+    """`lock_user` for many users in one statement, in the order of their ids (as every writer
+    that locks more than one takes them, so two never wait on each other in a circle)."""
     list(
         User.objects.select_for_update()
-        .filter(pk=getattr(user, "pk", user))
+        .filter(pk__in=list(user_ids))
+        .order_by("pk")
         .values_list("pk", flat=True)
     )

@@ -13,7 +13,7 @@ from accounts.selectors import memory_policy
 from accounts.services import lock_user
 from chat.models import Conversation, Message
 from memories.lexical import turn_weights
-from memories.models import Episode, Memory
+from memories.models import Episode, Memory, episode_checks, search_vector
 from memories.sensitive import not_allowed
 from memoryweb.ai.embeddings import embed_texts
 
@@ -102,6 +102,11 @@ def message_answered(message: Message, allowed: frozenset[str]) -> Message | Non
         .only("role", "speaker", "content", "excluded_from_memory")
         .first()
     )
+    return answerable(previous, allowed)
+
+
+def answerable(previous: Message | None, allowed: frozenset[str]) -> Message | None:
+    """`previous` as the message a turn answers (`message_answered`), or None when it may not be."""
     if previous is None or previous.excluded_from_memory or not_allowed(previous.content, allowed):
         return None
     return previous
@@ -112,20 +117,65 @@ def turn_upsert(
 ) -> Episode:
     """The turn episode of a user message, embedded with `embedding`, its words weighted with those
     of the message it `answered` (`message_answered`)."""
-    text = turn_text(message)
+    fields = _turn_fields(message, embedding, answered)
     return episode_upsert(
         user=message.conversation.user,
         key=turn_key(message.pk),
         kind=Episode.Kind.TURN,
-        text=text,
-        embedding=embedding,
-        started_at=message.created_at,
-        ended_at=message.created_at,
         messages=[message],
-        conversation=message.conversation,
-        lexical=turn_weights(text, answered.content if answered is not None else None),
-        speaker=message.speaker,
+        **fields,
     )
+
+
+def turns_write(turns: list[tuple[Message, list[float], Message | None]]) -> None:
+    """`turn_upsert` of many (message, embedding, answered) at once, as the worker's batches write
+    them: three statements however many (their ids drawn, the rows, their links to the messages).
+    A key written before (a message processed again) sends them the one-by-one way instead."""
+    if not turns:
+        return
+    ids = Episode._meta.pk.draw(len(turns))
+    episodes = []
+    for pk, (message, embedding, answered) in zip(ids, turns, strict=True):
+        fields = _turn_fields(message, embedding, answered)
+        flag_reasons, categories = episode_checks(fields["text"])
+        episodes.append(
+            Episode(
+                pk=pk,
+                user_id=message.conversation.user_id,
+                key=turn_key(message.pk),
+                kind=Episode.Kind.TURN,
+                search=search_vector(fields["text"]),
+                flag_reasons=flag_reasons,
+                sensitive_categories=categories,
+                **fields,
+            )
+        )
+    try:
+        with transaction.atomic():
+            Episode.objects.bulk_create(episodes)
+    except IntegrityError:  # one was written before (episode_user_key_unique)
+        for message, embedding, answered in turns:
+            turn_upsert(message, embedding, answered)
+        return
+    Episode.messages.through.objects.bulk_create(
+        [
+            Episode.messages.through(episode_id=pk, message_id=message.pk)
+            for pk, (message, _, _) in zip(ids, turns, strict=True)
+        ]
+    )
+
+
+def _turn_fields(message: Message, embedding, answered: Message | None) -> dict:
+    text = turn_text(message)
+    return {
+        "conversation": message.conversation,
+        "text": text,
+        "embedding": embedding,
+        "started_at": message.created_at,
+        "ended_at": message.created_at,
+        "lexical": turn_weights(text, answered.content if answered is not None else None),
+        "speaker": message.speaker,
+    }
 
 
 def turns_reembed_after(*, message_ids) -> int:

@@ -83,12 +83,17 @@ class FullTextSearchable(models.Model):
     def save(self, *args, **kwargs):
         update_fields = kwargs.get("update_fields")
         if update_fields is None or "text" in update_fields:
-            vector = SearchVector(Value(self.text, output_field=TextField()), config="english")
-            self.search = Func(vector, function="strip", output_field=SearchVectorField())
+            self.search = search_vector(self.text)
             if update_fields is not None:
                 kwargs["update_fields"] = {*update_fields, "search"}
         super().save(*args, **kwargs)
         self.__dict__.pop("search", None)  # an expression until read again from the database
+
+
+def search_vector(text: str) -> Func:
+    """The expression that writes a `search` column for `text` (in `save()`, or a `bulk_create`)."""
+    vector = SearchVector(Value(text, output_field=TextField()), config="english")
+    return Func(vector, function="strip", output_field=SearchVectorField())
 
 
 class Memory(FullTextSearchable):

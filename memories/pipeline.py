@@ -14,11 +14,11 @@ from django.conf import settings
 from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from accounts.selectors import memory_policy
-from accounts.services import lock_user
+from accounts.selectors import NOTHING, MemoryPolicy, memory_policies, memory_policy
+from accounts.services import lock_users
 from chat.models import Conversation, Message
 from memories.consolidation import memory_apply
-from memories.episodes import message_answered, turn_embedding_text, turn_upsert
+from memories.episodes import answerable, turn_embedding_text, turns_write
 from memories.extraction import ExtractedItem, extract
 from memories.models import Memory, MemoryRevision
 from memories.sensitive import is_allowed
@@ -224,26 +224,35 @@ def _batch_process(batch: Batch) -> None:
         plan.vectors = [next(vectors) for _ in plan.texts]
     with transaction.atomic():
         # Every user of the batch is locked now, in one order: two batches never wait on each other
-        # in a circle. Each message's writes take its user's lock again, as when alone.
+        # in a circle. The consents are read again under the locks: one may have been withdrawn
+        # while the model worked.
         user_ids = sorted({plan.message.conversation.user_id for plan in plans})
-        for user_id in user_ids:
-            lock_user(user_id)
+        lock_users(user_ids)
         with keys.locked_users_keys(user_ids):  # their data keys read once, under the locks
-            for plan in plans:
-                if plan.message.conversation_id in batch.failed:
-                    continue
-                try:
-                    with transaction.atomic():  # a savepoint: one message's error spares the rest
-                        if message_write(plan):
-                            batch.processed.add(plan.message.pk)
-                except Exception as error:
-                    _batch_fail(batch, plan.message, error)
+            policies = memory_policies(user_ids=user_ids)
+            try:
+                with transaction.atomic():  # the whole batch at once, the way it mostly goes
+                    batch.processed.update(messages_write(plans, policies))
+            except Exception:
+                # Something failed: again message by message, each in a savepoint of its own, so
+                # that one message's error spares the rest (and the rest of its conversation waits).
+                for plan in plans:
+                    if plan.message.conversation_id in batch.failed:
+                        continue
+                    try:
+                        with transaction.atomic():
+                            batch.processed.update(messages_write([plan], policies))
+                    except Exception as error:
+                        _batch_fail(batch, plan.message, error)
 
 
 def _batch_plan(batch: Batch) -> list[MessagePlan]:
     """The plans of the batch's messages, in order. A conversation stops at a message that says
-    "forget ...": it is excluded from memory when written, and so must be from what follows."""
-    plans, stopped = [], set()
+    "forget ...": it is excluded from memory when written, and so must be from what follows. What
+    teaches nothing (excluded from memory, or memory off) is marked processed at once."""
+    policies = memory_policies(user_ids={m.conversation.user_id for m in batch.messages})
+    earlier = _earlier_messages(batch.messages)
+    plans, stopped, done = [], set(), []
     for message in batch.messages:
         conversation_id = message.conversation_id
         if conversation_id in batch.failed:
@@ -252,15 +261,71 @@ def _batch_plan(batch: Batch) -> list[MessagePlan]:
             batch.cut.append(message)
             continue
         try:
-            plan = message_plan(message)
+            plan = message_plan(message, _policy(message, policies), *earlier[message.pk])
         except Exception as error:
             _batch_fail(batch, message, error)
             continue
-        if plan is not None:
-            plans.append(plan)
-            if plan.forgets:
-                stopped.add(conversation_id)
+        if plan is None:
+            done.append(message.pk)
+            continue
+        plans.append(plan)
+        if plan.forgets:
+            stopped.add(conversation_id)
+    # learn nothing from these, and don't ask again
+    Message.objects.filter(pk__in=done, processed_at__isnull=True).update(
+        processed_at=timezone.now()
+    )
     return plans
+
+
+def _policy(message: Message, policies: dict[int, MemoryPolicy]) -> MemoryPolicy:
+    """`memory_policy` of the message's conversation, from its user's in `policies`."""
+    conversation = message.conversation
+    return NOTHING if conversation.temporary else policies[conversation.user_id]
+
+
+# The messages a plan reads, for every message of a batch in one statement: the extractor's
+# history (the user's last few messages before it; what an erasure excluded from memory never
+# reaches an extractor again, not even as context) and the message just before it, either side
+# (`message_answered`).
+EARLIER_SQL = """
+SELECT asked.id, earlier.id, earlier.history
+FROM chat_message asked
+CROSS JOIN LATERAL (
+    (SELECT m.id, true AS history FROM chat_message m
+     WHERE m.conversation_id = asked.conversation_id AND m.created_at < asked.created_at
+       AND m.role = %(user)s AND NOT m.excluded_from_memory
+     ORDER BY m.created_at DESC, m.id DESC LIMIT %(history)s)
+    UNION ALL
+    (SELECT m.id, false FROM chat_message m
+     WHERE m.conversation_id = asked.conversation_id AND m.created_at < asked.created_at
+     ORDER BY m.created_at DESC, m.id DESC LIMIT 1)
+) earlier
+WHERE asked.id = ANY(%(ids)s)
+"""
+HISTORY_MESSAGES = 4  # earlier user messages the extractor is given as context
+
+
+def _earlier_messages(messages: list[Message]) -> dict[int, tuple[list[Message], Message | None]]:
+    """By message id: its history for the extractor, oldest first, and the message before it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            EARLIER_SQL,
+            {
+                "ids": [m.pk for m in messages],
+                "user": Message.Role.USER,
+                "history": HISTORY_MESSAGES,
+            },
+        )
+        rows = cursor.fetchall()
+    loaded = Message.objects.in_bulk({earlier_id for _, earlier_id, _ in rows})
+    found = {m.pk: ([], None) for m in messages}
+    for asked_id, earlier_id, history in rows:
+        if history:
+            found[asked_id][0].insert(0, loaded[earlier_id])  # newest came first
+        else:
+            found[asked_id] = found[asked_id][0], loaded[earlier_id]
+    return found
 
 
 def _batch_fail(batch: Batch, message: Message, error: Exception) -> None:
@@ -281,95 +346,98 @@ def _hand_on(batch: Batch, *, asked_id: int) -> None:
             enqueue(process_message_task, message.pk)
 
 
-def message_plan(message: Message) -> MessagePlan | None:
-    """Extract and filter what a message says, before any lock. None when it teaches nothing: it
-    is then marked processed (excluded from memory, or memory off for its conversation)."""
+def message_plan(
+    message: Message,
+    policy: MemoryPolicy,
+    history: list[Message],
+    previous: Message | None,
+) -> MessagePlan | None:
+    """Extract and filter what a message says, before any lock, given the messages before it
+    (`_earlier_messages`). None when it teaches nothing (excluded from memory, or memory off for
+    its conversation: a temporary chat, consent withdrawn)."""
     if message.excluded_from_memory:  # erased before it was processed: learn nothing from it
-        Message.objects.filter(pk=message.pk, processed_at__isnull=True).update(
-            processed_at=timezone.now()
-        )
         return None
-    policy = memory_policy(user=message.conversation.user, conversation=message.conversation)
     if not policy.extract:
-        # Memory off, consent withdrawn, or a temporary chat: learn nothing, and don't ask again.
-        Message.objects.filter(pk=message.pk, processed_at__isnull=True).update(
-            processed_at=timezone.now()
-        )
         return None
-    # What an erasure excluded from memory never reaches an extractor again, not even as context.
-    earlier = list(
-        message.conversation.messages.filter(
-            role=Message.Role.USER, created_at__lt=message.created_at, excluded_from_memory=False
-        ).order_by("-created_at")[:4]
-    )[::-1]
-    history = [(m.pk, m.content) for m in earlier]
     try:
         # Relative dates ("next Friday") are resolved on the user's clock.
         now = message.conversation.user.local(message.created_at)
-        items, extractor = extract(message.content, history, now=now, message_id=message.pk)
+        items, extractor = extract(
+            message.content, [(m.pk, m.content) for m in history], now=now, message_id=message.pk
+        )
     except Exception:  # a bug in a rule must not leave the message to be retried for ever
         logger.exception("extraction failed for message %s; storing its episode only", message.pk)
         items, extractor = [], "none (extractor error)"
     # Special categories the user has not opted in to are not stored: not as memories, not as an
     # episode.
     items = [item for item in items if is_allowed(item.text, policy.sensitive_categories)]
-    answered = message_answered(message, policy.sensitive_categories)
+    answered = answerable(previous, policy.sensitive_categories)
     return MessagePlan(
         message=message,
         items=items,
         extractor=extractor,
-        sources={m.pk: m for m in earlier},
+        sources={m.pk: m for m in history},
         keep_episode=is_allowed(message.content, policy.sensitive_categories),
         texts=[turn_embedding_text(message, answered)] + [i.text for i in items],
         answered=answered,
     )
 
 
-def message_write(plan: MessagePlan) -> bool:
-    """Write what the plan says, in the caller's transaction, unless the message was processed
-    meanwhile (a duplicate task) or memory was switched off while the model worked."""
-    message, items, vectors = plan.message, plan.items, plan.vectors
-    user = message.conversation.user
-    # One writer per user at a time (the portal's "remember this", erasure and digests take it
-    # too), and the consent is checked again now: it may have been withdrawn while the model was
-    # working.
-    lock_user(user)
-    locked = (
-        Message.objects.select_for_update().filter(pk=message.pk, processed_at__isnull=True).first()
+def messages_write(plans: list[MessagePlan], policies: dict[int, MemoryPolicy]) -> list[int]:
+    """Write what the plans say, in the caller's transaction with their users locked
+    (`lock_users`), and return the ids of the messages written: not those processed meanwhile (a
+    duplicate task), nor anything memory was switched off for while the model worked (`policies`,
+    read under the locks)."""
+    unprocessed = set(
+        Message.objects.select_for_update()
+        .filter(pk__in=[plan.message.pk for plan in plans], processed_at__isnull=True)
+        .values_list("pk", flat=True)
     )
-    if locked is None:
-        return False
-    policy = memory_policy(user=user, conversation=message.conversation)
-    pairs = [
-        (item, vector)
-        for item, vector in zip(items, vectors[1:], strict=True)
-        if policy.extract and is_allowed(item.text, policy.sensitive_categories)
-    ]
-    keep_episode = (
-        plan.keep_episode
-        and policy.extract
-        and is_allowed(message.content, policy.sensitive_categories)
-    )
-    for item, vector in pairs:  # in order: forget, retract, add
-        if item.op == "forget":
-            continue  # a chat never erases: its reply showed what matches, the portal confirms
-        memory_apply(
-            user=user,
-            item=item,
-            embedding=vector,
-            message=plan.sources.get(item.message_id, message),  # the message that supports it
-            source=Memory.Source.STATED,
-            actor=MemoryRevision.Actor.EXTRACTOR,
-        )
-    # what a "forget ..." turn says is not kept either
-    if any(item.op == "forget" for item, _ in pairs):
-        locked.excluded_from_memory = True
-    elif keep_episode:
-        turn_upsert(message, vectors[0], plan.answered)
-    locked.processed_at = timezone.now()
-    locked.save(update_fields=["processed_at", "excluded_from_memory"])
-    logger.info("processed message %s: %d items by %s", message.pk, len(items), plan.extractor)
-    return True
+    written, forgetting, turns = [], [], []
+    for plan in plans:
+        message, items, vectors = plan.message, plan.items, plan.vectors
+        if message.pk not in unprocessed:
+            continue
+        policy = _policy(message, policies)
+        pairs = [
+            (item, vector)
+            for item, vector in zip(items, vectors[1:], strict=True)
+            if policy.extract and is_allowed(item.text, policy.sensitive_categories)
+        ]
+        for item, vector in pairs:  # in order: forget, retract, add
+            if item.op == "forget":
+                continue  # a chat never erases: its reply showed what matches, the portal confirms
+            memory_apply(
+                user=message.conversation.user,
+                item=item,
+                embedding=vector,
+                message=plan.sources.get(item.message_id, message),  # the message that supports it
+                source=Memory.Source.STATED,
+                actor=MemoryRevision.Actor.EXTRACTOR,
+            )
+        # what a "forget ..." turn says is not kept either
+        if any(item.op == "forget" for item, _ in pairs):
+            forgetting.append(message.pk)
+        elif (
+            plan.keep_episode
+            and policy.extract
+            and is_allowed(message.content, policy.sensitive_categories)
+        ):
+            turns.append((message, vectors[0], plan.answered))
+        written.append(message.pk)
+    turns_write(turns)
+    Message.objects.filter(pk__in=written).update(processed_at=timezone.now())
+    if forgetting:
+        Message.objects.filter(pk__in=forgetting).update(excluded_from_memory=True)
+    for plan in plans:
+        if plan.message.pk in unprocessed:
+            logger.info(
+                "processed message %s: %d items by %s",
+                plan.message.pk,
+                len(plan.items),
+                plan.extractor,
+            )
+    return written
 
 
 def conversation_finalize(*, conversation_id: int) -> bool:

@@ -37,10 +37,18 @@ class PreallocatedAutoField(models.BigAutoField):
     `bulk_create()` alike), so that the row's encrypted columns can bind their token to it."""
 
     def get_pk_value_on_save(self, instance):
+        return self.draw(1, using=router.db_for_write(type(instance), instance=instance))[0]
+
+    def draw(self, count: int, *, using: str = "default") -> list[int]:
+        """`count` ids from the sequence in one statement, for a `bulk_create` of many rows (which
+        would otherwise draw one per row)."""
         table = self.model._meta.db_table
-        with connections[router.db_for_write(type(instance), instance=instance)].cursor() as cursor:
-            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s))", [table, self.column])
-            return cursor.fetchone()[0]
+        with connections[using].cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [table, self.column, count],
+            )
+            return [row[0] for row in cursor.fetchall()]
 
     # The sequence is its default, in effect: so save() inserts a new row at once instead of trying
     # an UPDATE of the drawn id first. Nothing is drawn before the row is saved.

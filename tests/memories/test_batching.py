@@ -14,6 +14,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import ConsentRecord, SensitiveCategory, User
@@ -111,9 +112,11 @@ def test_the_waiting_messages_are_embedded_in_one_call_and_written_in_order(
     turns = [turn_embedding_text(m, a) for m, a in zip(said, answered, strict=True)]
     [texts] = embedding_calls  # every turn (and every item) at once
     assert [texts.index(turn) for turn in turns] == sorted(texts.index(turn) for turn in turns)
-    times = _processed_at(said)
-    assert all(times)
-    assert times[0] < times[2] < times[4] and times[1] < times[3]  # each conversation in order
+    assert all(_processed_at(said))
+    # written in the order they were said: what each taught, and in that order
+    order = [m.pk for m in said]
+    taught = MemoryRevision.objects.order_by("id").values_list("message_id", flat=True)
+    assert [order.index(pk) for pk in taught] == [0, 1, 3, 4]
     assert memories_saying("User lives in Porto", user=alice)
     assert memories_saying("User works at Initech", user=bob)
     assert memories_saying("User is vegetarian", user=alice)
@@ -168,7 +171,9 @@ def test_a_message_waits_for_the_earlier_one_another_worker_holds_then_follows_i
 
     assert results == [True]
     first, second = _processed_at([earlier, asked])
-    assert first and second and first < second
+    assert first and second and first <= second  # in one batch, the earlier written first
+    taught = MemoryRevision.objects.order_by("id").values_list("message_id", flat=True)
+    assert list(taught) == [earlier.pk, asked.pk]
     assert memories_saying("User lives in Porto", user=alice)
 
 
@@ -201,9 +206,9 @@ def test_two_workers_never_process_one_message_twice(
     planned = Counter()  # extracted: the slow work the claims keep from being done twice
     plan = pipeline.message_plan
 
-    def plan_and_count(message):
+    def plan_and_count(message, *args):
         planned[message.pk] += 1
-        return plan(message)
+        return plan(message, *args)
 
     monkeypatch.setattr(pipeline, "message_plan", plan_and_count)
     caplog.set_level(logging.INFO, logger="memories.pipeline")
@@ -286,14 +291,14 @@ def test_a_message_whose_writes_fail_is_left_with_the_rest_of_its_conversation(
         (at_home, "I'm vegetarian."),
         (at_work, "I work at Initech."),
     )
-    real_upsert = pipeline.turn_upsert
+    real_apply = pipeline.memory_apply
 
-    def upsert_failing_once(message, embedding, answered=None):
+    def apply_failing(*, message, **fields):
         if message.pk == failing.pk:
             raise RuntimeError("a bug in writing this turn")
-        return real_upsert(message, embedding, answered)
+        return real_apply(message=message, **fields)
 
-    monkeypatch.setattr(pipeline, "turn_upsert", upsert_failing_once)
+    monkeypatch.setattr(pipeline, "memory_apply", apply_failing)
     assert message_process(message_id=other.pk) is True
 
     assert _processed_at([failing, after_it]) == [None, None]
@@ -303,7 +308,7 @@ def test_a_message_whose_writes_fail_is_left_with_the_rest_of_its_conversation(
 
     with pytest.raises(RuntimeError):  # its own task fails, and the sweep will retry it
         message_process(message_id=failing.pk)
-    monkeypatch.setattr(pipeline, "turn_upsert", real_upsert)
+    monkeypatch.setattr(pipeline, "memory_apply", real_apply)
     assert message_process(message_id=failing.pk) is True
     assert all(_processed_at([failing, after_it]))
     assert memories_saying("User is vegetarian", user=alice)
@@ -366,3 +371,55 @@ def test_with_a_model_extracting_each_message_goes_alone(settings):
     assert pipeline.batch_size() == 32
     settings.OPENAI_API_KEY = "a-key"
     assert pipeline.batch_size() == 1
+
+
+def _statements_of_one_batch(count: int, tag: str) -> int:
+    """The SQL statements of processing `count` waiting messages of as many users in one batch."""
+    from tests.conftest import _user
+
+    said = _said(
+        *[(_conversation(_user(f"{tag}{n}")), f"What a lovely morning, the {n}th.") for n in range(count)]
+    )
+    with CaptureQueriesContext(connection) as queries:
+        assert message_process(message_id=said[0].pk) is True
+    assert all(_processed_at(said)) and Episode.objects.filter(key__startswith="turn:").count()
+    return len(queries)
+
+
+def test_a_batch_takes_a_few_statements_whatever_its_size(db, settings):
+    """Its reads and writes go for the whole batch at once: what grows with the batch is each
+    message's claim (taken and let go), and what its items teach, not a round of queries each."""
+    settings.MEMORY_BATCH_SIZE = 32
+    few = _statements_of_one_batch(2, "few")
+    Message.objects.all().delete()
+    many = _statements_of_one_batch(12, "many")
+
+    assert (many - few) / 10 <= 2  # the claim, taken and let go
+    assert few <= 30
+
+
+def test_a_turn_written_before_is_written_again_in_place(alice, bob):
+    """A message processed again after its turn was kept (the sweep after a crash between two
+    writes, or data restored): the batch's one-statement insert meets the key and goes the longer
+    way, for every turn of the batch, and loses none."""
+    home, work = _conversation(alice), _conversation(bob)
+    again, fresh = _said((home, "I live in Porto."), (work, "What a lovely morning."))
+    stale = Episode.objects.create(
+        user=alice,
+        conversation=home,
+        kind=Episode.Kind.TURN,
+        key=f"turn:{again.pk}",
+        text="User: an older text",
+        started_at=again.created_at,
+        ended_at=again.created_at,
+    )
+
+    assert message_process(message_id=again.pk) is True
+
+    assert all(_processed_at([again, fresh]))
+    stale.refresh_from_db()
+    [alone] = embed_texts([turn_embedding_text(again)])
+    assert stale.text == "User: I live in Porto." and np.allclose(stale.embedding, alone, atol=1e-4)
+    assert list(stale.messages.all()) == [again]
+    assert Episode.objects.get(key=f"turn:{fresh.pk}").messages.get() == fresh
+    assert Episode.objects.filter(key__startswith="turn:").count() == 2
