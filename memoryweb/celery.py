@@ -7,6 +7,7 @@ import sys
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import task_postrun, task_prerun
 
 from memoryweb import bootstrap
 
@@ -24,6 +25,17 @@ def _prepare(sender, **kwargs) -> None:
     """Before the Django settings are read: a worker or beat started on its own (`celery -A
     memoryweb worker`) makes the local defaults as every other entry point does."""
     bootstrap.prepare()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _connections_checked(task=None, **kwargs) -> None:
+    """Before and after each task, what Django does around a request: a connection that is broken,
+    in a bad state or older than CONN_MAX_AGE is closed; the others are kept for the next task."""
+    if not getattr(getattr(task, "request", None), "is_eager", False):
+        from django.db import close_old_connections
+
+        close_old_connections()
 
 
 def enqueue(task, *args) -> bool:

@@ -356,6 +356,11 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes every database connection before and after each task unless this is
+# set: a new connection per task, ~10 ms here, most of what a task whose message a batch already
+# took costs. With it the worker treats connections as Django does around a request
+# (`memoryweb.celery._connections_checked`: CONN_MAX_AGE, CONN_HEALTH_CHECKS).
+CELERY_DB_REUSE_MAX = 2**62
 # Tasks run in threads of the worker's own process. A prefork pool process SIGKILLed while it waited
 # for work took its queue's lock with it, and its replacement waited on that lock for ever (billiard
 # SemLock): the worker looked alive and did nothing. A thread has no such lock to lose.

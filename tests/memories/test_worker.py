@@ -303,3 +303,47 @@ def test_a_real_worker_processes_chat_turns_and_swept_messages_through_redis(
     assert any("memories.tasks.sweep[" in line and "received" in line for line in worker.lines)
     assert any("sweep re-queued" in line and "'messages': 1" in line for line in worker.lines)
     assert Message.objects.unprocessed().count() == 0
+
+
+def _worker_backends() -> set[tuple[int, object]]:
+    """The other clients' connections to this test database (the worker's): pid and start."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, backend_start FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        )
+        return set(cursor.fetchall())
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_keeps_its_database_connection_and_replaces_a_broken_one(
+    alice, celery_worker_process
+):
+    """Celery's Django fixup would close the connection around every task (a new one each, ~10 ms);
+    the worker keeps it as Django keeps a web request's, and a connection the server dropped is
+    replaced before the next task uses it, so that task does not fail."""
+    worker = celery_worker_process
+
+    def learned(text: str, fact: str) -> None:
+        message = chat_services.chat_turn(user=alice, conversation=None, text=text).user_message
+        worker.wait_until(
+            lambda: _processed(message),
+            timeout=FIRST_TASK_TIMEOUT,
+            what=f"the worker to process message {message.pk}",
+        )
+        assert memory_saying(fact, user=alice)
+
+    learned("Remember that I'm vegetarian.", "User is vegetarian")
+    kept = _worker_backends()
+    assert kept  # still open after the task
+    learned("I live in Porto.", "User lives in Porto")
+    learned("I work at Initech.", "User works at Initech")
+    assert _worker_backends() == kept  # the same connection for every task
+
+    with connection.cursor() as cursor:  # the server drops it (a restart, a proxy's idle timeout)
+        cursor.execute("SELECT pg_terminate_backend(%s)", [next(iter(kept))[0]])
+    learned("I live in Berlin.", "User lives in Berlin")
+    replaced = _worker_backends()
+    assert replaced and replaced.isdisjoint(kept)
+    assert "Traceback" not in worker.output
