@@ -68,8 +68,8 @@ def setups(before: Path | None, torch: bool = False) -> list[Setup]:
     if torch:
         found.append(Setup("batches, 1 worker, torch", BATCH, 1, runtime="torch"))
         found.append(Setup("batches, 2 workers, torch", BATCH, 2, runtime="torch"))
-    if before is not None:
-        found.append(Setup("code before batches, 1 worker", "1", 1, before.resolve()))
+    if before is not None:  # batches of 32 where that code has them
+        found.append(Setup("the code in --before, 1 worker", BATCH, 1, before.resolve()))
     return found
 
 
@@ -88,8 +88,8 @@ def main() -> None:
     parser.add_argument(
         "--before",
         type=Path,
-        help="the code before batches (mkdir DIR; git archive 08000ec~1 | tar -x -C DIR): one more "
-        "setup, its worker running that code",
+        help="an earlier version of the code (mkdir DIR; git archive COMMIT | tar -x -C DIR): one "
+        "more setup, its worker running that code with batches of 32 if it has them",
     )
     parser.add_argument(
         "--torch",
