@@ -378,7 +378,10 @@ def _statements_of_one_batch(count: int, tag: str) -> int:
     from tests.conftest import _user
 
     said = _said(
-        *[(_conversation(_user(f"{tag}{n}")), f"What a lovely morning, the {n}th.") for n in range(count)]
+        *[
+            (_conversation(_user(f"{tag}{n}")), f"What a lovely morning, the {n}th.")
+            for n in range(count)
+        ]
     )
     with CaptureQueriesContext(connection) as queries:
         assert message_process(message_id=said[0].pk) is True
