@@ -32,24 +32,34 @@ def memory_settings_get(*, user) -> MemorySettings:
 
 def consents_in_force(*, user) -> dict[str, ConsentRecord]:
     """The newest record per purpose."""
-    return {record.purpose: record for record in _newest_consents(user)}
+    return {
+        record.purpose: record for record in _newest_consents(ConsentRecord.objects.for_user(user))
+    }
 
 
-def _newest_consents(user):
-    return (
-        ConsentRecord.objects.for_user(user)
-        .order_by("purpose", "-created_at", "-id")
-        .distinct("purpose")
+def _newest_consents(records):
+    """The newest of `records` per user and purpose: the consents in force."""
+    return records.order_by("user_id", "purpose", "-created_at", "-id").distinct(
+        "user_id", "purpose"
     )
 
 
 def memory_policy(*, user, conversation=None) -> MemoryPolicy:
     """What memory may do now. Nothing in a temporary chat, with memory switched off, or without the
     user's consent to memory; past chats and sensitive categories only when turned on."""
-    if conversation is not None and conversation.temporary:
+    if _temporary(conversation):
         return NOTHING
     user_id = getattr(user, "pk", user)
     return memory_policies(user_ids=[user_id])[user_id]
+
+
+def memory_policy_in(conversation, policies: dict[int, MemoryPolicy]) -> MemoryPolicy:
+    """`memory_policy` for the conversation, from its user's in `policies` (`memory_policies`)."""
+    return NOTHING if _temporary(conversation) else policies[conversation.user_id]
+
+
+def _temporary(conversation) -> bool:
+    return conversation is not None and conversation.temporary
 
 
 def memory_policies(*, user_ids) -> dict[int, MemoryPolicy]:
@@ -59,9 +69,7 @@ def memory_policies(*, user_ids) -> dict[int, MemoryPolicy]:
     chosen = MemorySettings.objects.filter(user=OuterRef("user"))
     defaults = MemorySettings()  # the private defaults, until the user changes them
     rows = (
-        ConsentRecord.objects.filter(user_id__in=wanted)
-        .order_by("user_id", "purpose", "-created_at", "-id")
-        .distinct("user_id", "purpose")
+        _newest_consents(ConsentRecord.objects.filter(user_id__in=wanted))
         .annotate(
             memory_enabled=Subquery(chosen.values("memory_enabled")[:1]),
             use_past_chats=Subquery(chosen.values("use_past_chats")[:1]),

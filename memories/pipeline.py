@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from accounts.selectors import NOTHING, MemoryPolicy, memory_policies, memory_policy
+from accounts.selectors import MemoryPolicy, memory_policies, memory_policy, memory_policy_in
 from accounts.services import lock_users
 from chat.models import Conversation, Message
 from memories.consolidation import memory_apply
@@ -261,7 +261,9 @@ def _batch_plan(batch: Batch) -> list[MessagePlan]:
             batch.cut.append(message)
             continue
         try:
-            plan = message_plan(message, _policy(message, policies), *earlier[message.pk])
+            plan = message_plan(
+                message, memory_policy_in(message.conversation, policies), *earlier[message.pk]
+            )
         except Exception as error:
             _batch_fail(batch, message, error)
             continue
@@ -276,12 +278,6 @@ def _batch_plan(batch: Batch) -> list[MessagePlan]:
         processed_at=timezone.now()
     )
     return plans
-
-
-def _policy(message: Message, policies: dict[int, MemoryPolicy]) -> MemoryPolicy:
-    """`memory_policy` of the message's conversation, from its user's in `policies`."""
-    conversation = message.conversation
-    return NOTHING if conversation.temporary else policies[conversation.user_id]
 
 
 # The messages a plan reads, for every message of a batch in one statement: the extractor's
@@ -398,7 +394,7 @@ def messages_write(plans: list[MessagePlan], policies: dict[int, MemoryPolicy]) 
         message, items, vectors = plan.message, plan.items, plan.vectors
         if message.pk not in unprocessed:
             continue
-        policy = _policy(message, policies)
+        policy = memory_policy_in(message.conversation, policies)
         pairs = [
             (item, vector)
             for item, vector in zip(items, vectors[1:], strict=True)
