@@ -31,6 +31,7 @@ from pgvector import SparseVector
 from memories.models import ALL_TURNS, Episode
 from memories.models import LEXICAL_DIMENSIONS as DIMENSIONS
 from memories.text import terms
+from vault.fields import DecryptedOnRead
 
 K1 = 1.2
 B = 0.75
@@ -82,11 +83,17 @@ class TurnHit:
 
     pk: int
     conversation_id: int | None
-    text: str
+    sealed: list  # its text as selected: `text` decrypts it when first read
     started_at: datetime
     message_id: int | None
     score: float
     kind: str = Episode.Kind.TURN
+
+    text = DecryptedOnRead(Episode)
+
+    @property
+    def sources(self) -> list[int]:
+        return [] if self.message_id is None else [self.message_id]
 
 
 # One statement: the query's idf weights from the user's term counts, every turn's BM25 (an inner
@@ -178,20 +185,12 @@ def search_turns(
         "allowed": sorted(allowed_categories),
         "limit": limit,
     }
-    text_field = Episode._meta.get_field("text")
     with connection.cursor() as cursor:
         cursor.execute(SEARCH_SQL, params)
         rows = cursor.fetchall()
     return [
-        TurnHit(
-            pk,
-            conversation_id,
-            text_field.from_db_value(text, None, connection),
-            started_at,
-            message_id,
-            float(score),
-        )
-        for pk, conversation_id, started_at, message_id, score, text in rows
+        TurnHit(pk, conversation_id, sealed, started_at, message_id, float(score))
+        for pk, conversation_id, started_at, message_id, score, sealed in rows
     ]
 
 

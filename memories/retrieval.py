@@ -8,43 +8,28 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
-from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db import connection, models
-from django.db.models import F, Q, QuerySet, Value
-from django.db.models.functions import RowNumber
 from django.utils import timezone
-from pgvector.django import CosineDistance
 
 from accounts.selectors import MemoryPolicy, memory_policy
-from memories import lexical
+from memories import candidates, lexical
 from memories.extraction import fingerprint
 from memories.models import Episode, Memory
 from memories.timeframes import Window, window_in
-from memoryweb.ai.embeddings import EmbeddingError, embed_query
+from memoryweb.ai.embeddings import EmbeddingError, embed_query_soon
 
 logger = logging.getLogger(__name__)
 
 RRF_K = 15  # small: the first ranks of each list count much more than the tail
-CANDIDATES = 20
 TURN_CANDIDATES = 40  # turns in the hybrid list (BM25 and vectors, `lexical.search_turns`): a context of 20+ turns
-CORE_SUBJECTS = ("name", "diet", "occupation", "location")
-CORE_KINDS = (Memory.Kind.INSTRUCTION,)
-DUE_SOON_DAYS = 2
 OUTSIDE_WINDOW = 0.5  # the query names a time: what happened at other times counts half
 EPISODE_WEIGHT = 0.9
 MEMORY_WEIGHT = 0.5  # weights of the ranked lists in the fusion
 TURN_WEIGHT = 2.0  # the turns' one hybrid list stands for two (by meaning and by words)
-# columns a candidate row needs not bring back (decoding a vector is slow)
-UNREAD = (
-    "embedding",
-    "search",
-)
 SUMMARY_WEIGHT = (
     0.5  # a summary repeats turns that rank on their own; it comes after the best of them
 )
@@ -52,15 +37,6 @@ SUMMARY_WEIGHT = (
 
 # candidate lists, each with its weight in the fusion, best row first
 Ranked = list[tuple[float, list]]
-
-
-@dataclass(frozen=True)
-class Candidates:
-    """A candidate list not read yet: its rows and their order, best first (`read_together` reads
-    several in one statement)."""
-
-    rows: QuerySet
-    order: tuple
 
 
 @dataclass
@@ -77,7 +53,10 @@ class ContextItem:
 
     @property
     def tokens(self) -> int:
-        return estimate_tokens(self.text) + 8
+        return estimate_tokens(self.text) + MIN_ITEM_TOKENS
+
+
+MIN_ITEM_TOKENS = 8  # an item's date, origin and quotes, before its text
 
 
 @dataclass
@@ -112,78 +91,73 @@ def build_context(
     if the query can't be embedded), Postgres full text over memories, summaries and digests, the
     core profile (pinned memories, instructions, identity), what is due soon (deadlines within two
     days, open action items), and, when the query names a time ("last week", "in May"), what
-    happened then. Ranked lists are fused by weighted reciprocal rank and weighted by confidence,
-    importance that fades with time unless the memory is pinned, recalled or restated, and the time
-    window. Memories under CONTEXT_MIN_CONFIDENCE or held for review are not used, nor are episodes
-    that read as an order to the assistant or touch a special category not opted in to (both found
-    when the episode was written, `Episode.flag_reasons`, `sensitive_categories`); the same text
-    twice is kept once; items are added best first until `budget_tokens` (CONTEXT_TOKEN_BUDGET).
-    Each item carries the ids of its source messages. Episodes of `exclude_conversation` are left
-    out: that history is in the prompt. `policy` (by default the user's `memory_policy`) decides
-    whether memories are used at all and whether episodes (past chats) are; memories marked "don't
-    use this" never are. Reads only; records nothing.
+    happened then (`memories.candidates`). Ranked lists are fused by weighted reciprocal rank and
+    weighted by confidence, importance that fades with time unless the memory is pinned, recalled
+    or restated, and the time window. Memories under CONTEXT_MIN_CONFIDENCE or held for review are
+    not used, nor are episodes that read as an order to the assistant or touch a special category
+    not opted in to (both found when the episode was written, `Episode.flag_reasons`,
+    `sensitive_categories`); the same text twice is kept once; items are added best first until
+    `budget_tokens` (CONTEXT_TOKEN_BUDGET). Each item carries the ids of its source messages.
+    Episodes of `exclude_conversation` are left out: that history is in the prompt. `policy` (by
+    default the user's `memory_policy`) decides whether memories are used at all and whether
+    episodes (past chats) are; memories marked "don't use this" never are. Reads only; records
+    nothing. The query embeds in a thread while the policy is read and the SQL compiled.
     """
+    embedding = embed_query_soon(query)
     policy = policy or memory_policy(user=user)
     if not policy.inject:
         return Context(items=[], text="", tokens=0)
     now = user.local(now or timezone.now())  # "last week", "due soon" on the user's clock
-    vector = _embed(query)
     window = window_in(query, now)
-    tsquery = _or_query(query)
-    memories = Memory.objects.for_user(user).usable(policy).defer(*UNREAD)
-    memory_lists = read_together(
-        [
-            _by_vector(memories, vector),
-            _by_text(memories, tsquery),
-            _core_candidates(memories),
-            _due(memories, now),
-            _in_window(memories, "valid_from", window, vector),
-        ]
-    )
-    candidate_lists = {"memory": [(MEMORY_WEIGHT, rows) for rows in memory_lists]}
-    found: list[lexical.TurnHit] = []
+    memories = Memory.objects.for_user(user).usable(policy)
+    lists = [
+        candidates.by_meaning("memory"),
+        candidates.by_words("memory", query),
+        candidates.core(),
+        candidates.due(now),
+        candidates.in_window("memory", window),
+    ]
+    episodes = None
     if policy.use_past_chats:
-        episodes = (
-            Episode.objects.for_user(user)
-            .filter(
-                flag_reasons=[],
-                sensitive_categories__contained_by=sorted(policy.sensitive_categories),
-            )
-            .defer(*UNREAD)
+        episodes = Episode.objects.for_user(user).filter(
+            flag_reasons=[], sensitive_categories__contained_by=sorted(policy.sensitive_categories)
         )
         if exclude_conversation is not None:
             episodes = episodes.exclude(conversation=exclude_conversation)
-        summaries = episodes.exclude(kind=Episode.Kind.TURN)
-        excluded = exclude_conversation.pk if exclude_conversation is not None else None
+        lists += [
+            candidates.by_meaning("episode"),
+            candidates.by_words("episode", query),
+            candidates.in_window("episode", window),
+        ]
+    statement = candidates.statement(memories, episodes, lists, query)
+    vector = _vector(embedding)
+    read = statement.read(vector)
+    candidate_lists = {"memory": [(MEMORY_WEIGHT, rows) for rows in read[:MEMORY_LISTS]]}
+    if episodes is not None:
         found = lexical.search_turns(
             user.pk,
             query,
             TURN_CANDIDATES,
             vector=vector,
-            exclude_conversation=excluded,
+            exclude_conversation=getattr(exclude_conversation, "pk", None),
             allowed_categories=policy.sensitive_categories,
-        )
-        episode_lists = read_together(
-            [
-                _by_vector(summaries, vector),
-                _by_text(summaries, tsquery),
-                _in_window(episodes, "started_at", window, vector),
-            ]
         )
         candidate_lists["episode"] = [
             (TURN_WEIGHT, found),
-            *((1.0, rows) for rows in episode_lists),
+            *((1.0, rows) for rows in read[MEMORY_LISTS:]),
         ]
-    items = _fit(
-        _unique(_fuse(candidate_lists, window, now)), budget_tokens or settings.CONTEXT_TOKEN_BUDGET
+    items = _chosen(
+        _fuse(candidate_lists, window, now), budget_tokens or settings.CONTEXT_TOKEN_BUDGET
     )
-    _attach_sources(items, found)
     return Context(items=items, text=format_context(items), tokens=sum(i.tokens for i in items))
 
 
-def _embed(query: str) -> list[float] | None:
+MEMORY_LISTS = 5  # the first lists of `build_context` are of memories, the rest of episodes
+
+
+def _vector(embedding) -> list[float] | None:
     try:
-        return embed_query(query)
+        return embedding.result()
     except EmbeddingError:
         # the embedding endpoint is down: full text and the core profile still work
         logger.warning("query embedding failed; retrieving without vectors")
@@ -192,19 +166,21 @@ def _embed(query: str) -> list[float] | None:
 
 def _fuse(
     candidate_lists: dict[str, Ranked], window: Window | None, now: datetime
-) -> list[ContextItem]:
-    """Reciprocal-rank fusion of the ranked lists, then each item weighted; best first."""
+) -> list[tuple[float, str, object]]:
+    """Reciprocal-rank fusion of the ranked lists, then each row weighted: (score, type, row),
+    best first. Reads no text (`_chosen` decrypts only what it looks at)."""
     ranked: dict[tuple[str, int], float] = defaultdict(float)
     rows: dict[tuple[str, int], object] = {}
     for type_, lists in candidate_lists.items():
-        for weight, candidates in lists:
-            for rank, row in enumerate(candidates, start=1):
+        for weight, ranked_rows in lists:
+            for rank, row in enumerate(ranked_rows, start=1):
                 ranked[(type_, row.pk)] += weight / (RRF_K + rank)
-                rows[(type_, row.pk)] = row
-    items = [
-        _item(type_, rows[(type_, pk)], score, window, now) for (type_, pk), score in ranked.items()
+                rows.setdefault((type_, row.pk), row)  # a turn as its list of turns has it
+    scored = [
+        (_weighted(type_, rows[(type_, pk)], score, window, now), type_, rows[(type_, pk)])
+        for (type_, pk), score in ranked.items()
     ]
-    return sorted(items, key=lambda i: i.score, reverse=True)
+    return sorted(scored, key=lambda entry: entry[0], reverse=True)
 
 
 def effective_importance(memory: Memory, now: datetime) -> float:
@@ -217,23 +193,40 @@ def effective_importance(memory: Memory, now: datetime) -> float:
     return memory.importance * 0.5 ** (age_days / settings.MEMORY_HALF_LIFE_DAYS)
 
 
-def _item(type_: str, row, score: float, window: Window | None, now: datetime) -> ContextItem:
-    when = row.valid_from if type_ == "memory" else row.started_at
-    if window is not None and when not in window:
+def _weighted(type_: str, row, score: float, window: Window | None, now: datetime) -> float:
+    if window is not None and _when(type_, row) not in window:
         score *= OUTSIDE_WINDOW
     if type_ == "memory":
-        weight = (0.5 + 0.5 * row.confidence) * (0.5 + 0.5 * effective_importance(row, now))
+        return score * (0.5 + 0.5 * row.confidence) * (0.5 + 0.5 * effective_importance(row, now))
+    if row.kind == Episode.Kind.TURN:
+        return score * EPISODE_WEIGHT
+    return score * EPISODE_WEIGHT * SUMMARY_WEIGHT
+
+
+def _when(type_: str, row) -> datetime:
+    return row.valid_from if type_ == "memory" else row.started_at
+
+
+def _item(type_: str, row, score: float) -> ContextItem:
+    if type_ == "memory":
         return ContextItem(
-            "memory", row.pk, row.kind, row.text, score * weight, when, origin=memory_origin(row)
+            "memory",
+            row.pk,
+            row.kind,
+            row.text,
+            score,
+            row.valid_from,
+            sources=row.sources,
+            origin=memory_origin(row),
         )
-    weight = EPISODE_WEIGHT if row.kind == Episode.Kind.TURN else EPISODE_WEIGHT * SUMMARY_WEIGHT
     return ContextItem(
         "episode",
         row.pk,
         row.kind,
         row.text,
-        score * weight,
-        when,
+        score,
+        row.started_at,
+        sources=row.sources,
         conversation=row.conversation_id,
         origin=EPISODE_ORIGINS[row.kind],
     )
@@ -258,153 +251,24 @@ def memory_origin(memory: Memory) -> str:
     }.get(memory.source, USER_ORIGIN)
 
 
-def read_together(lists: list[Candidates | None]) -> list[list]:
-    """The best CANDIDATES rows of each list (None: an empty one), all in one statement (UNION ALL
-    of the lists, each row tagged with its list and rank): each statement costs a round trip."""
-    parts = [
-        candidates.rows.annotate(
-            candidate_list=Value(number),
-            candidate_rank=models.Window(RowNumber(), order_by=list(candidates.order)),
-        ).order_by(*candidates.order)[:CANDIDATES]
-        for number, candidates in enumerate(lists)
-        if candidates is not None
-    ]
-    read: list[list] = [[] for _ in lists]
-    if not parts:
-        return read
-    for row in parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]:
-        read[row.candidate_list].append(row)
-    for rows in read:
-        rows.sort(key=lambda row: row.candidate_rank)
-    return read
-
-
-def upcoming(memories, now: datetime) -> list[Memory]:
-    """What is due soon: dated memories (deadlines, events) from today to DUE_SOON_DAYS ahead, and
-    open action items; soonest first."""
-    return read_together([_due(memories, now)])[0]
-
-
-def _due(memories, now: datetime) -> Candidates:
-    today = now.date()
-    horizon = today + timedelta(days=DUE_SOON_DAYS)
-    due = memories.filter(
-        attributes__date__gte=today.isoformat(), attributes__date__lte=horizon.isoformat()
-    )
-    open_items = memories.filter(attributes__status="open")
-    return Candidates(due | open_items, ("attributes__date", "-importance", "id"))
-
-
-def _in_window(
-    queryset, field: str, window: Window | None, vector: list[float] | None
-) -> Candidates | None:
-    """Rows from the time the query names, the closest in meaning first."""
-    if window is None:
-        return None
-    rows = queryset.filter(**{f"{field}__gte": window.start, f"{field}__lt": window.end})
-    if vector is not None:
-        rows = rows.filter(embedding__isnull=False).alias(
-            distance=CosineDistance("embedding", vector)
-        )
-        return Candidates(rows, ("distance", "id"))
-    return Candidates(rows, (f"-{field}", "id"))
-
-
-def _or_query(query: str) -> SearchQuery | None:
-    words = re.findall(r"[^\W_]{2,}", query.lower())[:32]
-    if not words:
-        return None
-    return SearchQuery(" | ".join(words), search_type="raw", config="english")
-
-
-def _by_vector(queryset, vector: list[float] | None) -> Candidates | None:
-    if vector is None:
-        return None
-    max_distance = 1.0 - settings.CONTEXT_MIN_SIMILARITY
-    rows = (
-        queryset.filter(embedding__isnull=False)
-        .alias(distance=CosineDistance("embedding", vector))
-        .filter(distance__lte=max_distance)
-    )
-    return Candidates(rows, ("distance", "id"))
-
-
-def _by_text(queryset, tsquery: SearchQuery | None) -> Candidates | None:
-    """Rows matching the full-text query, ranked on their stored search vector (F("search"): given
-    the column's name, SearchRank would parse the vector's text again into a new one, slowly and
-    wrongly)."""
-    if tsquery is None:
-        return None
-    rows = queryset.filter(search=tsquery).alias(rank=SearchRank(F("search"), tsquery))
-    return Candidates(rows, ("-rank", "id"))
-
-
-def _core(memories) -> list:
-    """Always-on profile: what the user pinned, how they want answers, who they are, what they can't
-    eat. Never what an app pushed: an app's memory is used only when the query calls for it."""
-    return read_together([_core_candidates(memories)])[0]
-
-
-def _core_candidates(memories) -> Candidates:
-    core = (
-        Q(pinned=True)
-        | Q(kind__in=CORE_KINDS)
-        | Q(subject__in=CORE_SUBJECTS)
-        | Q(subject__startswith="allergy:")
-    )
-    rows = memories.filter(core).exclude(attributes__has_key="app")
-    return Candidates(rows, ("-pinned", "-importance", "-updated_at", "id"))
-
-
-def _unique(items: list[ContextItem]) -> list[ContextItem]:
+def _chosen(scored: list[tuple[float, str, object]], budget: int) -> list[ContextItem]:
+    """Best first, the items that fit in `budget` tokens, the same text twice kept once (its
+    first). Stops when nothing more can fit: the rest are never decrypted."""
     seen: set[str] = set()
-    kept = []
-    for item in items:
+    chosen, used = [], 0
+    for score, type_, row in scored:
+        if budget - used < MIN_ITEM_TOKENS:
+            break
+        item = _item(type_, row, score)
         key = fingerprint(item.text.split(": ", 1)[-1] if item.type == "episode" else item.text)
-        if key not in seen:
-            seen.add(key)
-            kept.append(item)
-    return kept
-
-
-def _fit(items: list[ContextItem], budget: int) -> list[ContextItem]:
-    """Best first, the items that fit in `budget` tokens."""
-    fitted, used = [], 0
-    for item in items:
+        if key in seen:
+            continue
+        seen.add(key)
         if used + item.tokens > budget:
             continue
-        fitted.append(item)
+        chosen.append(item)
         used += item.tokens
-    return fitted
-
-
-SOURCES_SQL = f"""
-SELECT 'memory', memory_id, message_id FROM {Memory.source_messages.through._meta.db_table}
-WHERE memory_id = ANY(%(memories)s::bigint[])
-UNION ALL
-SELECT 'episode', episode_id, message_id FROM {Episode.messages.through._meta.db_table}
-WHERE episode_id = ANY(%(episodes)s::bigint[])
-ORDER BY 3
-"""
-
-
-def _attach_sources(items: list[ContextItem], turns: list[lexical.TurnHit]) -> None:
-    """Fill each item's source message ids: a turn found by `lexical.search_turns` came with its
-    message, the others take one query together."""
-    sources: dict[tuple[str, int], list[int]] = defaultdict(list)
-    turn_messages = {hit.pk: hit.message_id for hit in turns if hit.message_id is not None}
-    for item in items:
-        if item.type == "episode" and item.id in turn_messages:
-            sources[("episode", item.id)] = [turn_messages[item.id]]
-    memory_ids = [i.id for i in items if i.type == "memory"]
-    episode_ids = [i.id for i in items if i.type == "episode" and ("episode", i.id) not in sources]
-    if memory_ids or episode_ids:
-        with connection.cursor() as cursor:
-            cursor.execute(SOURCES_SQL, {"memories": memory_ids, "episodes": episode_ids})
-            for type_, owner_id, message_id in cursor.fetchall():
-                sources[(type_, owner_id)].append(message_id)
-    for item in items:
-        item.sources = sources[(item.type, item.id)]
+    return chosen
 
 
 CONTEXT_TAG = "memory_context"

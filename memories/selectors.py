@@ -10,13 +10,8 @@ from django.utils import timezone
 
 from accounts.selectors import memory_policy
 from chat.models import Message
+from memories import candidates
 from memories.models import Memory
-
-# the context builder's own definition of the profile
-from memories.retrieval import (
-    _core as core_profile,
-)
-from memories.retrieval import upcoming
 
 
 def memory_list(
@@ -63,7 +58,10 @@ def due_soon(*, user, conversation=None, now: datetime | None = None) -> list[Me
     none in a temporary chat or when memory may not be used."""
     policy = memory_policy(user=user, conversation=conversation)
     today = user.local(now or timezone.now())  # "within two days" on the user's clock
-    return upcoming(Memory.objects.for_user(user).usable(policy).defer("embedding"), today)
+    # the context builder's own list of what is due
+    return candidates.ranked_memories(
+        Memory.objects.for_user(user).usable(policy), candidates.due(today)
+    )
 
 
 def memory_get(*, user, memory_id, usable_only: bool = False) -> Memory:
@@ -84,6 +82,6 @@ def profile(*, user) -> list[Memory]:
     """The user's always-on profile as the context builder injects it with every reply (pinned
     memories, instructions, name, diet, occupation, location, allergies), under the user's memory
     policy."""
-    return core_profile(
-        Memory.objects.for_user(user).usable(memory_policy(user=user)).defer("embedding", "search")
-    )
+    # the context builder's own definition of the profile
+    memories = Memory.objects.for_user(user).usable(memory_policy(user=user))
+    return candidates.ranked_memories(memories, candidates.core())

@@ -89,6 +89,26 @@ def _owner_sql(compiler, model, alias: str | None, path: list[str], depth: int =
     )
 
 
+class DecryptedOnRead:
+    """An attribute of a row read by raw SQL: the model's encrypted `text` as selected (its bound
+    column, ARRAY[token, row id, owner], in the row's `sealed`), decrypted when first read. A
+    context ranks ~150 rows and quotes ~20; a decryption costs ~20 µs."""
+
+    def __init__(self, model: type[models.Model]):
+        self.model = model
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, row, owner=None):
+        if row is None:
+            return self
+        field = self.model._meta.get_field("text")
+        text = field.from_db_value(row.sealed, None, connections[router.db_for_read(self.model)])
+        row.__dict__[self.name] = text  # read once: the instance's own value hides this
+        return text
+
+
 class EncryptedTextField(models.TextField):
     def __init__(self, *args, owner: str = "user_id", **kwargs):
         # dotted path from the instance to its user's id, e.g. "conversation.user_id"

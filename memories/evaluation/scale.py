@@ -547,10 +547,12 @@ def _ratio(a, b) -> float | None:
 
 # --- (c) the plans, (d) short vector searches -----------------------------------------------------
 
-VECTOR_SEARCH = re.compile(r'"embedding"\s*(<=>|<->|<#>|<\+>)')
+# by embedding: an ORM query's, or the candidate lists' (`memories.candidates`); the turns' hybrid
+# search (`lexical.SEARCH_SQL`) counts as lexical
+VECTOR_SEARCH = re.compile(r'"embedding"\s*(<=>|<->|<#>|<\+>)|\bembedding <=> q\.vector')
 LEXICAL_SEARCH = re.compile(r"@@|ts_rank|<#>|<=>|<->|<\+>")
 FROM_TABLE = re.compile(r'\bFROM\s+"(\w+)"')
-LIMIT = re.compile(r"\bLIMIT\s+(\d+)\)?\s*$")  # a UNION ALL of lists ends "LIMIT 20)"
+LIMIT = re.compile(r"\bLIMIT\s+(\d+)")  # the first list's, in a UNION ALL of lists
 VECTOR_LITERAL = re.compile(r"'\[[-+0-9.e,]+\]'")
 
 

@@ -1,0 +1,137 @@
+"""The context's candidate lists in one statement (memories.candidates), its SQL run while the
+query embeds, and rows kept whole in the table."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from chat.services import conversation_start
+from memories import candidates, selectors
+from memories.models import Memory
+from memories.retrieval import build_context
+from memoryweb.ai import embeddings
+from tests.factories import make_memory, make_turn
+
+
+def _selects(queries) -> list[str]:
+    return [q["sql"] for q in queries.captured_queries if "vault_userkey" not in q["sql"]]
+
+
+def test_a_context_takes_three_statements_whatever_its_lists(alice):
+    """The policy, every list of memories and episodes together, the turns: not one per list."""
+    make_memory(alice, "User is vegetarian", subject="diet", embed=True)
+    make_memory(alice, "Dentist appointment", attributes={"date": timezone.localdate().isoformat()})
+    conversation = conversation_start(user=alice)
+    make_turn(alice, conversation, "We went hiking in May", when=timezone.now(), embed=True)
+
+    with CaptureQueriesContext(connection) as queries:
+        context = build_context(alice, "what did we do last week when hiking?")
+
+    assert {"User is vegetarian", "Dentist appointment"} <= {i.text for i in context.items}
+    assert len(_selects(queries)) == 3
+
+
+def test_the_sql_runs_while_the_query_embeds(alice, monkeypatch):
+    """The embedding waits for the first statement: were it embedded first, the statement would
+    come only after the wait ran out."""
+    make_memory(alice, "User is vegetarian", subject="diet", embed=True)
+    real = embeddings.embed_query
+    statement_ran = threading.Event()
+    seen = []
+
+    def embed_after_sql(text):
+        seen.append(statement_ran.wait(timeout=5))
+        return real(text)
+
+    def note(execute, sql, params, many, context):
+        statement_ran.set()
+        return execute(sql, params, many, context)
+
+    monkeypatch.setattr(embeddings, "embed_query", embed_after_sql)
+    with connection.execute_wrapper(note):
+        context = build_context(alice, "what do I eat?")
+
+    assert seen == [True]
+    assert "User is vegetarian" in [i.text for i in context.items]
+
+
+def test_a_failed_embedding_in_its_thread_leaves_words_and_profile(alice, monkeypatch):
+    make_memory(alice, "User plays the cello", embed=True)
+    make_memory(alice, "User is vegetarian", subject="diet", embed=True)
+
+    def down(text):
+        raise embeddings.EmbeddingError("The embedding endpoint failed: APITimeoutError")
+
+    monkeypatch.setattr(embeddings, "embed_query", down)
+    texts = [i.text for i in build_context(alice, "the cello").items]
+
+    assert "User plays the cello" in texts and "User is vegetarian" in texts
+
+
+def test_each_list_keeps_its_order_and_its_length(alice):
+    for n in range(candidates.CANDIDATES + 3):
+        make_memory(alice, f"User knows fact {n}", subject="name", importance=n / 30)
+    memories = Memory.objects.for_user(alice)
+
+    rows = candidates.statement(memories, None, [None, candidates.core()]).read(None)
+
+    assert rows[0] == [] and len(rows[1]) == candidates.CANDIDATES
+    importances = [row.importance for row in rows[1]]
+    assert importances == sorted(importances, reverse=True)
+
+
+def test_items_carry_their_source_messages(alice):
+    conversation = conversation_start(user=alice)
+    turn = make_turn(alice, conversation, "I adopted a cat named Miso", when=timezone.now())
+    message_ids = list(turn.messages.values_list("id", flat=True))
+    memory = make_memory(alice, "User has a cat named Miso", embed=True)
+    memory.source_messages.set(message_ids)
+
+    context = build_context(alice, "what is my cat called?")
+
+    sources = {item.text: item.sources for item in context.items}
+    assert sources["User has a cat named Miso"] == sorted(message_ids)
+
+
+def test_pages_read_the_same_lists_as_the_context(alice):
+    today = timezone.localdate()
+    soon = make_memory(alice, "Flight to Lisbon", attributes={"date": today.isoformat()})
+    make_memory(alice, "Trip next month", attributes={"date": (today + timedelta(30)).isoformat()})
+    pinned = make_memory(alice, "Call me Al", pinned=True)
+
+    assert selectors.due_soon(user=alice) == [soon]
+    assert selectors.profile(user=alice) == [pinned]
+
+
+def test_turn_rows_are_kept_whole_in_the_table(alice):
+    """A turn's embedding and term weights are in its row, not the TOAST table: one page read per
+    turn the context ranks instead of three."""
+    conversation = conversation_start(user=alice)
+    turn = make_turn(
+        alice, conversation, "We talked about the garden " * 8, when=timezone.now(), embed=True
+    )
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_column_toast_chunk_id(embedding), pg_column_toast_chunk_id(lexical), "
+            "pg_column_size(embedding) FROM memories_episode WHERE id = %s",
+            [turn.pk],
+        )
+        embedding_chunk, lexical_chunk, size = cursor.fetchone()
+
+    assert size > 1500 and embedding_chunk is None and lexical_chunk is None
+
+
+def test_a_policy_that_uses_nothing_reads_nothing(alice):
+    make_memory(alice, "Call me Al", pinned=True)
+    memories = Memory.objects.none()
+
+    with CaptureQueriesContext(connection) as queries:
+        rows = candidates.statement(memories, None, [candidates.core(), None]).read(None)
+
+    assert rows == [[], []] and queries.captured_queries == []
