@@ -101,12 +101,12 @@ def build_context(
     Episodes of `exclude_conversation` are left out: that history is in the prompt. `policy` (by
     default the user's `memory_policy`) decides whether memories are used at all and whether
     episodes (past chats) are; memories marked "don't use this" never are. Reads only; records
-    nothing. The query embeds in a thread while the policy is read and the SQL compiled.
+    nothing. The query embeds in a thread while the SQL is compiled.
     """
-    embedding = embed_query_soon(query)
     policy = policy or memory_policy(user=user)
-    if not policy.inject:
+    if not policy.inject:  # nothing embedded: the query may not even reach an embedding endpoint
         return Context(items=[], text="", tokens=0)
+    embedding = embed_query_soon(query)
     now = user.local(now or timezone.now())  # "last week", "due soon" on the user's clock
     window = window_in(query, now)
     memories = Memory.objects.for_user(user).usable(policy)

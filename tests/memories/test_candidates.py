@@ -60,6 +60,16 @@ def test_the_sql_runs_while_the_query_embeds(alice, monkeypatch):
     assert "User is vegetarian" in [i.text for i in context.items]
 
 
+def test_no_query_is_embedded_when_memory_may_not_be_used(alice, monkeypatch):
+    from accounts.selectors import NOTHING
+
+    embedded = []
+    monkeypatch.setattr(embeddings, "embed_query", embedded.append)
+
+    assert build_context(alice, "what do I eat?", policy=NOTHING).items == []
+    assert embedded == []
+
+
 def test_a_failed_embedding_in_its_thread_leaves_words_and_profile(alice, monkeypatch):
     make_memory(alice, "User plays the cello", embed=True)
     make_memory(alice, "User is vegetarian", subject="diet", embed=True)
