@@ -20,7 +20,7 @@ from memories import candidates, lexical
 from memories.extraction import fingerprint
 from memories.models import Episode, Memory
 from memories.timeframes import Window, window_in
-from memoryweb.ai.embeddings import EmbeddingError, embed_query_soon
+from memoryweb.ai.embeddings import EmbeddingError, embed_query
 
 logger = logging.getLogger(__name__)
 
@@ -101,12 +101,11 @@ def build_context(
     Episodes of `exclude_conversation` are left out: that history is in the prompt. `policy` (by
     default the user's `memory_policy`) decides whether memories are used at all and whether
     episodes (past chats) are; memories marked "don't use this" never are. Reads only; records
-    nothing. The query embeds in a thread while the SQL is compiled.
+    nothing.
     """
     policy = policy or memory_policy(user=user)
     if not policy.inject:  # nothing embedded: the query may not even reach an embedding endpoint
         return Context(items=[], text="", tokens=0)
-    embedding = embed_query_soon(query)
     now = user.local(now or timezone.now())  # "last week", "due soon" on the user's clock
     window = window_in(query, now)
     memories = Memory.objects.for_user(user).usable(policy)
@@ -129,9 +128,8 @@ def build_context(
             candidates.by_words("episode", query),
             candidates.in_window("episode", window),
         ]
-    statement = candidates.statement(memories, episodes, lists, query)
-    vector = _vector(embedding)
-    read = statement.read(vector)
+    vector = _embed(query)
+    read = candidates.statement(memories, episodes, lists, query).read(vector)
     candidate_lists = {"memory": [(MEMORY_WEIGHT, rows) for rows in read[:MEMORY_LISTS]]}
     if episodes is not None:
         found = lexical.search_turns(
@@ -155,9 +153,9 @@ def build_context(
 MEMORY_LISTS = 5  # the first lists of `build_context` are of memories, the rest of episodes
 
 
-def _vector(embedding) -> list[float] | None:
+def _embed(query: str) -> list[float] | None:
     try:
-        return embedding.result()
+        return embed_query(query)
     except EmbeddingError:
         # the embedding endpoint is down: full text and the core profile still work
         logger.warning("query embedding failed; retrieving without vectors")

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 
 from django.conf import settings
@@ -42,30 +40,6 @@ def embed_texts(texts: list[str]) -> list[list[float]]:
 
 def embed_query(text: str) -> list[float]:
     return list(_embed_query_cached(settings.EMBEDDING_BACKEND, text[:MAX_CHARS]))
-
-
-def embed_query_soon(text: str) -> Future:
-    """`embed_query` in a thread of this process: the caller's SQL runs while the model (which
-    lets go of the GIL) or the endpoint works. The future's result raises what it would."""
-    global _pool
-    with _lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(QUERY_THREADS, thread_name_prefix="embed-query")
-        pool = _pool
-    return pool.submit(embed_query, text)
-
-
-QUERY_THREADS = 4  # queries embedding at once in one process (a gunicorn worker's threads)
-_pool: ThreadPoolExecutor | None = None
-
-
-def _pool_forget() -> None:
-    """A forked child (a prefork worker) has none of its parent's threads: it starts its own."""
-    global _pool, _lock
-    _pool, _lock = None, threading.Lock()
-
-
-os.register_at_fork(after_in_child=_pool_forget)
 
 
 @lru_cache(maxsize=256)

@@ -1,9 +1,8 @@
-"""The context's candidate lists in one statement (memories.candidates), its SQL run while the
-query embeds, and rows kept whole in the table."""
+"""The context's candidate lists in one statement (memories.candidates), and rows kept whole in
+the table."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 from django.db import connection
@@ -36,30 +35,6 @@ def test_a_context_takes_three_statements_whatever_its_lists(alice):
     assert len(_selects(queries)) == 3
 
 
-def test_the_sql_runs_while_the_query_embeds(alice, monkeypatch):
-    """The embedding waits for the first statement: were it embedded first, the statement would
-    come only after the wait ran out."""
-    make_memory(alice, "User is vegetarian", subject="diet", embed=True)
-    real = embeddings.embed_query
-    statement_ran = threading.Event()
-    seen = []
-
-    def embed_after_sql(text):
-        seen.append(statement_ran.wait(timeout=5))
-        return real(text)
-
-    def note(execute, sql, params, many, context):
-        statement_ran.set()
-        return execute(sql, params, many, context)
-
-    monkeypatch.setattr(embeddings, "embed_query", embed_after_sql)
-    with connection.execute_wrapper(note):
-        context = build_context(alice, "what do I eat?")
-
-    assert seen == [True]
-    assert "User is vegetarian" in [i.text for i in context.items]
-
-
 def test_no_query_is_embedded_when_memory_may_not_be_used(alice, monkeypatch):
     from accounts.selectors import NOTHING
 
@@ -70,7 +45,7 @@ def test_no_query_is_embedded_when_memory_may_not_be_used(alice, monkeypatch):
     assert embedded == []
 
 
-def test_a_failed_embedding_in_its_thread_leaves_words_and_profile(alice, monkeypatch):
+def test_a_failed_embedding_leaves_words_and_profile(alice, monkeypatch):
     make_memory(alice, "User plays the cello", embed=True)
     make_memory(alice, "User is vegetarian", subject="diet", embed=True)
 
