@@ -1,10 +1,10 @@
 """The candidate lists of a context (`memories.retrieval.build_context`), read in one statement.
 
-Which rows a context may use stays the ORM's (`MemoryQuerySet.usable`, the episodes not flagged);
-Django compiles that while the query embeds. The lists ranked over those rows (by meaning, by
-words, the core profile, what is due, what happened when the query says) are this module's SQL,
-with the query's vector bound last: compiled as ORM querysets (a UNION ALL of windowed subqueries)
-the lists alone took longer than the embedding (docs/benchmarks.md, "Retrieval at scale").
+Which rows a context may use stays the ORM's (`MemoryQuerySet.usable`, the episodes not flagged),
+compiled into the statement. The lists ranked over those rows (by meaning, by words, the core
+profile, what is due, what happened when the query says) are this module's SQL, with the query's
+vector bound last: compiled as ORM querysets (a UNION ALL of windowed subqueries) the lists alone
+took longer than the embedding (docs/benchmarks.md, "Retrieval at scale").
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ CORE_KINDS = (Memory.Kind.INSTRUCTION,)
 ALLERGY = "allergy:"
 DUE_SOON_DAYS = 2
 
-# The rows' columns as the lists read them (`_rows`): the first ones also come back.
+# The rows' columns as the lists read them; MEMORY_SELECT and EPISODE_SELECT bring back some.
 MEMORY_COLUMNS = (
     "id", "kind", "text", "valid_from", "confidence", "importance", "pinned", "updated_at",
     "last_recalled_at", "source", "attributes", "subject", "embedding", "search",
@@ -142,7 +142,7 @@ def statement(memories, episodes, lists: list[CandidateList | None], query: str 
     used = {c.type for c in lists if c is not None}
     ctes = ["q AS (SELECT %s::vector AS vector, to_tsquery('english'::regconfig, %s) AS words)"]
     params: list = [or_query(query)]
-    for type_ in sorted(used, key=lambda t: t != "memory"):  # memory rows first: the union's types
+    for type_ in sorted(used, key=lambda t: t != "memory"):  # params in the order of their SQL
         queryset, columns = bases[type_]
         sql, base_params = queryset.order_by().values_list(*columns).query.sql_with_params()
         ctes.append(f"{type_} AS NOT MATERIALIZED (SELECT * FROM ({sql}) b({', '.join(columns)}))")
