@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection
 
+from memories.lexical import vector_literal
 from memories.models import Episode, Memory
 from memories.timeframes import Window
 from vault.fields import DecryptedOnRead
@@ -120,9 +121,8 @@ class Statement:
         read: list[list] = [[] for _ in range(self.count)]
         if not self.sql:  # no list to read
             return read
-        literal = None if vector is None else "[" + ",".join(map(repr, vector)) + "]"
         with connection.cursor() as cursor:
-            cursor.execute(self.sql, [literal, *self.params])
+            cursor.execute(self.sql, [vector_literal(vector), *self.params])
             rows = cursor.fetchall()
         for type_, number, _rank, pk, kind, sealed, when, conversation, *rest, sources in rows:
             if type_ == "memory":

@@ -176,7 +176,7 @@ def search_turns(
         "terms": query_term_ids(query),
         "all_turns": ALL_TURNS,
         "dimensions": DIMENSIONS,
-        "vector": _vector_literal(vector),
+        "vector": vector_literal(vector),
         "query": query,
         "neighbour": NEIGHBOUR_SHARE,
         "vector_share": VECTOR_SHARE if vector is not None else 0.0,
@@ -194,5 +194,6 @@ def search_turns(
     ]
 
 
-def _vector_literal(vector: list[float] | None) -> str | None:
+def vector_literal(vector: list[float] | None) -> str | None:
+    """A query vector as pgvector reads it, bound as a parameter (None: no vector)."""
     return None if vector is None else "[" + ",".join(map(repr, vector)) + "]"

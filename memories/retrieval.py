@@ -109,28 +109,30 @@ def build_context(
     now = user.local(now or timezone.now())  # "last week", "due soon" on the user's clock
     window = window_in(query, now)
     memories = Memory.objects.for_user(user).usable(policy)
-    lists = [
+    memory_lists = [
         candidates.by_meaning("memory"),
         candidates.by_words("memory", query),
         candidates.core(),
         candidates.due(now),
         candidates.in_window("memory", window),
     ]
-    episodes = None
+    episodes, episode_lists = None, []
     if policy.use_past_chats:
         episodes = Episode.objects.for_user(user).filter(
             flag_reasons=[], sensitive_categories__contained_by=sorted(policy.sensitive_categories)
         )
         if exclude_conversation is not None:
             episodes = episodes.exclude(conversation=exclude_conversation)
-        lists += [
+        episode_lists = [
             candidates.by_meaning("episode"),
             candidates.by_words("episode", query),
             candidates.in_window("episode", window),
         ]
     vector = _embed(query)
-    read = candidates.statement(memories, episodes, lists, query).read(vector)
-    candidate_lists = {"memory": [(MEMORY_WEIGHT, rows) for rows in read[:MEMORY_LISTS]]}
+    statement = candidates.statement(memories, episodes, memory_lists + episode_lists, query)
+    read = statement.read(vector)
+    count = len(memory_lists)
+    candidate_lists = {"memory": [(MEMORY_WEIGHT, rows) for rows in read[:count]]}
     if episodes is not None:
         found = lexical.search_turns(
             user.pk,
@@ -142,15 +144,12 @@ def build_context(
         )
         candidate_lists["episode"] = [
             (TURN_WEIGHT, found),
-            *((1.0, rows) for rows in read[MEMORY_LISTS:]),
+            *((1.0, rows) for rows in read[count:]),
         ]
     items = _chosen(
         _fuse(candidate_lists, window, now), budget_tokens or settings.CONTEXT_TOKEN_BUDGET
     )
     return Context(items=items, text=format_context(items), tokens=sum(i.tokens for i in items))
-
-
-MEMORY_LISTS = 5  # the first lists of `build_context` are of memories, the rest of episodes
 
 
 def _embed(query: str) -> list[float] | None:
@@ -192,17 +191,14 @@ def effective_importance(memory: Memory, now: datetime) -> float:
 
 
 def _weighted(type_: str, row, score: float, window: Window | None, now: datetime) -> float:
-    if window is not None and _when(type_, row) not in window:
+    when = row.valid_from if type_ == "memory" else row.started_at
+    if window is not None and when not in window:
         score *= OUTSIDE_WINDOW
     if type_ == "memory":
         return score * (0.5 + 0.5 * row.confidence) * (0.5 + 0.5 * effective_importance(row, now))
     if row.kind == Episode.Kind.TURN:
         return score * EPISODE_WEIGHT
     return score * EPISODE_WEIGHT * SUMMARY_WEIGHT
-
-
-def _when(type_: str, row) -> datetime:
-    return row.valid_from if type_ == "memory" else row.started_at
 
 
 def _item(type_: str, row, score: float) -> ContextItem:

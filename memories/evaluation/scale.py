@@ -581,9 +581,9 @@ class Statement:
 
     @property
     def label(self) -> str:
-        table = FROM_TABLE.search(self.sql)
+        tables = ", ".join(sorted(set(FROM_TABLE.findall(self.sql)))) or "?"
         limit = f" LIMIT {self.limit}" if self.limit else ""
-        return f"{self.kind} search on {table.group(1) if table else '?'}{limit}"
+        return f"{self.kind} search on {tables}{limit}"
 
 
 @contextmanager
