@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import OuterRef, Subquery
+from django.db import connection
 from django.shortcuts import get_object_or_404
 
 from accounts.models import ApiKey, ConsentRecord, DataExport, ErasureReceipt, MemorySettings
@@ -30,18 +30,26 @@ def memory_settings_get(*, user) -> MemorySettings:
     return MemorySettings.objects.filter(user=user).first() or MemorySettings(user=user)
 
 
+# The consents in force: the newest record per user and purpose (the latest created, the
+# highest id among equals). In SQL, not the ORM: the policy is read before every context, and
+# compiling the ORM's query cost ~1.2 ms there against ~0.2 ms for the statement itself.
+NEWEST_CONSENTS = f"""
+SELECT DISTINCT ON (user_id, purpose) * FROM {ConsentRecord._meta.db_table}
+WHERE user_id = ANY(%(users)s) ORDER BY user_id, purpose, created_at DESC, id DESC
+"""
+# Each user's consents in force, with their memory settings (NULL until they change them).
+POLICY_SQL = f"""
+SELECT u.id, c.purpose, c.granted, s.memory_enabled, s.use_past_chats
+FROM unnest(%(users)s::bigint[]) u(id)
+LEFT JOIN ({NEWEST_CONSENTS}) c ON c.user_id = u.id
+LEFT JOIN {MemorySettings._meta.db_table} s ON s.user_id = u.id
+"""
+
+
 def consents_in_force(*, user) -> dict[str, ConsentRecord]:
     """The newest record per purpose."""
-    return {
-        record.purpose: record for record in _newest_consents(ConsentRecord.objects.for_user(user))
-    }
-
-
-def _newest_consents(records):
-    """The newest of `records` per user and purpose: the consents in force."""
-    return records.order_by("user_id", "purpose", "-created_at", "-id").distinct(
-        "user_id", "purpose"
-    )
+    records = ConsentRecord.objects.raw(NEWEST_CONSENTS, {"users": [user.pk]})
+    return {record.purpose: record for record in records}
 
 
 def memory_policy(*, user, conversation=None) -> MemoryPolicy:
@@ -65,24 +73,22 @@ def _temporary(conversation) -> bool:
 def memory_policies(*, user_ids) -> dict[int, MemoryPolicy]:
     """`memory_policy` of many users (outside a temporary chat) in one query, for the worker's
     batches: the consents in force, each row carrying its user's settings."""
-    wanted = list(user_ids)
-    chosen = MemorySettings.objects.filter(user=OuterRef("user"))
     defaults = MemorySettings()  # the private defaults, until the user changes them
-    rows = (
-        _newest_consents(ConsentRecord.objects.filter(user_id__in=wanted))
-        .annotate(
-            memory_enabled=Subquery(chosen.values("memory_enabled")[:1]),
-            use_past_chats=Subquery(chosen.values("use_past_chats")[:1]),
-        )
-        .values_list("user_id", "purpose", "granted", "memory_enabled", "use_past_chats")
-    )
-    granted = {user_id: {} for user_id in wanted}
-    switches = {user_id: (defaults.memory_enabled, defaults.use_past_chats) for user_id in wanted}
+    granted: dict[int, dict[str, bool]] = {}
+    switches: dict[int, tuple[bool, bool]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(POLICY_SQL, {"users": list(user_ids)})
+        rows = cursor.fetchall()
     for user_id, purpose, is_granted, enabled, past_chats in rows:
-        granted[user_id][purpose] = is_granted
-        if enabled is not None:  # the user has settings of their own
-            switches[user_id] = enabled, past_chats
-    return {user_id: _policy(granted[user_id], *switches[user_id]) for user_id in wanted}
+        granted.setdefault(user_id, {})
+        if purpose is not None:
+            granted[user_id][purpose] = is_granted
+        switches[user_id] = (
+            (defaults.memory_enabled, defaults.use_past_chats)
+            if enabled is None  # no settings of their own
+            else (enabled, past_chats)
+        )
+    return {user_id: _policy(granted[user_id], *switches[user_id]) for user_id in granted}
 
 
 def _policy(granted: dict[str, bool], memory_enabled: bool, use_past_chats: bool) -> MemoryPolicy:

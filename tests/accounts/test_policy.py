@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import ConsentRecord, User
-from accounts.selectors import memory_policy
+from accounts.selectors import memory_policies, memory_policy
 from accounts.services import consent_set, memory_settings_update
 from chat.models import Conversation
 from chat.services import chat_turn, conversation_end
@@ -57,6 +57,29 @@ def test_the_policy_is_one_query_of_the_newest_consents_and_the_settings(
     memory_settings_update(user=user, memory_enabled=False)
     assert memory_policy(user=user) == memory_policy(user=User.objects.create_user("other"))
     assert not memory_policy(user=user).inject
+
+
+def test_the_policies_of_many_users_are_read_in_one_query_each_their_own(
+    db, django_assert_num_queries
+):
+    """The worker's batches read every user's policy at once: no user's consent or settings may
+    leak into another's, and a user with neither gets the private defaults."""
+    consenting, switched_off, silent = (User.objects.create_user(n) for n in ("c", "s", "n"))
+    for user in (consenting, switched_off):
+        consent_set(user=user, purpose=ConsentRecord.Purpose.MEMORY, granted=True, method="t")
+    consent_set(
+        user=consenting, purpose=ConsentRecord.SENSITIVE_PREFIX + "health", granted=True, method="t"
+    )
+    memory_settings_update(user=consenting, use_past_chats=True)
+    memory_settings_update(user=switched_off, memory_enabled=False)
+    ids = [consenting.pk, switched_off.pk, silent.pk]
+    with django_assert_num_queries(1):
+        policies = memory_policies(user_ids=ids)
+    assert policies == {pk: memory_policy(user=pk) for pk in ids}
+    assert policies[consenting.pk].use_past_chats
+    assert policies[consenting.pk].sensitive_categories == frozenset({"health"})
+    assert not policies[switched_off.pk].inject and not policies[silent.pk].inject
+    assert memory_policies(user_ids=[]) == {}
 
 
 def test_without_consent_nothing_is_extracted(db, run_on_commit):
