@@ -57,11 +57,9 @@ def turn_texts(path: Path, count: int) -> list[str]:
     texts: list[str] = []
     for sample in load(path):
         for session in sample.sessions:
-            before = None
             for turn in session.turns:
                 said = Message(role=Message.Role.USER, speaker=turn.speaker, content=turn.content)
-                texts.append(turn_embedding_text(said, before))
-                before = said
+                texts.append(turn_embedding_text(said))
                 if len(texts) == count:
                     return texts
     return texts

@@ -327,16 +327,14 @@ def _timed_run(turns, workers: list[Worker], redis_client, timeout: float) -> tu
 
 
 def _turn_texts(turns) -> list[str]:
-    """What the pipeline embeds for each turn: the turn, with the one before it that it answers."""
+    """What the pipeline embeds for each turn (`turn_embedding_text`)."""
     from chat.models import Message
     from memories.episodes import turn_embedding_text
 
-    previous, texts = {}, []
-    for key, (speaker, content) in turns:
-        message = Message(role=Message.Role.USER, speaker=speaker, content=content)
-        texts.append(turn_embedding_text(message, previous.get(key)))
-        previous[key] = message
-    return texts
+    return [
+        turn_embedding_text(Message(role=Message.Role.USER, speaker=speaker, content=content))
+        for _, (speaker, content) in turns
+    ]
 
 
 def _embedding_alone(texts: list[str]) -> dict[str, float]:

@@ -534,8 +534,8 @@ def _percentile(values: list[float], p: float) -> float:
 
 
 def embedding_costs(sample) -> dict:
-    """CPU time of one turn's embedding as the worker does it (one call per message, the turn with
-    the message it answers), the tokens that is (the local model's tokenizer; an API model's count
+    """CPU time of one turn's embedding as the worker does it (one call per message,
+    `turn_embedding_text`), the tokens that is (the local model's tokenizer; an API model's count
     is close), and the memory of a process with the model loaded (a gunicorn or Celery worker)."""
     import psutil
 
@@ -543,8 +543,8 @@ def embedding_costs(sample) -> dict:
     from memories.episodes import turn_embedding_text
     from memoryweb.ai.embeddings import embed_texts, local_model
 
-    said = [Message(role="user", speaker=t.speaker, content=t.content) for t in sample.turns[:201]]
-    texts = [turn_embedding_text(m, answered) for answered, m in zip(said, said[1:], strict=False)]
+    said = [Message(role="user", speaker=t.speaker, content=t.content) for t in sample.turns[:200]]
+    texts = [turn_embedding_text(m) for m in said]
     turn_ms = statistics.median(
         [_median_ms(lambda text=text: embed_texts([text]), 1) for text in texts]
     )

@@ -17,8 +17,6 @@ from memories.models import Episode, Memory, episode_checks, search_vector
 from memories.sensitive import not_allowed
 from memoryweb.ai.embeddings import embed_texts
 
-EPISODE_CONTEXT_CHARS = 300  # of the message a turn answers, embedded with it
-
 
 def turn_key(message_id: int) -> str:
     return f"turn:{message_id}"
@@ -81,16 +79,13 @@ def turn_text(message: Message) -> str:
     return f"{speaker}: {message.content}"
 
 
-def turn_embedding_text(message: Message, answered: Message | None = None) -> str:
-    """What a turn's episode is embedded as: the turn, then the message just before it as context.
+def turn_embedding_text(message: Message) -> str:
+    """What a turn's episode is embedded as: the turn alone, speaker first.
 
-    A reply means little alone ("A sunrise!"; "Yes, last Friday"): with the question it answers, its
-    vector is close to questions about it. The episode's text and sources stay the turn alone."""
-    text = turn_text(message)
-    if answered is None:
-        return text
-    speaker = answered.speaker or ("User" if answered.role == Message.Role.USER else "Assistant")
-    return f"{text}\n(In reply to {speaker}: {answered.content[:EPISODE_CONTEXT_CHARS]})"
+    The message it answers reaches its ranking without being embedded with it: its words are in the
+    turn's BM25 weights, and its score in the turn's neighbour share (`memories.lexical`). Embedding
+    the two together doubled the word pieces the model reads for no recall (docs/benchmarks.md)."""
+    return turn_text(message)
 
 
 def message_answered(message: Message, allowed: frozenset[str]) -> Message | None:
@@ -179,10 +174,10 @@ def _turn_fields(message: Message, embedding, answered: Message | None) -> dict:
 
 
 def turns_reembed_after(*, message_ids) -> int:
-    """The turn episodes that were embedded with one of these messages as the message they answer
-    (after the user had those forgotten) lose their vectors at once, which must not carry the
-    forgotten text, and their words are weighted alone; `vectors_fill` embeds and weighs them again
-    with the message they now answer, outside the user's lock."""
+    """The turn episodes answering one of these messages (after the user had those forgotten) have
+    their words weighted alone at once, and lose their vectors: a turn written before turns were
+    embedded alone (December 2026) carries the message it answered in its vector. `vectors_fill`
+    embeds and weighs them again, with the message they now answer, outside the user's lock."""
     followers = []
     for message in Message.objects.filter(pk__in=list(message_ids)).select_related("conversation"):
         following = (
@@ -224,7 +219,7 @@ def vectors_fill(*, user_id: int) -> int:
     ]
     if not memories and not turns:
         return 0
-    turn_texts = [turn_embedding_text(message, answered) for _, message, answered in turns]
+    turn_texts = [turn_embedding_text(message) for _, message, _ in turns]
     vectors = embed_texts([text for _, text in memories] + turn_texts)
     filled = 0
     with transaction.atomic():
@@ -242,7 +237,7 @@ def vectors_fill(*, user_id: int) -> int:
             if (
                 message is not None
                 and message_answered(message, allowed) == answered
-                and (turn_embedding_text(message, answered) == text)
+                and turn_embedding_text(message) == text
             ):
                 lexical = turn_weights(turn_text(message), answered.content if answered else None)
                 Episode.objects.filter(pk=pk).update(embedding=vector, lexical=lexical)

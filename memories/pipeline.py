@@ -95,7 +95,7 @@ class MessagePlan:
     extractor: str
     sources: dict[int, Message]  # the earlier messages an item may cite
     keep_episode: bool
-    texts: list[str]  # to embed: the turn (with the message it answers), then each item
+    texts: list[str]  # to embed: the turn, then each item
     answered: Message | None = None  # the message the turn answers (`message_answered`)
     vectors: list[list[float]] = field(default_factory=list)
 
@@ -374,7 +374,7 @@ def message_plan(
         extractor=extractor,
         sources={m.pk: m for m in history},
         keep_episode=is_allowed(message.content, policy.sensitive_categories),
-        texts=[turn_embedding_text(message, answered)] + [i.text for i in items],
+        texts=[turn_embedding_text(message)] + [i.text for i in items],
         answered=answered,
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+import numpy as np
 from django.apps import apps
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
@@ -199,12 +200,15 @@ def test_deleting_a_memory_rewrites_the_digest_that_quoted_it(alice, run_on_comm
     assert "red bicycle" in Episode.objects.get(user=alice, kind="digest").text
 
 
-def test_the_next_turn_is_re_embedded_without_the_forgotten_message(alice, run_on_commit):
-    """A turn is embedded with the message it answers; forgetting that message re-embeds the
-    turn."""
+def test_the_next_turn_keeps_nothing_of_the_forgotten_message(alice, run_on_commit):
+    """A turn's words are weighted with the message it answers; forgetting that message weighs them
+    alone again. A turn embedded before turns were embedded alone carries the message it answered in
+    its vector: that vector is replaced by the turn's own."""
     from chat.services import conversation_start
     from memories.consolidation import memory_forget_matching
     from memories.episodes import turn_embedding_text
+    from memories.lexical import term_id
+    from memories.text import terms
 
     conversation = conversation_start(user=alice)
     said = [
@@ -215,15 +219,24 @@ def test_the_next_turn_is_re_embedded_without_the_forgotten_message(alice, run_o
     ]
     for message in said:
         message_process(message_id=message.pk)
-    [with_marker] = embed_texts([turn_embedding_text(said[1], said[0])])
-    assert _vector_hits([with_marker]) == ["memories_episode.embedding"]
+    follower = Episode.objects.get(key=f"turn:{said[1].pk}")
+    [alone] = embed_texts([turn_embedding_text(said[1])])
+    assert np.allclose(follower.embedding, alone, atol=1e-4)  # the turn alone, never the marker
+    marker_dimensions = {term_id(term) - 1 for term in terms(f"{MARKER}ville")}
+    assert marker_dimensions <= set(follower.lexical.indices())
+    # as a turn written before turns were embedded alone: the message it answered in its vector
+    [legacy] = embed_texts(
+        [f"{turn_embedding_text(said[1])}\n(In reply to User: {said[0].content})"]
+    )
+    Episode.objects.filter(pk=follower.pk).update(embedding=legacy)
 
     run_on_commit(
         memory_forget_matching, user=alice, text=f"User lives in {MARKER}ville", subject="location"
     )
 
-    [alone] = embed_texts([turn_embedding_text(said[1])])
-    assert _vector_hits([with_marker]) == []
+    follower.refresh_from_db()
+    assert not marker_dimensions & set(follower.lexical.indices())
+    assert _vector_hits([legacy]) == []
     assert _vector_hits([alone]) == ["memories_episode.embedding"]
 
 

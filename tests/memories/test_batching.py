@@ -108,8 +108,7 @@ def test_the_waiting_messages_are_embedded_in_one_call_and_written_in_order(
 
     assert message_process(message_id=said[2].pk) is True  # the middle one of its conversation
 
-    answered = [None, None, said[0], said[1], said[2]]  # the message before, in its conversation
-    turns = [turn_embedding_text(m, a) for m, a in zip(said, answered, strict=True)]
+    turns = [turn_embedding_text(m) for m in said]
     [texts] = embedding_calls  # every turn (and every item) at once
     assert [texts.index(turn) for turn in turns] == sorted(texts.index(turn) for turn in turns)
     assert all(_processed_at(said))

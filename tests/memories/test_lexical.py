@@ -7,6 +7,7 @@ import importlib
 import math
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -20,6 +21,7 @@ from memories.episodes import turn_embedding_text
 from memories.models import ALL_TURNS, Episode, TurnTerm
 from memories.pipeline import message_process
 from memories.retrieval import build_context
+from memoryweb.ai.embeddings import embed_texts
 from tests.factories import make_turn
 
 
@@ -257,7 +259,9 @@ def test_a_named_speaker_s_turns_come_first(alice):
     assert items[0].text == "Bea: I went camping at the lake"
 
 
-def test_a_turn_is_embedded_with_the_message_it_answers(alice):
+def test_a_turn_is_embedded_alone_and_weighted_with_the_message_it_answers(alice):
+    """The model reads the turn only (half the word pieces); what it answers reaches its ranking
+    through its BM25 weights and its neighbour's share."""
     conversation = conversation_start(user=alice)
     now = timezone.now()
     asked = Message.objects.create(
@@ -267,22 +271,27 @@ def test_a_turn_is_embedded_with_the_message_it_answers(alice):
         content="What did you paint?",
         created_at=now,
     )
-    later = now + timedelta(seconds=1)
     reply = Message.objects.create(
         conversation=conversation,
         role="user",
         speaker="Ann",
         content="A sunrise!",
-        created_at=later,
+        created_at=now + timedelta(seconds=1),
     )
 
-    assert (
-        turn_embedding_text(reply, asked)
-        == "Ann: A sunrise!\n(In reply to Bea: What did you paint?)"
-    )
+    assert turn_embedding_text(reply) == "Ann: A sunrise!"
+    message_process(message_id=asked.pk)
     message_process(message_id=reply.pk)
     episode = Episode.objects.get(key=f"turn:{reply.pk}")
     assert episode.text == "Ann: A sunrise!" and list(episode.messages.all()) == [reply]
+    [alone] = embed_texts(["Ann: A sunrise!"])
+    assert np.allclose(episode.embedding, alone, atol=1e-4)
+    assert {lexical.term_id(t) - 1 for t in english.terms("paint")} <= set(
+        episode.lexical.indices()
+    )
+    question = "What did Ann paint?"
+    found = lexical.search_turns(alice.pk, question, 2, vector=embed_texts([question])[0])
+    assert reply.pk in {hit.message_id for hit in found}
 
 
 def test_build_context_ranks_turns_by_words_and_meaning_together(alice):
