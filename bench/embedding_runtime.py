@@ -1,12 +1,12 @@
 """The local embedding model on torch (sentence-transformers) against ONNX Runtime, in one run.
 
     .venv/bin/python bench/embedding_runtime.py [--input ../shared/data/locomo/locomo_dev.json]
-        [--turns 320] [--queries 200] [--rounds 3] [--json OUT]
+        [--turns 320] [--queries 200] [--rounds 3] [--batch N] [--json OUT]
 
 Each runtime is loaded in a process of its own (load time, memory after warm-up, whether torch was
 imported), then both are timed in this process, interleaved round by round on one CPU thread
-(EMBEDDING_THREADS): LoCoMo turns as the pipeline embeds them (the turn, then the message it
-answers) in the pipeline's batches, and one short query at a time (the context's embedding, its
+(EMBEDDING_THREADS): LoCoMo turns as the pipeline embeds them (`turn_embedding_text`) in the
+pipeline's batches (`LOCAL_BATCH`, or --batch), and one short query at a time (the context's embedding, its
 cache bypassed). Medians over the rounds, ONNX's ratio to torch, and the lowest cosine between their
 vectors. The project's settings (the embedded database started as a one-off command starts it) give
 the turns' text and the export's folder; the loading processes need only a few settings.
@@ -90,7 +90,9 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=320)
     parser.add_argument("--queries", type=int, default=200, help="single queries per round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=16, help="the model's batches (LOCAL_BATCH)")
+    parser.add_argument(
+        "--batch", type=int, help="the model's batches (default: the pipeline's, LOCAL_BATCH)"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if not args.input.is_file():
@@ -111,6 +113,9 @@ def main() -> None:
 def measure(args) -> None:
     from django.conf import settings
 
+    from memoryweb.ai.embeddings import LOCAL_BATCH
+
+    args.batch = args.batch or LOCAL_BATCH
     cache = str(settings.EMBEDDING_CACHE_DIR)
     encoder("onnx")  # the export made (and checked) before anything is timed or loaded
     loads = {runtime: load_report(runtime, cache) for runtime in ("torch", "onnx")}

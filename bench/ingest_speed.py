@@ -339,8 +339,8 @@ def _turn_texts(turns) -> list[str]:
 
 def _embedding_alone(texts: list[str]) -> dict[str, float]:
     """Turns/s of the local model with nothing else running: a call per turn (as before batches),
-    a call per 32 (a batch), and inside that call the model's own batches of 32 or of 16 (its
-    texts are sorted by length and padded to the longest of each)."""
+    a call per 32 (a batch), and inside that call the model's own batches of 32, 16 or 4 (its
+    texts are sorted by length and padded to the longest of each; `LOCAL_BATCH` is 4)."""
     from memoryweb.ai.embeddings import embed_texts, local_model
 
     def rate(embed, texts, per_call):
@@ -358,6 +358,7 @@ def _embedding_alone(texts: list[str]) -> dict[str, float]:
         "embed_texts, a call per 32 turns": rate(embed_texts, texts, 32),
         "the model on 32 turns, in batches of 32": rate(encode_in(32), texts, 32),
         "the model on 32 turns, in batches of 16": rate(encode_in(16), texts, 32),
+        "the model on 32 turns, in batches of 4": rate(encode_in(4), texts, 32),
     }
 
 

@@ -45,7 +45,7 @@ MAX_TERMS = (
 )
 VECTOR_SHARE = 0.5  # of a turn's hybrid score: the rest is BM25's (both scaled to their best, 1)
 # A turn also scores this share of its better neighbour's score: a reply ("A sunrise!") is found by
-# what it answers. 0.4 since turns are embedded alone (0.25 before: R@10 0.771 against 0.777).
+# what it answers. 0.4 since turns are embedded alone (at 0.25 then: R@10 0.771 against 0.776).
 NEIGHBOUR_SHARE = 0.4
 SPEAKER_BOOST = (
     1.5  # the query names who said it ("What did Caroline research?"): their turns count more

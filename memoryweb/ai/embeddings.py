@@ -17,9 +17,10 @@ logger = logging.getLogger(__name__)
 
 MAX_CHARS = 2000  # MiniLM reads 256 word pieces; longer text only costs time
 # The model's own batches within one call: it sorts the texts by length and pads each batch to its
-# longest. Turns embedded with the message they answer vary in length (15 to 170 word pieces), and
-# batches of 16 embed them ~1.25x faster than batches of 32 (bench/ingest_speed.py).
-LOCAL_BATCH = 16
+# longest. On one CPU thread larger batches gain nothing from larger matrices: LoCoMo turns in
+# batches of 4 embed 1.36x faster than in batches of 16, and 2.2x faster than in 32 (ONNX Runtime;
+# torch 1.28x against 16; docs/benchmarks.md).
+LOCAL_BATCH = 4
 _lock = threading.Lock()
 _local_model = None
 
