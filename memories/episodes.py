@@ -161,16 +161,21 @@ def turns_write(turns: list[tuple[Message, list[float], Message | None]]) -> Non
 
 
 def _turn_fields(message: Message, embedding, answered: Message | None) -> dict:
-    text = turn_text(message)
     return {
         "conversation": message.conversation,
-        "text": text,
+        "text": turn_text(message),
         "embedding": embedding,
         "started_at": message.created_at,
         "ended_at": message.created_at,
-        "lexical": turn_weights(text, answered.content if answered is not None else None),
+        "lexical": turn_lexical(message, answered),
         "speaker": message.speaker,
     }
+
+
+def turn_lexical(message: Message, answered: Message | None = None):
+    """A turn's BM25 weights: its words, and those of the message it `answered` at a lesser weight
+    (`lexical.turn_weights`)."""
+    return turn_weights(turn_text(message), answered.content if answered is not None else None)
 
 
 def turns_reembed_after(*, message_ids) -> int:
@@ -191,7 +196,7 @@ def turns_reembed_after(*, message_ids) -> int:
             followers.append(following)
     return sum(
         Episode.objects.filter(key=turn_key(m.pk), kind=Episode.Kind.TURN).update(
-            embedding=None, lexical=turn_weights(turn_text(m))
+            embedding=None, lexical=turn_lexical(m)
         )
         for m in followers
     )
@@ -239,7 +244,8 @@ def vectors_fill(*, user_id: int) -> int:
                 and message_answered(message, allowed) == answered
                 and turn_embedding_text(message) == text
             ):
-                lexical = turn_weights(turn_text(message), answered.content if answered else None)
-                Episode.objects.filter(pk=pk).update(embedding=vector, lexical=lexical)
+                Episode.objects.filter(pk=pk).update(
+                    embedding=vector, lexical=turn_lexical(message, answered)
+                )
                 filled += 1
     return filled
