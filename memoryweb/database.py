@@ -152,6 +152,7 @@ def django_database(url: str, *, session_options: str = "") -> dict:
     # A server that accepts but does not answer (stopped, overloaded) fails a connection in
     # seconds, not never: a web thread and /readyz get an error instead of hanging.
     options = {"connect_timeout": "5", **{k: v for k, v in query.items() if k != "host"}}
+    options["prepare_threshold"] = _prepare_threshold(options.get("prepare_threshold"))
     if session_options:
         options["options"] = " ".join(filter(None, [options.get("options", ""), session_options]))
     return {
@@ -167,3 +168,26 @@ def django_database(url: str, *, session_options: str = "") -> dict:
         # apart from the SQL text, so it never sits in a statement PostgreSQL shows or logs.
         "OPTIONS": {**options, "server_side_binding": True},
     }
+
+
+# A statement run this many times on a connection is prepared there (psycopg's own default; Django
+# turns it off for poolers): PostgreSQL then plans the context's two searches once, not on every
+# question (docs/benchmarks.md, "Prepared statements"). `?prepare_threshold=off` in DATABASE_URL
+# for a pooler that cannot keep them (PgBouncer before 1.21, or without max_prepared_statements).
+PREPARE_THRESHOLD = 5
+
+
+def _prepare_threshold(given: str | None) -> int | None:
+    if given is None:
+        return PREPARE_THRESHOLD
+    if given.lower() in ("off", "none"):
+        return None
+    try:
+        threshold = int(given)
+    except ValueError:
+        raise ValueError(
+            f"prepare_threshold in DATABASE_URL must be a number or 'off', got {given!r}"
+        ) from None
+    if threshold < 0:
+        raise ValueError(f"prepare_threshold in DATABASE_URL must not be negative, got {threshold}")
+    return threshold

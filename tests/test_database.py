@@ -10,8 +10,20 @@ def test_it_reads_a_database_url_with_encoded_credentials():
     assert db["OPTIONS"] == {
         "sslmode": "require",
         "connect_timeout": "5",
+        "prepare_threshold": 5,
         "server_side_binding": True,
     }
+
+
+def test_statements_run_often_are_prepared_unless_the_url_says_otherwise():
+    assert django_database("postgresql://db.example/x")["OPTIONS"]["prepare_threshold"] == 5
+    assert django_database("postgresql://db/x?prepare_threshold=0")["OPTIONS"]["prepare_threshold"] == 0
+    for off in ("off", "None"):
+        url = f"postgresql://db/x?prepare_threshold={off}"
+        assert django_database(url)["OPTIONS"]["prepare_threshold"] is None
+    for junk in ("often", "-1"):
+        with pytest.raises(ValueError, match="prepare_threshold"):
+            django_database(f"postgresql://db/x?prepare_threshold={junk}")
 
 
 def test_a_connection_gives_up_on_a_server_that_does_not_answer():

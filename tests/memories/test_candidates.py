@@ -35,6 +35,25 @@ def test_a_context_takes_three_statements_whatever_its_lists(alice):
     assert len(_selects(queries)) == 3
 
 
+def test_a_connection_plans_the_context_once_not_for_every_question(alice):
+    """Prepared after a few questions (`memoryweb.database.PREPARE_THRESHOLD`): PostgreSQL then
+    reuses one plan of each search instead of planning it again (most of the lists' time)."""
+    make_memory(alice, "User is vegetarian", subject="diet", embed=True)
+    conversation = conversation_start(user=alice)
+    make_turn(alice, conversation, "We went hiking in May", when=timezone.now(), embed=True)
+
+    questions = ("where did we hike?", "what do I eat?", "plans?", "hiking?", "food?", "tea?")
+    for question in questions:  # the same lists each time: no time named
+        build_context(alice, question)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
+        prepared = cursor.fetchall()
+
+    searches = [runs for sql, runs in prepared if "memories_turnterm" in sql]
+    lists = [runs for sql, runs in prepared if "to_tsquery('english'::regconfig" in sql]
+    assert searches == [1] and lists == [1]  # run five times, prepared at the sixth
+
+
 def test_no_query_is_embedded_when_memory_may_not_be_used(alice, monkeypatch):
     from accounts.selectors import NOTHING
 
