@@ -16,14 +16,16 @@ def test_it_reads_a_database_url_with_encoded_credentials():
 
 
 def test_statements_run_often_are_prepared_unless_the_url_says_otherwise():
-    assert django_database("postgresql://db.example/x")["OPTIONS"]["prepare_threshold"] == 5
-    assert django_database("postgresql://db/x?prepare_threshold=0")["OPTIONS"]["prepare_threshold"] == 0
-    for off in ("off", "None"):
-        url = f"postgresql://db/x?prepare_threshold={off}"
-        assert django_database(url)["OPTIONS"]["prepare_threshold"] is None
+    def threshold(query: str = ""):
+        return django_database(f"postgresql://db/x{query}")["OPTIONS"]["prepare_threshold"]
+
+    assert threshold() == 5
+    assert threshold("?prepare_threshold=0") == 0
+    assert threshold("?prepare_threshold=off") is None
+    assert threshold("?prepare_threshold=None") is None
     for junk in ("often", "-1"):
         with pytest.raises(ValueError, match="prepare_threshold"):
-            django_database(f"postgresql://db/x?prepare_threshold={junk}")
+            threshold(f"?prepare_threshold={junk}")
 
 
 def test_a_connection_gives_up_on_a_server_that_does_not_answer():
