@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db import connection
+import pytest
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -52,6 +53,31 @@ def test_a_connection_plans_the_context_once_not_for_every_question(alice):
     searches = [runs for sql, runs in prepared if "memories_turnterm" in sql]
     lists = [runs for sql, runs in prepared if "to_tsquery('english'::regconfig" in sql]
     assert searches == [1] and lists == [1]  # run five times, prepared at the sixth
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prepared_searches_survive_a_migration_from_another_connection(alice):
+    """A deploy migrates while web processes keep their connections: PostgreSQL plans their
+    prepared statements again, and none selects `*` from a table, so no result changes its shape
+    ("cached plan must not change result type")."""
+    make_memory(alice, "User is vegetarian", subject="diet", embed=True)
+    conversation = conversation_start(user=alice)
+    make_turn(alice, conversation, "We went hiking in May", when=timezone.now(), embed=True)
+    questions = ("where did we hike?", "what do I eat?", "plans?", "hiking?", "food?", "tea?")
+    before = [[i.text for i in build_context(alice, q).items] for q in questions]
+    tables = ("memories_episode", "memories_memory", "memories_turnterm", "accounts_consentrecord")
+    migrating = connections.create_connection("default")
+    try:
+        with migrating.cursor() as cursor:
+            for table in tables:
+                cursor.execute(f"ALTER TABLE {table} ADD COLUMN added_by_a_migration integer")
+
+        assert [[i.text for i in build_context(alice, q).items] for q in questions] == before
+    finally:
+        with migrating.cursor() as cursor:
+            for table in tables:
+                cursor.execute(f"ALTER TABLE {table} DROP COLUMN IF EXISTS added_by_a_migration")
+        migrating.close()
 
 
 def test_no_query_is_embedded_when_memory_may_not_be_used(alice, monkeypatch):
