@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 
 from accounts.selectors import memory_policy
 from accounts.services import lock_user
@@ -183,23 +184,25 @@ def turns_reembed_after(*, message_ids) -> int:
     their words weighted alone at once, and lose their vectors: a turn written before turns were
     embedded alone (December 2026) carries the message it answered in its vector. `vectors_fill`
     embeds and weighs them again, with the message they now answer, outside the user's lock."""
-    followers = []
-    for message in Message.objects.filter(pk__in=list(message_ids)).select_related("conversation"):
-        following = (
-            message.conversation.messages.filter(
-                created_at__gt=message.created_at, role=Message.Role.USER
-            )
-            .order_by("created_at", "id")
-            .first()
+    following = (
+        Message.objects.filter(
+            conversation=OuterRef("conversation"),
+            created_at__gt=OuterRef("created_at"),
+            role=Message.Role.USER,
         )
-        if following is not None:
-            followers.append(following)
-    return sum(
-        Episode.objects.filter(key=turn_key(m.pk), kind=Episode.Kind.TURN).update(
-            embedding=None, lexical=turn_lexical(m)
-        )
-        for m in followers
+        .order_by("created_at", "id")
+        .values("pk")[:1]
     )
+    forgotten = Message.objects.filter(pk__in=list(message_ids))
+    followers = {
+        turn_key(m.pk): m
+        for m in Message.objects.filter(pk__in=forgotten.values(next=Subquery(following)))
+    }
+    turns = list(Episode.objects.filter(key__in=followers, kind=Episode.Kind.TURN).only("key"))
+    for turn in turns:
+        turn.embedding, turn.lexical = None, turn_lexical(followers[turn.key])
+    Episode.objects.bulk_update(turns, ["embedding", "lexical"])
+    return len(turns)
 
 
 VECTORS_FILL_BATCH = 64

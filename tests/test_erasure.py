@@ -11,21 +11,23 @@ from datetime import timedelta
 import numpy as np
 from django.apps import apps
 from django.contrib.postgres.search import SearchVectorField
-from django.db import models
+from django.db import connection, models
 from django.db.models.functions import Cast
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from pgvector.django import CosineDistance, VectorField
 
 from accounts.privacy import forget_everything
 from chat.models import Conversation, Message
-from chat.services import chat_turn, conversation_delete, conversation_end
+from chat.services import chat_turn, conversation_delete, conversation_end, conversation_start
+from memories.episodes import turns_reembed_after
 from memories.extraction import ExtractedItem, fingerprint
 from memories.models import Episode, Memory, MemoryRevision
 from memories.pipeline import message_process
 from memories.retrieval import build_context
 from memories.summaries import user_digest
 from memoryweb.ai.embeddings import embed_texts
-from tests.factories import memories_saying, memory_saying, message_starting
+from tests.factories import make_turn, memories_saying, memory_saying, message_starting
 from vault.fields import EncryptedTextField
 
 MARKER = "Zorblax"
@@ -323,3 +325,23 @@ def test_deleting_a_conversation_undoes_what_it_added_to_a_memory_from_elsewhere
     assert not any("CTO" in r.old_text + r.new_text for r in revisions)
     assert memory.revisions.filter(action="undo", actor="user").exists()
     assert Memory.objects.for_user(alice).with_words("cto").count() == 0
+
+
+def test_the_turns_after_many_forgotten_messages_are_found_in_one_statement(alice):
+    """Forgetting a memory with many sources finds every turn that answers one of them at once,
+    not a query per message: each loses its vector and keeps only its own words."""
+    conversation = conversation_start(user=alice)
+    start = timezone.now() - timedelta(hours=1)
+    turns = [
+        make_turn(alice, conversation, f"Line {i} about sailing", when=start + timedelta(minutes=i))
+        for i in range(8)
+    ]
+    Episode.objects.filter(pk__in=[t.pk for t in turns]).update(embedding=embed_texts(["x"])[0])
+    forgotten = [turn.messages.get().pk for turn in turns[0:6:2]]  # lines 0, 2 and 4
+
+    with CaptureQueriesContext(connection) as queries:
+        assert turns_reembed_after(message_ids=forgotten) == 3
+
+    assert len(queries.captured_queries) <= 3  # the followers, their turns, one update
+    emptied = Episode.objects.filter(pk__in=[t.pk for t in turns], embedding__isnull=True)
+    assert sorted(emptied.values_list("pk", flat=True)) == [turns[i].pk for i in (1, 3, 5)]
