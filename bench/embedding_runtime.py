@@ -7,9 +7,10 @@ Each runtime is loaded in a process of its own (load time, memory after warm-up,
 imported), then both are timed in this process, interleaved round by round on one CPU thread
 (EMBEDDING_THREADS): LoCoMo turns as the pipeline embeds them (`turn_embedding_text`) in the
 pipeline's batches (`LOCAL_BATCH`, or --batch), and one short query at a time (the context's
-embedding, its cache bypassed). Medians over the rounds, ONNX's ratio to torch, and the lowest cosine between their
-vectors. The project's settings (the embedded database started as a one-off command starts it) give
-the turns' text and the export's folder; the loading processes need only a few settings.
+embedding, its cache bypassed). Medians over the rounds, ONNX's ratio to torch, and the lowest
+cosine between their vectors. The project's settings (the embedded database started as a one-off
+command starts it) give the turns' text and the export's folder; the loading processes need only a
+few settings.
 """
 
 from __future__ import annotations
