@@ -284,13 +284,16 @@ def _users_create(templates: Sequence[Template], batch: range, run: str) -> list
     return user_model.objects.bulk_create(users)
 
 
-def clone_into(template: Template, user) -> SeededUser:
-    """Copy the template's rows to `user` (who has none yet): new ids, foreign keys and links to
-    the copies, encrypted text under `user`'s key."""
+def clone_into(
+    template: Template, user, cloned: Sequence[type[models.Model]] = CLONED_MODELS
+) -> SeededUser:
+    """Copy the template's rows of the `cloned` models to `user`, beside any they have (chats can
+    be given twice; settings, one per user, cannot): new ids, foreign keys and links to the copies,
+    encrypted text under `user`'s key."""
     copies: dict[type[models.Model], dict[int, models.Model]] = {}
-    for model in CLONED_MODELS:
+    for model in cloned:
         copies[model] = _copies(model, template, user, copies)
-    for model in CLONED_MODELS:
+    for model in cloned:
         model._base_manager.bulk_create(copies[model].values(), batch_size=ROWS_PER_INSERT)
         for m2m in links_of(model):
             _links_copy(m2m, template.links[m2m.remote_field.through], copies)

@@ -191,6 +191,24 @@ def test_the_context_finds_a_clones_own_turns_and_nobody_elses(template):
         assert found_evidence > 0
 
 
+def test_chats_cloned_again_into_one_user_make_a_longer_history_of_their_own(template):
+    """As bench/heavy_user.py makes a user with years of history: the template whole once, then
+    only its chats again; every turn readable under the user's key and in its own conversation."""
+    user = User.objects.create_user("heavy", password=None)
+    scale.clone_into(template, user)
+    chats = (Conversation, Message, Episode)
+    again = scale.clone_into(template, user, chats)
+
+    turns = Episode.objects.filter(user=user, kind=Episode.Kind.TURN)
+    template_turns = Episode.objects.filter(user=template.user, kind=Episode.Kind.TURN)
+    assert turns.count() == 2 * template_turns.count() > 0
+    assert _owned(Memory, user).count() == _owned(Memory, template.user).count()
+    assert sorted(t.text for t in turns) == sorted(2 * [t.text for t in template_turns])
+    for turn in turns.prefetch_related("messages"):
+        assert {m.conversation_id for m in turn.messages.all()} == {turn.conversation_id}
+    assert set(again.dia_by_message.values()) == set(template.ingested.dia_by_message.values())
+
+
 def test_cleanup_deletes_every_row_of_the_users_and_no_one_elses(template, alice):
     before = {model: model._base_manager.count() for model, _ in scale.owned_tables()}
     seeded = scale.seed_users([template], 2, log=lambda line: None, threads=1)

@@ -1,0 +1,147 @@
+"""What a context costs for a user with far more history than a LoCoMo conversation, in one run.
+
+    MEMORYWEB_DATA_DIR=$PWD/.data/bench10 .venv/bin/python bench/heavy_user.py [--copies 1 4]
+
+Needs the templates an earlier `manage.py bench_scale --keep` left in that data folder. For each
+count in `--copies` it makes a throwaway user holding that many copies of every template's chats
+(five dev conversations: 2,960 turns a copy; cloned as `bench_scale` seeds, deleted at the end),
+then asks the same questions of a seeded LoCoMo-sized user and of each heavy user in turns: p50 /
+p95 of `build_context` and of the turns' search alone, against the query embedding's p50 and the
+LoCoMo-sized user's. Numbers are in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memoryweb.settings")
+
+from memoryweb import bootstrap  # noqa: E402
+
+DEV_SET = (
+    Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "locomo" / "locomo_dev.json"
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--copies", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--questions", type=int, default=150)
+    parser.add_argument("--rounds", type=int, default=2, help="Each question asked this often.")
+    parser.add_argument("--input", type=Path, default=DEV_SET)
+    args = parser.parse_args()
+    if not args.input.is_file():
+        sys.exit(f"No LoCoMo data set at {args.input}: give one with --input.")
+    if any(c < 1 for c in args.copies) or args.questions < 1 or args.rounds < 1:
+        sys.exit("--copies, --questions and --rounds must be positive.")
+
+    bootstrap.prepare()
+    import django
+
+    django.setup()
+    try:
+        run(args)
+    finally:
+        bootstrap.finish()
+
+
+def run(args) -> None:
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+    from django.test.utils import override_settings
+
+    from memories.evaluation import locomo, scale
+    from memories.evaluation.run import scored_questions
+    from memories.models import Episode
+
+    samples = locomo.load(args.input)
+    try:
+        templates, seeded = scale.kept_users(samples, 1)
+    except ValueError as exc:
+        sys.exit(f"{exc} (manage.py bench_scale --users 10 --keep makes them)")
+    if not seeded:
+        sys.exit("No seeded user kept: run manage.py bench_scale --users 10 --keep first.")
+    # Only the chats: the memories of five conversations would collide in one user's profile.
+    history = tuple(m for m in scale.CLONED_MODELS if m._meta.app_label == "chat" or m is Episode)
+    made = []
+    try:
+        users = {"LoCoMo-sized": seeded[0].user}
+        for copies in args.copies:
+            with transaction.atomic():
+                user = get_user_model().objects.create_user(
+                    f"bench-heavy-{uuid.uuid4().hex[:8]}", password=None
+                )
+                made.append(user.pk)
+                # the first template whole (settings, consent, memories), then only chats
+                scale.clone_into(templates[0], user)
+                for template in (templates * copies)[1:]:
+                    scale.clone_into(template, user, history)
+            users[f"{copies} copies"] = user
+        scale.tables_analyze()
+        questions = [q.text for s in samples for q in scored_questions(s) if q.text]
+        mix = random.Random(9).sample(questions, min(args.questions, len(questions)))
+        with override_settings(OPENAI_API_KEY="", EMBEDDING_BACKEND="local"):
+            report(users, mix, args.rounds)
+    finally:
+        scale.users_delete(made)
+
+
+def report(users: dict, mix: list[str], rounds: int) -> None:
+    from memories import lexical
+    from memories.models import Episode
+    from memories.retrieval import TURN_CANDIDATES, build_context
+    from memoryweb.ai import embeddings
+
+    builds = {name: [] for name in users}
+    searches = {name: [] for name in users}
+    for question in mix[:10]:  # warm: the model, the plans, the pages
+        for user in users.values():
+            build_context(user, question)
+    for _ in range(rounds):
+        for i, question in enumerate(mix):
+            order = list(users.items())
+            for name, user in order if i % 2 else order[::-1]:
+                embeddings._embed_query_cached.cache_clear()
+                started = time.perf_counter()
+                build_context(user, question)
+                builds[name].append((time.perf_counter() - started) * 1000)
+                vector = embeddings.embed_query(question)
+                started = time.perf_counter()
+                lexical.search_turns(user.pk, question, TURN_CANDIDATES, vector=vector)
+                searches[name].append((time.perf_counter() - started) * 1000)
+    embedded = []
+    for question in mix:
+        started = time.perf_counter()
+        embeddings.embed_texts([question])
+        embedded.append((time.perf_counter() - started) * 1000)
+    embed = statistics.median(embedded)
+    base = statistics.median(builds["LoCoMo-sized"])
+    print(f"query embedding alone p50 {embed:.1f} ms ({len(mix)} questions, {rounds} rounds)")
+    print(
+        f"{'user':14} {'turns':>6} {'build p50':>10} {'p95':>7} {'/embed':>7} {'/LoCoMo':>8} "
+        f"{'search p50':>11} {'p95':>7}"
+    )
+    for name, user in users.items():
+        turns = Episode.objects.filter(user=user, kind=Episode.Kind.TURN).count()
+        b, s = builds[name], searches[name]
+        print(
+            f"{name:14} {turns:6} {statistics.median(b):10.1f} {_p95(b):7.1f} "
+            f"{statistics.median(b) / embed:7.2f} {statistics.median(b) / base:8.2f} "
+            f"{statistics.median(s):11.1f} {_p95(s):7.1f}"
+        )
+
+
+def _p95(values: list[float]) -> float:
+    return sorted(values)[round(0.95 * (len(values) - 1))]
+
+
+if __name__ == "__main__":
+    main()
