@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import sys
 import time
 import uuid
@@ -84,7 +83,7 @@ def run(args) -> None:
                 scale.clone_into(templates[0], user)
                 for template in (templates * copies)[1:]:
                     scale.clone_into(template, user, history)
-            users[f"{copies} copies"] = user
+            users[f"{copies} cop{'y' if copies == 1 else 'ies'}"] = user
         scale.tables_analyze()
         questions = [q.text for s in samples for q in scored_questions(s) if q.text]
         mix = random.Random(9).sample(questions, min(args.questions, len(questions)))
@@ -96,6 +95,7 @@ def run(args) -> None:
 
 def report(users: dict, mix: list[str], rounds: int) -> None:
     from memories import lexical
+    from memories.evaluation.scoring import percentile
     from memories.models import Episode
     from memories.retrieval import TURN_CANDIDATES, build_context
     from memoryweb.ai import embeddings
@@ -122,8 +122,8 @@ def report(users: dict, mix: list[str], rounds: int) -> None:
         started = time.perf_counter()
         embeddings.embed_texts([question])
         embedded.append((time.perf_counter() - started) * 1000)
-    embed = statistics.median(embedded)
-    base = statistics.median(builds["LoCoMo-sized"])
+    embed = percentile(embedded, 50)
+    base = percentile(builds["LoCoMo-sized"], 50)
     print(f"query embedding alone p50 {embed:.1f} ms ({len(mix)} questions, {rounds} rounds)")
     print(
         f"{'user':14} {'turns':>6} {'build p50':>10} {'p95':>7} {'/embed':>7} {'/LoCoMo':>8} "
@@ -131,16 +131,12 @@ def report(users: dict, mix: list[str], rounds: int) -> None:
     )
     for name, user in users.items():
         turns = Episode.objects.filter(user=user, kind=Episode.Kind.TURN).count()
-        b, s = builds[name], searches[name]
+        build = [percentile(builds[name], q) for q in (50, 95)]
+        search = [percentile(searches[name], q) for q in (50, 95)]
         print(
-            f"{name:14} {turns:6} {statistics.median(b):10.1f} {_p95(b):7.1f} "
-            f"{statistics.median(b) / embed:7.2f} {statistics.median(b) / base:8.2f} "
-            f"{statistics.median(s):11.1f} {_p95(s):7.1f}"
+            f"{name:14} {turns:6} {build[0]:10.1f} {build[1]:7.1f} {build[0] / embed:7.2f} "
+            f"{build[0] / base:8.2f} {search[0]:11.1f} {search[1]:7.1f}"
         )
-
-
-def _p95(values: list[float]) -> float:
-    return sorted(values)[round(0.95 * (len(values) - 1))]
 
 
 if __name__ == "__main__":
