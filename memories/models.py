@@ -406,6 +406,12 @@ class Episode(FullTextSearchable):
         indexes = [
             models.Index(fields=["user", "kind"], name="episode_user_kind_idx"),
             GinIndex(fields=["search"], name="episode_search_gin"),
+            # the speakers a query may name (`memories.lexical.named_speakers`), read before its vector
+            models.Index(
+                fields=["user", "speaker"],
+                name="episode_turn_speaker_idx",
+                condition=models.Q(kind="turn"),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -86,7 +86,8 @@ def build_context(
     """The context for `query` from `user`'s memory only.
 
     Candidates: the turns by BM25 and cosine similarity together, each also scoring a share of its
-    neighbour's, those of a speaker the query names more (`memories.lexical.search_turns`), pgvector
+    neighbour's, those of a speaker the query names more (`memories.lexical.search_turns`; the
+    query is embedded without that speaker's name, `lexical.without_names`), pgvector
     cosine over current memories, summaries and digests (above a similarity floor; without vectors
     if the query can't be embedded), Postgres full text over memories, summaries and digests, the
     core profile (pinned memories, instructions, identity), what is due soon (deadlines within two
@@ -128,7 +129,9 @@ def build_context(
             candidates.by_words("episode", query),
             candidates.in_window("episode", window),
         ]
-    vector = _embed(query)
+    # a speaker the query names counts through their turns, not through the query's vector
+    named = lexical.named_speakers(user.pk, query) if episodes is not None else []
+    vector = _embed(lexical.without_names(query, named))
     statement = candidates.statement(memories, episodes, memory_lists + episode_lists, query)
     read = statement.read(vector)
     count = len(memory_lists)
@@ -139,6 +142,7 @@ def build_context(
             query,
             TURN_CANDIDATES,
             vector=vector,
+            named=named,
             exclude_conversation=getattr(exclude_conversation, "pk", None),
             allowed_categories=policy.sensitive_categories,
         )

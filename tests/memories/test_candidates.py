@@ -22,8 +22,9 @@ def _selects(queries) -> list[str]:
     return [q["sql"] for q in queries.captured_queries if "vault_userkey" not in q["sql"]]
 
 
-def test_a_context_takes_three_statements_whatever_its_lists(alice):
-    """The policy, every list of memories and episodes together, the turns: not one per list."""
+def test_a_context_takes_four_statements_whatever_its_lists(alice):
+    """The policy, the speakers the query may name (before it is embedded), every list of memories
+    and episodes together, the turns: not one per list."""
     make_memory(alice, "User is vegetarian", subject="diet", embed=True)
     make_memory(alice, "Dentist appointment", attributes={"date": timezone.localdate().isoformat()})
     conversation = conversation_start(user=alice)
@@ -33,7 +34,7 @@ def test_a_context_takes_three_statements_whatever_its_lists(alice):
         context = build_context(alice, "what did we do last week when hiking?")
 
     assert {"User is vegetarian", "Dentist appointment"} <= {i.text for i in context.items}
-    assert len(_selects(queries)) == 3
+    assert len(_selects(queries)) == 4
 
 
 def test_a_connection_plans_the_context_once_not_for_every_question(alice):

@@ -196,6 +196,59 @@ def test_a_speaker_s_name_is_matched_as_a_whole_word_whatever_it_holds(alice, mo
     assert part == pytest.approx(unboosted)  # "Neil" is not the whole name
 
 
+def test_the_speakers_a_query_names_are_its_whole_words_unless_it_names_all(alice, bob):
+    _turns(alice, [("Ann", "hi"), ("Bea", "hello"), ("Ann", "again"), ("User", "me"), ("", "?")])
+    _turns(alice, [("Mary Jo", "hey")])
+    _turns(bob, [("Cal", "yo")])
+
+    assert lexical.named_speakers(alice.pk, "What did BEA paint?") == ["Bea"]
+    assert lexical.named_speakers(alice.pk, "Did Mary Jo and Ann meet?") == ["Ann", "Mary Jo"]
+    assert lexical.named_speakers(alice.pk, "Annual plans? Beatrice? Mary?") == []  # not whole
+    assert lexical.named_speakers(alice.pk, "Did Ann, Bea and Mary Jo meet?") == []  # all named
+    assert lexical.named_speakers(alice.pk, "What did the user or Cal say?") == []  # not hers
+    assert lexical.named_speakers(bob.pk, "What did Bea say?") == []
+
+
+def test_the_query_s_vector_reads_it_without_the_names_it_gives():
+    names = ["Bea", "Dr. O'Neil (Jr)"]
+
+    assert lexical.without_names("What is Bea's job?", names) == "What is job?"
+    assert lexical.without_names("Did dr. o'neil (jr)’s dog bark?", names) == "Did dog bark?"
+    assert lexical.without_names("Beatrice and Bea.", names) == "Beatrice and ."
+    assert lexical.without_names("Bea?", names) == "Bea?"  # nothing else to embed
+    assert lexical.without_names("What is Bea's job?", []) == "What is Bea's job?"
+    assert lexical.without_names("Did Mary Jo sing?", ["Mary", "Mary Jo"]) == "Did sing?"
+
+
+def test_a_named_speaker_s_turns_are_found_by_what_they_say_not_by_their_name(alice):
+    """The name in the query's vector would point at the turn that greets the speaker most; left
+    out (the boost already favours the speaker's turns), the vector points at what was asked."""
+    _turns(
+        alice,
+        [
+            ("Caroline", "Hey Bea, Caroline here! Caroline says hi to Caroline's friends!"),
+            ("Caroline", "On weekends I paint landscapes and go hiking in the hills."),
+            ("Bea", "Lovely."),
+        ],
+        embed=True,
+    )
+
+    items = build_context(alice, "Which hobbies does Caroline have?").items
+
+    assert items[0].text == "Caroline: On weekends I paint landscapes and go hiking in the hills."
+
+
+@pytest.mark.django_db
+def test_a_query_vector_reaches_pgvector_as_the_float4_it_stores():
+    vector = [1 / 3, -2.5e-8, 0.7071067811865476, 123456.789, 0.0]
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::vector::real[]", [lexical.vector_literal(vector)])
+        [stored] = cursor.fetchone()
+
+    assert np.array_equal(np.array(stored, dtype=np.float32), np.array(vector, dtype=np.float32))
+
+
 def test_a_rare_word_outweighs_a_common_one(alice):
     lines = [("Ann", f"I went to the park on day {n}") for n in range(8)] + [
         ("Ann", "I moved here from Sweden")
