@@ -1,0 +1,135 @@
+"""What a context costs beyond its query embedding, part by part (issue 12, goal 2).
+
+For questions of the users a `manage.py bench_scale --users 10 --keep` run left, in one run and in
+turns: the query embedding alone, `build_context`, and each SQL statement the build ran, run again
+alone with its own parameters (PostgreSQL's time and the round trip), and again with the query's
+vector NULL (the part that needs no vector). What is left is Python. The last lines are bounds: the
+build with no Python at all; that, with what needs no vector run while the query embeds; and the
+whole build's work spread evenly over the machine's cores with nothing waiting:
+
+    MEMORYWEB_DATA_DIR=$PWD/.data/bench10 .venv/bin/python bench/context_floor.py --questions 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memoryweb.settings")
+
+from memoryweb import bootstrap  # noqa: E402
+
+DEV_SET = (
+    Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "locomo" / "locomo_dev.json"
+)
+FROM_TABLE = re.compile(r'\bFROM\s+"?(\w+)"?')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--questions", type=int, default=200)
+    parser.add_argument("--input", type=Path, default=DEV_SET)
+    args = parser.parse_args()
+    if not args.input.is_file():
+        sys.exit(f"No LoCoMo data set at {args.input}: give one with --input.")
+    if args.questions < 1:
+        sys.exit("--questions must be positive.")
+
+    bootstrap.prepare()
+    import django
+
+    django.setup()
+    try:
+        run(args)
+    finally:
+        bootstrap.finish()
+
+
+def run(args) -> None:
+    from django.db import connection
+    from django.test.utils import override_settings
+
+    from memories.evaluation import locomo, scale
+    from memories.evaluation.scoring import percentile
+    from memories.retrieval import build_context
+    from memoryweb.ai import embeddings
+
+    samples = locomo.load(args.input)
+    try:
+        _, seeded = scale.kept_users(samples, 10)
+    except ValueError as exc:
+        sys.exit(f"{exc} (manage.py bench_scale --users 10 --keep makes them)")
+    mix = scale.questions_mix(seeded, args.questions, random.Random(7))
+    if not mix:
+        sys.exit("No seeded user kept: run manage.py bench_scale --users 10 --keep first.")
+
+    def timed(step, *args) -> float:
+        embeddings._embed_query_cached.cache_clear()
+        started = time.perf_counter()
+        step(*args)
+        return (time.perf_counter() - started) * 1000
+
+    def again(sql, params) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            cursor.fetchall()
+
+    embed_ms, build_ms, parts_ms = [], [], {}
+    with override_settings(OPENAI_API_KEY="", EMBEDDING_BACKEND="local"):
+        for asked in mix[:10]:  # warm: the model, the prepared statements, the pages
+            build_context(asked.seeded.user, asked.question)
+        for asked in mix:
+            embed_ms.append(timed(embeddings.embed_query, asked.question))
+            build_ms.append(timed(build_context, asked.seeded.user, asked.question))
+            for number, statement in enumerate(scale.context_statements(asked, None)):
+                tables = ", ".join(dict.fromkeys(FROM_TABLE.findall(statement.sql))) or "?"
+                times = parts_ms.setdefault(f"{number + 1}. {tables}"[:60], ([], []))
+                times[0].append(timed(again, statement.sql, statement.params))
+                times[1].append(timed(again, statement.sql, without_vector(statement.params)))
+
+    embed, build = percentile(embed_ms, 50), percentile(build_ms, 50)
+    print(f"{len(mix)} questions of {len({a.seeded.user.pk for a in mix})} users, p50s:")
+    print(f"  query embedding alone   {embed:6.2f} ms")
+    print(f"  build_context           {build:6.2f} ms   {build / embed:.2f} x the embedding")
+    sql = vector_free = 0.0
+    print(f"  {'statement, run again alone':60} {'as run':>9} {'no vector':>10}")
+    for label, (times, without) in parts_ms.items():
+        part, free = percentile(times, 50), percentile(without, 50)
+        sql, vector_free = sql + part, vector_free + free
+        print(f"  {label:60} {part:6.2f} ms {free:7.2f} ms")
+    print(
+        f"  the statements together {sql:6.2f} ms (with the query's vector NULL: {vector_free:.2f})"
+    )
+    print(f"  the rest (Python)       {build - embed - sql:6.2f} ms")
+    print(f"  with no Python at all   {embed + sql:6.2f} ms   {(embed + sql) / embed:.2f} x")
+    hidden = embed + max(sql - vector_free, 0)
+    print(
+        f"  and what needs no vector hidden behind the embedding {hidden:6.2f} ms   {hidden / embed:.2f} x"
+    )
+    cores = os.cpu_count() or 1
+    spread = build / cores  # the embedding, Python and PostgreSQL each on a core when free
+    print(
+        f"  all of it spread on {cores} cores, no waits  {spread:6.2f} ms   {spread / embed:.2f} x"
+    )
+
+
+def without_vector(params):
+    """The statement's parameters with the query's vector (a pgvector literal) bound NULL: the
+    statement as it runs when the query cannot be embedded, i.e. what needs no vector."""
+
+    def vector(value) -> bool:
+        return isinstance(value, str) and value.startswith("[") and value.count(",") > 8
+
+    if isinstance(params, dict):
+        return {key: None if vector(value) else value for key, value in params.items()}
+    return tuple(None if vector(value) else value for value in params)
+
+
+if __name__ == "__main__":
+    main()
