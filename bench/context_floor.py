@@ -18,56 +18,31 @@ import random
 import re
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memoryweb.settings")
+import kept_users
 
-from memoryweb import bootstrap  # noqa: E402
-
-DEV_SET = (
-    Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "locomo" / "locomo_dev.json"
-)
 FROM_TABLE = re.compile(r'\bFROM\s+"?(\w+)"?')
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--questions", type=int, default=200)
-    parser.add_argument("--input", type=Path, default=DEV_SET)
-    args = parser.parse_args()
-    if not args.input.is_file():
-        sys.exit(f"No LoCoMo data set at {args.input}: give one with --input.")
-    if args.questions < 1:
-        sys.exit("--questions must be positive.")
-
-    bootstrap.prepare()
-    import django
-
-    django.setup()
-    try:
-        run(args)
-    finally:
-        bootstrap.finish()
+    kept_users.main(parser, run, positive=("questions",))
 
 
 def run(args) -> None:
     from django.db import connection
     from django.test.utils import override_settings
 
-    from memories.evaluation import locomo, scale
+    from memories.evaluation import scale
     from memories.evaluation.scoring import percentile
     from memories.retrieval import build_context
     from memoryweb.ai import embeddings
 
-    samples = locomo.load(args.input)
-    try:
-        _, seeded = scale.kept_users(samples, 10)
-    except ValueError as exc:
-        sys.exit(f"{exc} (manage.py bench_scale --users 10 --keep makes them)")
+    _, _, seeded = kept_users.kept(args, 10)
     mix = scale.questions_mix(seeded, args.questions, random.Random(7))
     if not mix:
-        sys.exit("No seeded user kept: run manage.py bench_scale --users 10 --keep first.")
+        sys.exit("The kept users have no questions to ask.")
 
     def timed(step, *args) -> float:
         embeddings._embed_query_cached.cache_clear()

@@ -13,21 +13,11 @@ LoCoMo-sized user's. Numbers are in docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import sys
 import time
 import uuid
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memoryweb.settings")
-
-from memoryweb import bootstrap  # noqa: E402
-
-DEV_SET = (
-    Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "locomo" / "locomo_dev.json"
-)
+import kept_users
 
 
 def main() -> None:
@@ -35,21 +25,7 @@ def main() -> None:
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--questions", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=2, help="Each question asked this often.")
-    parser.add_argument("--input", type=Path, default=DEV_SET)
-    args = parser.parse_args()
-    if not args.input.is_file():
-        sys.exit(f"No LoCoMo data set at {args.input}: give one with --input.")
-    if any(c < 1 for c in args.copies) or args.questions < 1 or args.rounds < 1:
-        sys.exit("--copies, --questions and --rounds must be positive.")
-
-    bootstrap.prepare()
-    import django
-
-    django.setup()
-    try:
-        run(args)
-    finally:
-        bootstrap.finish()
+    kept_users.main(parser, run, positive=("copies", "questions", "rounds"))
 
 
 def run(args) -> None:
@@ -57,17 +33,11 @@ def run(args) -> None:
     from django.db import transaction
     from django.test.utils import override_settings
 
-    from memories.evaluation import locomo, scale
+    from memories.evaluation import scale
     from memories.evaluation.run import scored_questions
     from memories.models import Episode
 
-    samples = locomo.load(args.input)
-    try:
-        templates, seeded = scale.kept_users(samples, 1)
-    except ValueError as exc:
-        sys.exit(f"{exc} (manage.py bench_scale --users 10 --keep makes them)")
-    if not seeded:
-        sys.exit("No seeded user kept: run manage.py bench_scale --users 10 --keep first.")
+    samples, templates, seeded = kept_users.kept(args, 1)
     # Only the chats: the memories of five conversations would collide in one user's profile.
     history = tuple(m for m in scale.CLONED_MODELS if m._meta.app_label == "chat" or m is Episode)
     made = []
