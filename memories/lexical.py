@@ -170,10 +170,10 @@ def search_turns(
 ) -> list[TurnHit]:
     """The user's best `limit` turns for `query`, best first: by BM25 and, given the query's
     `vector`, by the hybrid score; the turns of the `named` speakers (by default
-    `named_speakers(user_id, query)`) count more. Turns scoring 0 are left out, and so are those
+    `named_speakers` of the query) count more. Turns scoring 0 are left out, and so are those
     that read as an order to the assistant or touch a special category not in `allowed_categories`."""
     if named is None:
-        named = named_speakers(user_id, query)
+        named = named_speakers(user_id, query, allowed_categories)
     params = {
         "user": user_id,
         "terms": query_term_ids(query),
@@ -197,15 +197,19 @@ def search_turns(
     ]
 
 
-# The distinct speakers of the user's turns, one probe of `episode_turn_speaker_idx` each (a user
-# with years of chats has thousands of turns and a few speakers).
+# The distinct speakers of the user's usable turns (the turns' search ranks no others), one walk of
+# `episode_turn_speaker_idx` each, from a speaker's first entry to its first usable turn: a user
+# with years of chats has thousands of turns and a few speakers.
 SPEAKERS_SQL = """
 WITH RECURSIVE found(speaker) AS (
     (SELECT speaker FROM memories_episode
-     WHERE user_id = %(user)s AND kind = 'turn' AND speaker > '' ORDER BY speaker LIMIT 1)
+     WHERE user_id = %(user)s AND kind = 'turn' AND speaker > ''
+       AND flag_reasons = '[]'::jsonb AND sensitive_categories <@ %(allowed)s::varchar[]
+     ORDER BY speaker LIMIT 1)
     UNION ALL
     SELECT (SELECT e.speaker FROM memories_episode e
             WHERE e.user_id = %(user)s AND e.kind = 'turn' AND e.speaker > f.speaker
+              AND e.flag_reasons = '[]'::jsonb AND e.sensitive_categories <@ %(allowed)s::varchar[]
             ORDER BY e.speaker LIMIT 1)
     FROM found f WHERE f.speaker IS NOT NULL
 )
@@ -213,11 +217,14 @@ SELECT speaker FROM found WHERE speaker IS NOT NULL AND lower(speaker) <> 'user'
 """
 
 
-def named_speakers(user_id: int, query: str) -> list[str]:
-    """The speakers of the user's turns whose names `query` says as whole words ("What did Bea
-    paint?"), unless it names all of them: then none stands out."""
+def named_speakers(
+    user_id: int, query: str, allowed_categories: frozenset[str] = frozenset()
+) -> list[str]:
+    """The speakers of the user's turns (those a search may use: not flagged, of no special category
+    outside `allowed_categories`) whose names `query` says as whole words ("What did Bea paint?"),
+    unless it names all of them: then none stands out."""
     with connection.cursor() as cursor:
-        cursor.execute(SPEAKERS_SQL, {"user": user_id})
+        cursor.execute(SPEAKERS_SQL, {"user": user_id, "allowed": sorted(allowed_categories)})
         speakers = [speaker for (speaker,) in cursor.fetchall()]
     said = query.lower()
     named = [s for s in speakers if re.search(rf"(?<!\w){re.escape(s.lower())}(?!\w)", said)]
@@ -227,12 +234,15 @@ def named_speakers(user_id: int, query: str) -> list[str]:
 def without_names(query: str, names: Sequence[str]) -> str:
     """`query` as its vector should read it: without these names (nor their "'s"). A speaker's
     name pulls the vector toward the turns that greet them, not the ones they say; their own turns
-    count more already (SPEAKER_BOOST). R@10 0.777 -> 0.803 (docs/benchmarks.md)."""
+    count more already (SPEAKER_BOOST). As given when no name is left out, or when only function
+    words would be left ("Who is Bea?")."""
+    if not names:
+        return query
     meant = query
     for name in sorted(names, key=len, reverse=True):  # "Mary Jo" before "Mary"
         meant = re.sub(rf"(?<!\w){re.escape(name)}(?:['\u2019]s)?(?!\w)", " ", meant, flags=re.I)
     meant = " ".join(meant.split())
-    return meant if re.search(r"\w", meant) else query
+    return meant if terms(meant) else query
 
 
 def vector_literal(vector: Sequence[float] | None) -> str | None:
@@ -243,6 +253,6 @@ def vector_literal(vector: Sequence[float] | None) -> str | None:
 
 @lru_cache(maxsize=8)
 def _literal(vector: tuple[float, ...]) -> str:
-    # nine significant digits: what pgvector stores (float4) reads back exactly; a third of
-    # the time of repr's seventeen, and half the characters to send
+    # nine significant digits: a float4 (what pgvector stores, and the local model gives) reads
+    # back exactly, a float64 within a float4 step; a third of repr's time, half its characters
     return "[" + ",".join(map("{:.9g}".format, vector)) + "]"

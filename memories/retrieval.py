@@ -130,7 +130,11 @@ def build_context(
             candidates.in_window("episode", window),
         ]
     # a speaker the query names counts through their turns, not through the query's vector
-    named = lexical.named_speakers(user.pk, query) if episodes is not None else []
+    named = (
+        lexical.named_speakers(user.pk, query, policy.sensitive_categories)
+        if episodes is not None
+        else []
+    )
     vector = _embed(lexical.without_names(query, named))
     statement = candidates.statement(memories, episodes, memory_lists + episode_lists, query)
     read = statement.read(vector)

@@ -10,6 +10,7 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.services import memory_settings_update
 from chat.services import conversation_start
 from memories import candidates, selectors
 from memories.models import Memory
@@ -35,6 +36,18 @@ def test_a_context_takes_four_statements_whatever_its_lists(alice):
 
     assert {"User is vegetarian", "Dentist appointment"} <= {i.text for i in context.items}
     assert len(_selects(queries)) == 4
+
+
+def test_without_past_chats_a_context_reads_neither_speakers_nor_turns(alice):
+    make_memory(alice, "User is vegetarian", subject="diet", embed=True)
+    make_turn(alice, conversation_start(user=alice), "Ann: hiking", when=timezone.now())
+    memory_settings_update(user=alice, use_past_chats=False)
+
+    with CaptureQueriesContext(connection) as queries:
+        context = build_context(alice, "what did Ann say about hiking?")
+
+    assert [i.text for i in context.items] == ["User is vegetarian"]
+    assert len(_selects(queries)) == 2  # the policy, the lists of memories
 
 
 def test_a_connection_plans_the_context_once_not_for_every_question(alice):
