@@ -1,6 +1,7 @@
-"""The speakers of a user's turns, read before the query is embedded (`memories.lexical.named_speakers`:
-a named speaker's name is left out of the query's vector): one index probe per speaker, not a scan of
-the user's turns. Built concurrently: writes to the episodes go on meanwhile."""
+"""The speakers of a user's turns, read before the query is embedded
+(`memories.lexical.named_speakers`: a named speaker's name is left out of the query's vector): one
+short walk of the index per speaker, not a scan of the user's turns. Built concurrently: writes to
+the episodes go on meanwhile."""
 
 from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
