@@ -152,6 +152,20 @@ def test_a_turn_takes_a_share_of_its_better_neighbour_s_score(alice):
     assert scores[asked.pk] == pytest.approx(scores[other.pk] + share * 1.0)
 
 
+def test_a_query_embedded_without_names_has_its_vector_count_more(alice):
+    ann = _turns(alice, [("Ann", "Lovely day.")])[0]
+    bea = _turns(alice, [("Bea", "Nice weather.")])[0]
+    cal = _turns(alice, [("Cal", "Strings, mostly.")])[0]  # no word of either query
+    _with_vectors([ann, bea, cal], [_axis(1), _axis(2), _axis(0)])
+
+    named = dict(_search(alice, "What does Ann play?", 3, vector=_axis(0)))
+    unnamed = dict(_search(alice, "What does one play?", 3, vector=_axis(0)))
+
+    assert named[cal.pk] == pytest.approx(lexical.VECTOR_SHARE_WITHOUT_NAMES)
+    assert unnamed[cal.pk] == pytest.approx(lexical.VECTOR_SHARE)
+    assert lexical.VECTOR_SHARE_WITHOUT_NAMES != lexical.VECTOR_SHARE
+
+
 def test_turns_without_a_vector_score_by_their_words(alice):
     asked, answer, remark, other = _hybrid_turns(alice)
     _with_vectors([other], [_axis(3)])
