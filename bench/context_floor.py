@@ -38,10 +38,9 @@ def run(args) -> None:
     from django.test.utils import override_settings
 
     from accounts.selectors import memory_policy
-    from memories import lexical
     from memories.evaluation import scale
     from memories.evaluation.scoring import percentile
-    from memories.retrieval import build_context
+    from memories.retrieval import build_context, embedded_query
     from memoryweb.ai import embeddings
 
     _, _, seeded = kept_users.kept(args, 10)
@@ -66,10 +65,7 @@ def run(args) -> None:
             build_context(asked.seeded.user, asked.question)
         for i, asked in enumerate(mix):
             user, question = asked.seeded.user, asked.question
-            allowed = memory_policy(user=user).sensitive_categories
-            meant = lexical.without_names(
-                question, lexical.named_speakers(user.pk, question, allowed)
-            )
+            _, meant = embedded_query(user, question, memory_policy(user=user))
             embed_ms.append(timed(embeddings.embed_query, meant))  # what the build embeds
             build_ms.append(timed(build_context, user, question))
             for number, statement in enumerate(scale.context_statements(asked, None)):

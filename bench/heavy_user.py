@@ -64,10 +64,11 @@ def run(args) -> None:
 
 
 def report(users: dict, mix: list[str], rounds: int) -> None:
+    from accounts.selectors import memory_policy
     from memories import lexical
     from memories.evaluation.scoring import percentile
     from memories.models import Episode
-    from memories.retrieval import TURN_CANDIDATES, build_context
+    from memories.retrieval import TURN_CANDIDATES, build_context, embedded_query
     from memoryweb.ai import embeddings
 
     builds = {name: [] for name in users}
@@ -83,9 +84,10 @@ def report(users: dict, mix: list[str], rounds: int) -> None:
                 started = time.perf_counter()
                 build_context(user, question)
                 builds[name].append((time.perf_counter() - started) * 1000)
-                vector = embeddings.embed_query(question)
+                named, meant = embedded_query(user, question, memory_policy(user=user))
+                vector = embeddings.embed_query(meant)  # as the build embeds it
                 started = time.perf_counter()
-                lexical.search_turns(user.pk, question, TURN_CANDIDATES, vector=vector)
+                lexical.search_turns(user.pk, question, TURN_CANDIDATES, vector=vector, named=named)
                 searches[name].append((time.perf_counter() - started) * 1000)
     embedded = []
     for question in mix:

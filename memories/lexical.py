@@ -171,9 +171,10 @@ def search_turns(
     allowed_categories: frozenset[str] = frozenset(),
 ) -> list[TurnHit]:
     """The user's best `limit` turns for `query`, best first: by BM25 and, given the query's
-    `vector`, by the hybrid score; the turns of the `named` speakers (by default
-    `named_speakers` of the query) count more. Turns scoring 0 are left out, and so are those
-    that read as an order to the assistant or touch a special category not in `allowed_categories`."""
+    `vector` (embedded without the `named` speakers, `without_names`), by the hybrid score; the
+    turns of the `named` speakers (by default `named_speakers` of the query) count more. Turns
+    scoring 0 are left out, and so are those that read as an order to the assistant or touch a
+    special category not in `allowed_categories`."""
     if named is None:
         named = named_speakers(user_id, query, allowed_categories)
     share = VECTOR_SHARE_WITHOUT_NAMES if named else VECTOR_SHARE  # see without_names

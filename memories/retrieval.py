@@ -129,13 +129,8 @@ def build_context(
             candidates.by_words("episode", query),
             candidates.in_window("episode", window),
         ]
-    # a speaker the query names counts through their turns, not through the query's vector
-    named = (
-        lexical.named_speakers(user.pk, query, policy.sensitive_categories)
-        if episodes is not None
-        else []
-    )
-    vector = _embed(lexical.without_names(query, named))
+    named, meant = embedded_query(user, query, policy)
+    vector = _embed(meant)
     statement = candidates.statement(memories, episodes, memory_lists + episode_lists, query)
     read = statement.read(vector)
     count = len(memory_lists)
@@ -158,6 +153,16 @@ def build_context(
         _fuse(candidate_lists, window, now), budget_tokens or settings.CONTEXT_TOKEN_BUDGET
     )
     return Context(items=items, text=format_context(items), tokens=sum(i.tokens for i in items))
+
+
+def embedded_query(user, query: str, policy: MemoryPolicy) -> tuple[list[str], str]:
+    """The speakers `query` names (`lexical.named_speakers`; none without past chats, whose turns
+    are what has speakers) and the text a context embeds for it: without those names, since their
+    turns count more already (`lexical.without_names`)."""
+    if not policy.use_past_chats:
+        return [], query
+    named = lexical.named_speakers(user.pk, query, policy.sensitive_categories)
+    return named, lexical.without_names(query, named)
 
 
 def _embed(query: str) -> list[float] | None:
